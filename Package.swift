@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// ExpertStream: continual-learning research with Mixture-of-Experts, in Swift.
+// Module boundaries follow DESIGN.md; imports only point down the list below.
+
+import PackageDescription
+
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+  name: "ExpertStream",
+  products: [
+    .library(name: "ExpertStream", targets: ["ExpertStream"]),
+    .executable(name: "expertstream", targets: ["expertstream"]),
+  ],
+  targets: [
+    // System libraries. OpenBLAS is not linked: TensorCore loads it with dlopen after
+    // choosing OPENBLAS_CORETYPE from the CPU's features (see BLAS.swift).
+    .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+    .systemLibrary(
+      name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+      providers: [.apt(["libhdf5-dev"])]),
+    .systemLibrary(
+      name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+
+    .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimised),
+    .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimised),
+    .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimised),
+    .target(name: "ExpertStream", dependencies: ["TensorCore", "NN", "Datasets"]),
+    .executableTarget(name: "expertstream", dependencies: ["ExpertStream"]),
+
+    .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
+    .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+    .testTarget(name: "NNTests", dependencies: ["NN", "_TestSupport"]),
+    .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
+    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStream", "_TestSupport"]),
+  ],
+  swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,45 @@
+// CBLAS types and a CPU-feature probe. OpenBLAS itself is loaded at run time with dlopen
+// (TensorCore/BLAS.swift), so that OPENBLAS_CORETYPE can be chosen before the library's
+// constructor reads it. Nothing here links against libopenblas.
+#ifndef EXPERTSTREAM_CBLAS_SHIM_H
+#define EXPERTSTREAM_CBLAS_SHIM_H
+
+#include <stdint.h>
+
+/// Row- or column-major storage, as in cblas.h.
+typedef enum { ES_CblasRowMajor = 101, ES_CblasColMajor = 102 } ES_CBLAS_ORDER;
+/// Transpose flags, as in cblas.h.
+typedef enum { ES_CblasNoTrans = 111, ES_CblasTrans = 112 } ES_CBLAS_TRANSPOSE;
+
+/// The CPU's vector extensions that decide OpenBLAS's kernel choice, usable by the OS.
+typedef struct {
+  int avx2;
+  int avx512f;
+} es_cpu_features;
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static inline es_cpu_features es_probe_cpu_features(void) {
+  es_cpu_features f = {0, 0};
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  int osxsave = (ecx >> 27) & 1;
+  int avx = (ecx >> 28) & 1;
+  if (!osxsave || !avx) return f;
+  unsigned int xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  int ymm_enabled = (xcr0_lo & 0x6) == 0x6;
+  int zmm_enabled = (xcr0_lo & 0xE6) == 0xE6;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  f.avx2 = ymm_enabled && ((ebx >> 5) & 1);
+  f.avx512f = zmm_enabled && ((ebx >> 16) & 1);
+  return f;
+}
+#else
+static inline es_cpu_features es_probe_cpu_features(void) {
+  es_cpu_features f = {0, 0};
+  return f;
+}
+#endif
+
+#endif

@@ -1,0 +1,4 @@
+// ExpertStream: the library a researcher imports. It re-exports every layer.
+@_exported import Datasets
+@_exported import NN
+@_exported import TensorCore

@@ -1,0 +1,190 @@
+import CBLAS
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// OpenBLAS, loaded at run time so the engine gets the fast kernels by itself.
+///
+/// Debian's OpenBLAS 0.3.21 does not recognise recent CPUs (an AVX-512 Xeon is reported as
+/// "Prescott") and then runs sgemm 8× below the machine's speed. The library reads
+/// `OPENBLAS_CORETYPE` once, when it is loaded, so TensorCore does not link it: the first
+/// BLAS call probes the CPU's features (AVX-512F → `SkylakeX`, AVX2 → `Haswell`), sets the
+/// variable unless the user already set it, and only then `dlopen`s the library. A
+/// researcher's own program that imports ExpertStream gets the same behaviour.
+///
+/// The engine owns the parallelism: OpenBLAS runs single-threaded and ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+/// splits large products into blocks whose boundaries depend only on the shape, so results
+/// are bit-identical whatever ``Compute/threads`` is.
+public enum BLAS {
+  typealias SgemmFunction = @convention(c) (
+    ES_CBLAS_ORDER, ES_CBLAS_TRANSPOSE, ES_CBLAS_TRANSPOSE, Int32, Int32, Int32,
+    Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
+    Float, UnsafeMutablePointer<Float>?, Int32
+  ) -> Void
+  typealias SetThreadsFunction = @convention(c) (Int32) -> Void
+  typealias CoreNameFunction = @convention(c) () -> UnsafeMutablePointer<CChar>?
+
+  /// The resolved library: its entry points and how the core type was chosen.
+  struct Library: @unchecked Sendable {
+    let sgemm: SgemmFunction
+    let setThreads: SetThreadsFunction?
+    let coreName: CoreNameFunction?
+    let path: String
+    let coreTypeSource: String
+  }
+
+  /// The environment variable that names a BLAS library to load instead of the defaults.
+  public static let libraryEnvironmentVariable = "EXPERTSTREAM_BLAS_LIBRARY"
+
+  static let loaded: Result<Library, TensorError> = load()
+
+  /// The core type OpenBLAS chose to run with, such as `"SkylakeX"`.
+  public static var coreType: String {
+    guard case .success(let library) = loaded, let name = library.coreName?() else {
+      return "unknown"
+    }
+    return String(cString: name)
+  }
+
+  /// Where the core type came from: chosen from CPU features, set by the user, or detected
+  /// by OpenBLAS itself.
+  public static var coreTypeSource: String {
+    (try? loaded.get().coreTypeSource) ?? "not loaded"
+  }
+
+  /// The path of the loaded BLAS library.
+  public static var libraryPath: String {
+    (try? loaded.get().path) ?? "not loaded"
+  }
+
+  /// Loads the library now, throwing if it cannot be found.
+  ///
+  /// Every BLAS call does this by itself; call it early to report a missing library
+  /// before any work starts.
+  public static func ensureLoaded() throws {
+    _ = try loaded.get()
+  }
+
+  /// The `OPENBLAS_CORETYPE` to use on this CPU, from its features, or `nil` to let
+  /// OpenBLAS decide.
+  public static func preferredCoreType() -> String? {
+    let features = es_probe_cpu_features()
+    if features.avx512f != 0 { return "SkylakeX" }
+    if features.avx2 != 0 { return "Haswell" }
+    return nil
+  }
+
+  private static func load() -> Result<Library, TensorError> {
+    let source: String
+    if let userChoice = getenv("OPENBLAS_CORETYPE") {
+      source = "OPENBLAS_CORETYPE=\(String(cString: userChoice)) set by the user"
+    } else if let choice = preferredCoreType() {
+      setenv("OPENBLAS_CORETYPE", choice, 0)
+      source = "chosen from CPU features (\(choice == "SkylakeX" ? "AVX-512F" : "AVX2"))"
+    } else {
+      source = "detected by OpenBLAS"
+    }
+    var candidates = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"]
+    if let user = getenv(libraryEnvironmentVariable) {
+      candidates.insert(String(cString: user), at: 0)
+    }
+    for path in candidates {
+      guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL),
+        let sgemm = dlsym(handle, "cblas_sgemm")
+      else { continue }
+      let setThreads = dlsym(handle, "openblas_set_num_threads").map {
+        unsafeBitCast($0, to: SetThreadsFunction.self)
+      }
+      setThreads?(1)
+      let coreName = dlsym(handle, "openblas_get_corename").map {
+        unsafeBitCast($0, to: CoreNameFunction.self)
+      }
+      return .success(
+        Library(
+          sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), setThreads: setThreads,
+          coreName: coreName, path: path, coreTypeSource: source))
+    }
+    return .failure(
+      .blasUnavailable(
+        "could not load OpenBLAS (tried \(candidates.joined(separator: ", "))); "
+          + "install it with `apt-get install libopenblas0` or name a library in "
+          + "\(libraryEnvironmentVariable)"))
+  }
+
+  /// Sets OpenBLAS's own thread count; the engine keeps it at 1 and parallelises itself.
+  ///
+  /// Only benchmarks that compare against OpenBLAS's own threading change it.
+  public static func setLibraryThreads(_ count: Int) throws {
+    try loaded.get().setThreads?(Int32(count))
+  }
+
+  /// One `cblas_sgemm` call on the calling thread, row-major: C = α·op(A)·op(B) + β·C.
+  public static func sgemmSingleCall(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) throws {
+    let library = try loaded.get()
+    library.sgemm(
+      ES_CblasRowMajor, transposeA ? ES_CblasTrans : ES_CblasNoTrans,
+      transposeB ? ES_CblasTrans : ES_CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
+      a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// Products below this many floating-point operations run as one call.
+  static let blockingThreshold = 4_000_000
+  /// The most blocks one product is split into.
+  static let maximumBlocks = 4
+  /// The fewest rows (or columns) of C in one block.
+  static let minimumBlockExtent = 32
+
+  /// Row-major C = α·op(A)·op(B) + β·C, split into shape-determined blocks run on the
+  /// engine's threads.
+  ///
+  /// C is split along its longer dimension into at most ``maximumBlocks`` blocks, never
+  /// along k, so every element is computed by one call with the same inputs whatever the
+  /// thread count: results are bit-identical at 1 and N threads.
+  public static func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) throws {
+    let library = try loaded.get()
+    let tA = transposeA ? ES_CblasTrans : ES_CblasNoTrans
+    let tB = transposeB ? ES_CblasTrans : ES_CblasNoTrans
+    let flops = 2 * m * n * k
+    let splitRows = m >= n
+    let extent = splitRows ? m : n
+    let blocks =
+      flops < blockingThreshold
+      ? 1 : max(1, min(maximumBlocks, extent / minimumBlockExtent))
+    if blocks == 1 {
+      library.sgemm(
+        ES_CblasRowMajor, tA, tB, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
+        Int32(ldb), beta, c, Int32(ldc))
+      return
+    }
+    let step = (extent + blocks - 1) / blocks
+    let pointers = UnsafeSendable((a, b, c))
+    Compute.parallelFor(blocks) { block in
+      let (a, b, c) = pointers.value
+      let start = block * step
+      let size = min(step, extent - start)
+      guard size > 0 else { return }
+      if splitRows {
+        let aBlock = transposeA ? a + start : a + start * lda
+        library.sgemm(
+          ES_CblasRowMajor, tA, tB, Int32(size), Int32(n), Int32(k), alpha, aBlock,
+          Int32(lda), b, Int32(ldb), beta, c + start * ldc, Int32(ldc))
+      } else {
+        let bBlock = transposeB ? b + start * ldb : b + start
+        library.sgemm(
+          ES_CblasRowMajor, tA, tB, Int32(m), Int32(size), Int32(k), alpha, a, Int32(lda),
+          bBlock, Int32(ldb), beta, c + start, Int32(ldc))
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A tensor's contiguous Float32 buffer, 64-byte aligned.
+///
+/// Shared by tensors that are views of each other (``Tensor/reshaped(_:)``); optimizers
+/// write parameters in place through it.
+public final class TensorStorage: @unchecked Sendable {
+  /// The first element.
+  public let pointer: UnsafeMutablePointer<Float>
+  /// The number of elements.
+  public let count: Int
+
+  /// Allocates `count` elements, uninitialised.
+  init(uninitializedCount count: Int) {
+    var raw: UnsafeMutableRawPointer?
+    let bytes = Swift.max(64, count * MemoryLayout<Float>.stride)
+    guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+      fatalError("TensorStorage: could not allocate \(bytes) bytes")
+    }
+    pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+    self.count = count
+  }
+
+  /// Allocates `count` elements set to `value`.
+  convenience init(count: Int, repeating value: Float) {
+    self.init(uninitializedCount: count)
+    pointer.initialize(repeating: value, count: count)
+  }
+
+  deinit { free(pointer) }
+
+  /// The buffer as a read-only buffer pointer.
+  public var buffer: UnsafeBufferPointer<Float> {
+    UnsafeBufferPointer(start: pointer, count: count)
+  }
+
+  /// The buffer as a mutable buffer pointer.
+  public var mutableBuffer: UnsafeMutableBufferPointer<Float> {
+    UnsafeMutableBufferPointer(start: pointer, count: count)
+  }
+}
