@@ -27,13 +27,14 @@ let package = Package(
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimised),
     .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimised),
     .target(name: "ExpertStream", dependencies: ["TensorCore", "NN", "Datasets"]),
-    .executableTarget(name: "expertstream", dependencies: ["ExpertStream"]),
+    .target(name: "ExpertStreamCLI", dependencies: ["ExpertStream"], swiftSettings: optimised),
+    .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "_TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
-    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStream", "_TestSupport"]),
+    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -43,3 +43,10 @@ public final class TensorStorage: @unchecked Sendable {
     UnsafeMutableBufferPointer(start: pointer, count: count)
   }
 }
+
+extension TensorStorage {
+  /// A buffer of `count` elements all set to `value`.
+  public static func filled(count: Int, value: Float) -> TensorStorage {
+    TensorStorage(count: count, repeating: value)
+  }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// Where a command writes: standard output and error in the tool, buffers in tests.
+public final class Console {
+  private let writeOutput: (String) -> Void
+  private let writeError: (String) -> Void
+  /// Whether standard output is an interactive terminal (live progress bars are drawn only
+  /// then).
+  public let isTerminal: Bool
+
+  /// A console writing to the given sinks.
+  public init(
+    isTerminal: Bool = false, output: @escaping (String) -> Void,
+    error: @escaping (String) -> Void
+  ) {
+    self.isTerminal = isTerminal
+    self.writeOutput = output
+    self.writeError = error
+  }
+
+  /// The process's standard output and error.
+  public static func standard() -> Console {
+    Console(
+      isTerminal: isatty(STDOUT_FILENO) == 1,
+      output: { FileHandle.standardOutput.write(Data($0.utf8)) },
+      error: { FileHandle.standardError.write(Data($0.utf8)) })
+  }
+
+  /// Writes a line to standard output.
+  public func print(_ line: String = "") { writeOutput(line + "\n") }
+
+  /// Writes a line to standard error.
+  public func printError(_ line: String) { writeError(line + "\n") }
+}
