@@ -40,11 +40,11 @@ extension Tensor {
     return strides
   }
 
-  /// Applies `combine` elementwise over the broadcast of `a` and `b`.
-  @inline(__always)
-  static func broadcastKernel(
-    _ a: Tensor, _ b: Tensor, shape: [Int], _ combine: @escaping (Float, Float) -> Float
+  /// Applies `function` elementwise over the broadcast of `a` and `b`.
+  static func broadcastKernel<Function: BinaryFunction>(
+    _ a: Tensor, _ b: Tensor, shape: [Int], _ function: Function
   ) -> TensorStorage {
+    @inline(__always) func combine(_ x: Float, _ y: Float) -> Float { function(x, y) }
     let count = shape.reduce(1, *)
     let out = TensorStorage(uninitializedCount: count)
     let pa = UnsafeSendable(a.storage.pointer)
@@ -118,12 +118,12 @@ extension Tensor {
     return try result.reshaped(target)
   }
 
-  static func binary(
-    _ a: Tensor, _ b: Tensor, name: String, _ combine: @escaping (Float, Float) -> Float,
+  static func binary<Function: BinaryFunction>(
+    _ a: Tensor, _ b: Tensor, name: String, _ function: Function,
     backward: @escaping (Tensor) throws -> (Tensor?, Tensor?)
   ) throws -> Tensor {
     let shape = try broadcastShape(a.shape, b.shape, operation: name)
-    let storage = broadcastKernel(a, b, shape: shape, combine)
+    let storage = broadcastKernel(a, b, shape: shape, function)
     return result(shape, storage, inputs: [a, b], name: name) { gradient in
       let (ga, gb) = try backward(gradient)
       return [try ga?.reduced(toShape: a.shape), try gb?.reduced(toShape: b.shape)]
@@ -136,28 +136,28 @@ extension Tensor {
 extension Tensor {
   /// Elementwise sum, broadcasting.
   public static func + (a: Tensor, b: Tensor) throws -> Tensor {
-    try binary(a, b, name: "add", +) { g in
+    try binary(a, b, name: "add", Add()) { g in
       (a.requiresGrad ? g : nil, b.requiresGrad ? g : nil)
     }
   }
 
   /// Elementwise difference, broadcasting.
   public static func - (a: Tensor, b: Tensor) throws -> Tensor {
-    try binary(a, b, name: "subtract", -) { g in
+    try binary(a, b, name: "subtract", Subtract()) { g in
       (a.requiresGrad ? g : nil, b.requiresGrad ? -g : nil)
     }
   }
 
   /// Elementwise product, broadcasting.
   public static func * (a: Tensor, b: Tensor) throws -> Tensor {
-    try binary(a, b, name: "multiply", *) { g in
+    try binary(a, b, name: "multiply", Multiply()) { g in
       (a.requiresGrad ? try g * b : nil, b.requiresGrad ? try g * a : nil)
     }
   }
 
   /// Elementwise quotient, broadcasting.
   public static func / (a: Tensor, b: Tensor) throws -> Tensor {
-    try binary(a, b, name: "divide", /) { g in
+    try binary(a, b, name: "divide", Divide()) { g in
       (
         a.requiresGrad ? try g / b : nil,
         b.requiresGrad ? try -(g * a / (b * b)) : nil
@@ -169,31 +169,24 @@ extension Tensor {
 // MARK: - Scalars and unary operations
 
 extension Tensor {
-  /// Applies `transform` to every element; `derivative(x, y)` gives dy/dx from the input
-  /// and output elements.
-  func unary(
-    name: String, _ transform: @escaping (Float) -> Float,
-    derivative: @escaping (Float, Float) -> Float
-  ) -> Tensor {
+  /// Applies `function` to every element, recording its derivative.
+  func unary<Function: UnaryFunction>(name: String, _ function: Function) -> Tensor {
     let out = TensorStorage(uninitializedCount: count)
     let source = UnsafeSendable(storage.pointer)
     let target = UnsafeSendable(out.pointer)
     Compute.parallelRanges(count) { range in
       let (x, y) = (source.value, target.value)
-      for i in range { y[i] = transform(x[i]) }
+      for i in range { y[i] = function(x[i]) }
     }
     let input = self
     let output = Tensor(shape: shape, storage: out)
     return Tensor.result(shape, out, inputs: [self], name: name) { g in
       let gradient = TensorStorage(uninitializedCount: input.count)
-      let (x, y, gi, go) = (
-        UnsafeSendable(input.storage.pointer), UnsafeSendable(output.storage.pointer),
-        UnsafeSendable(g.storage.pointer), UnsafeSendable(gradient.pointer)
-      )
+      let pointers = UnsafeSendable(
+        (input.storage.pointer, output.storage.pointer, g.storage.pointer, gradient.pointer))
       Compute.parallelRanges(input.count) { range in
-        for i in range {
-          go.value[i] = gi.value[i] * derivative(x.value[i], y.value[i])
-        }
+        let (x, y, upstream, result) = pointers.value
+        for i in range { result[i] = upstream[i] * function.derivative(x: x[i], y: y[i]) }
       }
       return [Tensor(shape: input.shape, storage: gradient)]
     }
@@ -201,12 +194,12 @@ extension Tensor {
 
   /// Elementwise negation.
   public static prefix func - (x: Tensor) -> Tensor {
-    x.unary(name: "negate", { -$0 }, derivative: { _, _ in -1 })
+    x.unary(name: "negate", Affine(scale: -1, shift: 0))
   }
 
   /// Adds a scalar to every element.
   public static func + (x: Tensor, scalar: Float) -> Tensor {
-    x.unary(name: "add scalar", { $0 + scalar }, derivative: { _, _ in 1 })
+    x.unary(name: "add scalar", Affine(scale: 1, shift: scalar))
   }
 
   /// Adds a scalar to every element.
@@ -217,12 +210,12 @@ extension Tensor {
 
   /// Subtracts every element from a scalar.
   public static func - (scalar: Float, x: Tensor) -> Tensor {
-    x.unary(name: "scalar minus", { scalar - $0 }, derivative: { _, _ in -1 })
+    x.unary(name: "scalar minus", Affine(scale: -1, shift: scalar))
   }
 
   /// Multiplies every element by a scalar.
   public static func * (x: Tensor, scalar: Float) -> Tensor {
-    x.unary(name: "scale", { $0 * scalar }, derivative: { _, _ in scalar })
+    x.unary(name: "scale", Affine(scale: scalar, shift: 0))
   }
 
   /// Multiplies every element by a scalar.
@@ -233,26 +226,90 @@ extension Tensor {
 
   /// e raised to each element.
   public func exp() -> Tensor {
-    unary(name: "exp", { expf($0) }, derivative: { _, y in y })
+    unary(name: "exp", Exponential())
   }
 
   /// The natural logarithm of each element (−∞ at 0, NaN below).
   public func log() -> Tensor {
-    unary(name: "log", { logf($0) }, derivative: { x, _ in 1 / x })
+    unary(name: "log", Logarithm())
   }
 
   /// The square root of each element.
   public func squareRoot() -> Tensor {
-    unary(name: "sqrt", { $0.squareRoot() }, derivative: { _, y in 0.5 / y })
+    unary(name: "sqrt", SquareRoot())
   }
 
   /// Each element squared.
   public func squared() -> Tensor {
-    unary(name: "square", { $0 * $0 }, derivative: { x, _ in 2 * x })
+    unary(name: "square", Square())
   }
 
   /// Swift.max(x, 0) elementwise; the gradient at 0 is 0, as in PyTorch.
   public func relu() -> Tensor {
-    unary(name: "relu", { Swift.max($0, 0) }, derivative: { x, _ in x > 0 ? 1 : 0 })
+    unary(name: "relu", RectifiedLinear())
   }
+}
+
+// MARK: - Elementwise functions
+
+/// A function of two elements, specialised into the broadcasting kernel.
+protocol BinaryFunction {
+  func callAsFunction(_ x: Float, _ y: Float) -> Float
+}
+
+struct Add: BinaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x + y }
+}
+
+struct Subtract: BinaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x - y }
+}
+
+struct Multiply: BinaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x * y }
+}
+
+struct Divide: BinaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { x / y }
+}
+
+/// A function of one element and its derivative, specialised into the unary kernel.
+protocol UnaryFunction {
+  func callAsFunction(_ x: Float) -> Float
+  /// dy/dx, given the input x and the output y.
+  func derivative(x: Float, y: Float) -> Float
+}
+
+/// scale·x + shift.
+struct Affine: UnaryFunction {
+  let scale: Float
+  let shift: Float
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { scale * x + shift }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { scale }
+}
+
+struct Exponential: UnaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { expf(x) }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { y }
+}
+
+struct Logarithm: UnaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { logf(x) }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { 1 / x }
+}
+
+struct SquareRoot: UnaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { 0.5 / y }
+}
+
+struct Square: UnaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { x * x }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { 2 * x }
+}
+
+/// max(x, 0), with derivative 0 at 0 as in PyTorch.
+struct RectifiedLinear: UnaryFunction {
+  @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.max(x, 0) }
+  @inline(__always) func derivative(x: Float, y: Float) -> Float { x > 0 ? 1 : 0 }
 }

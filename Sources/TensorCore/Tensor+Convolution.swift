@@ -68,9 +68,11 @@ extension Tensor {
     }
     let outShape = [g.batch, outChannels, g.outputHeight, g.outputWidth]
     let kernel: ConvolutionKernel =
-      g.channels * g.kernelHeight * g.kernelWidth <= Tensor.directConvolutionLimit
-      ? DirectConvolution(geometry: g, outChannels: outChannels)
-      : GEMMConvolution(geometry: g, outChannels: outChannels)
+      g.channels * g.kernelHeight * g.kernelWidth > Tensor.directConvolutionLimit
+      ? GEMMConvolution(geometry: g, outChannels: outChannels)
+      : stride == 1
+        ? RowConvolution(geometry: g, outChannels: outChannels) as ConvolutionKernel
+        : DirectConvolution(geometry: g, outChannels: outChannels)
     let out = TensorStorage(uninitializedCount: outShape.reduce(1, *))
     try kernel.forward(input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out.pointer)
     let input = self

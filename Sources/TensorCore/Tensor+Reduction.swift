@@ -142,7 +142,7 @@ extension Tensor {
     }
     if shape == target { return self }
     let zero = Tensor.zerosUnchecked([])
-    let storage = Tensor.broadcastKernel(self, zero, shape: target) { x, _ in x }
+    let storage = Tensor.broadcastKernel(self, zero, shape: target, Add())
     let inputShape = shape
     return Tensor.result(target, storage, inputs: [self], name: "broadcast") { g in
       [try g.reduced(toShape: inputShape)]

@@ -1,0 +1,82 @@
+/// Contiguous Float32 loops written with explicit SIMD accumulators.
+///
+/// LLVM does not reorder floating-point reductions on its own, so a plain `total += a[i]`
+/// loop runs one element at a time; these use 64 lanes in a fixed order, so results depend
+/// only on the inputs and their length.
+enum VectorKernels {
+  typealias Lanes = SIMD16<Float>
+
+  /// Σ a[i]·b[i] for i < count.
+  @inline(__always)
+  static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
+    let rawA = UnsafeRawPointer(a)
+    let rawB = UnsafeRawPointer(b)
+    var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes()
+    var i = 0
+    let stride = MemoryLayout<Float>.stride
+    while i + 64 <= count {
+      s0 += rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+        * rawB.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      s1 += rawA.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
+        * rawB.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
+      s2 += rawA.loadUnaligned(fromByteOffset: (i + 32) * stride, as: Lanes.self)
+        * rawB.loadUnaligned(fromByteOffset: (i + 32) * stride, as: Lanes.self)
+      s3 += rawA.loadUnaligned(fromByteOffset: (i + 48) * stride, as: Lanes.self)
+        * rawB.loadUnaligned(fromByteOffset: (i + 48) * stride, as: Lanes.self)
+      i += 64
+    }
+    while i + 16 <= count {
+      s0 += rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+        * rawB.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      i += 16
+    }
+    var total = ((s0 + s1) + (s2 + s3)).sum()
+    while i < count {
+      total += a[i] * b[i]
+      i += 1
+    }
+    return total
+  }
+
+  /// Σ a[i] for i < count.
+  @inline(__always)
+  static func sum(_ a: UnsafePointer<Float>, _ count: Int) -> Float {
+    let raw = UnsafeRawPointer(a)
+    var s0 = Lanes(), s1 = Lanes()
+    var i = 0
+    let stride = MemoryLayout<Float>.stride
+    while i + 32 <= count {
+      s0 += raw.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      s1 += raw.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
+      i += 32
+    }
+    var total = (s0 + s1).sum()
+    while i < count {
+      total += a[i]
+      i += 1
+    }
+    return total
+  }
+
+  /// y[i] += alpha·x[i] for i < count.
+  @inline(__always)
+  static func axpy(
+    _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int
+  ) {
+    let rawX = UnsafeRawPointer(x)
+    let rawY = UnsafeMutableRawPointer(y)
+    let stride = MemoryLayout<Float>.stride
+    var i = 0
+    while i + 16 <= count {
+      let updated =
+        rawY.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+        + alpha * rawX.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      rawY.storeBytes(of: updated, toByteOffset: i * stride, as: Lanes.self)
+      i += 16
+    }
+    while i < count {
+      y[i] += alpha * x[i]
+      i += 1
+    }
+  }
+}
