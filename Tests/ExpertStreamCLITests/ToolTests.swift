@@ -1,0 +1,81 @@
+import ExpertStreamCLI
+import Testing
+
+/// Runs the tool in-process and captures what it printed.
+func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: String) {
+  final class Capture: @unchecked Sendable {
+    var output = ""
+    var error = ""
+  }
+  let capture = Capture()
+  let console = Console(output: { capture.output += $0 }, error: { capture.error += $0 })
+  let status = ExpertStreamTool.main(arguments, console: console)
+  return (status, capture.output, capture.error)
+}
+
+@Suite struct ToolTests {
+  @Test func topLevelHelpListsCommands() {
+    let result = runTool(["--help"])
+    #expect(result.status == 0)
+    #expect(result.output.contains("bench ops"))
+  }
+
+  @Test func noArgumentsIsAUsageError() {
+    #expect(runTool([]).status == 2)
+  }
+
+  @Test func commandHelpShowsUsageAndExample() {
+    let result = runTool(["bench", "ops", "--help"])
+    #expect(result.status == 0)
+    #expect(result.output.contains("Usage:"))
+    #expect(result.output.contains("Example:"))
+    #expect(result.output.contains("--threads T"))
+  }
+
+  @Test func groupHelpListsSubcommands() {
+    let result = runTool(["bench", "--help"])
+    #expect(result.status == 0)
+    #expect(result.output.contains("expertstream bench ops"))
+  }
+
+  @Test func unknownOptionIsRejectedWithAHint() {
+    let result = runTool(["bench", "ops", "--thread", "2"])
+    #expect(result.status == 2)
+    #expect(result.error.contains("unknown option '--thread'"))
+    #expect(result.error.contains("did you mean '--threads'?"))
+  }
+
+  @Test func badOptionValueNamesOptionAndValue() {
+    let result = runTool(["bench", "ops", "--threads", "zero"])
+    #expect(result.status == 2)
+    #expect(result.error.contains("'--threads'"))
+    #expect(result.error.contains("'zero'"))
+  }
+
+  @Test func missingValueIsAUsageError() {
+    let result = runTool(["bench", "ops", "--batch"])
+    #expect(result.status == 2)
+    #expect(result.error.contains("needs a value"))
+  }
+
+  @Test func unexpectedPositionalIsAUsageError() {
+    let result = runTool(["bench", "ops", "extra"])
+    #expect(result.status == 2)
+    #expect(result.error.contains("got 1: extra"))
+  }
+
+  @Test func unknownCommandSuggestsTheClosest() {
+    let result = runTool(["bnech"])
+    #expect(result.status == 2)
+    #expect(result.error.contains("did you mean 'bench'?"))
+  }
+
+  @Test func benchOpsReportsRatesAndCoreType() {
+    let result = runTool(["bench", "ops", "--quick", "--batch", "32"])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.contains("OpenBLAS core"))
+    #expect(result.output.contains("linear 784→128, batch 32"))
+    #expect(result.output.contains("conv2d 3×3 1→8"))
+    #expect(result.output.contains("GFLOP/s"))
+  }
+}
