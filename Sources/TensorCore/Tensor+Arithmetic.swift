@@ -57,7 +57,7 @@ extension Tensor {
       }
       return out
     }
-    if b.count == 1 {
+    if b.count == 1 && a.count == count {
       let y = pb.value[0]
       Compute.parallelRanges(count) { range in
         let (x, o) = (pa.value, po.value)
@@ -65,7 +65,7 @@ extension Tensor {
       }
       return out
     }
-    if a.count == 1 {
+    if a.count == 1 && b.count == count {
       let x = pa.value[0]
       Compute.parallelRanges(count) { range in
         let (y, o) = (pb.value, po.value)
