@@ -1,4 +1,5 @@
 // ExpertStream: the library a researcher imports. It re-exports every layer.
 @_exported import Datasets
+@_exported import MoE
 @_exported import NN
 @_exported import TensorCore
