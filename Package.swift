@@ -33,6 +33,7 @@ let package = Package(
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+    .testTarget(name: "NNTests", dependencies: ["NN", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],

@@ -1,1 +1,228 @@
+import TensorCore
 
+/// A layer or model: owns tensors (parameters and statistics) and sub-modules, found by
+/// walking its stored properties.
+///
+/// Subclass it and store layers and tensors as properties; nothing is registered by hand.
+/// The walk follows `Tensor` and `Module` properties, arrays of them (so
+/// `experts: [any Expert]` yields `experts.0.…`, `experts.1.…`) and optionals, through
+/// superclasses too; properties whose names start with `_` are skipped. Keys are dotted
+/// paths such as `experts.3.hidden.weight`, the names checkpoints and optimizer state use.
+///
+/// The walk is cached per instance. Code that replaces a stored sub-module or tensor, or
+/// grows an array of them, calls ``structureDidChange()`` so the caches are rebuilt.
+///
+/// Freezing clears `requiresGrad` on parameters: a frozen parameter gets no gradient, no
+/// update and no optimizer state, and costs no gradient work.
+open class Module {
+  /// Whether the module is in training mode (batch statistics, running-statistics updates)
+  /// rather than evaluation mode. Set it for a whole tree with ``train(_:)``.
+  public private(set) var isTraining = true
+
+  nonisolated(unsafe) private static var structureGeneration = 0
+  private var cachedEntries: (generation: Int, entries: [Entry])?
+
+  public init() {}
+
+  /// The names of this module's own tensors that are state but not parameters, such as
+  /// batch normalisation's running statistics: saved and loaded, never trained.
+  open var statisticNames: Set<String> { [] }
+
+  /// Marks every module's cached walk as stale; call after replacing a stored sub-module
+  /// or tensor, or changing an array of them.
+  public func structureDidChange() {
+    Module.structureGeneration &+= 1
+  }
+
+  // MARK: - Discovery
+
+  /// One tensor found by the walk.
+  struct Entry {
+    let key: String
+    let tensor: Tensor
+    let isParameter: Bool
+  }
+
+  /// Every tensor of the tree in walk order (property declaration order, superclass first),
+  /// with dotted keys.
+  func entries() -> [Entry] {
+    if let cached = cachedEntries, cached.generation == Module.structureGeneration {
+      return cached.entries
+    }
+    var entries: [Entry] = []
+    for (name, child) in directChildren() {
+      switch child {
+      case .tensor(let tensor):
+        entries.append(
+          Entry(key: name, tensor: tensor, isParameter: !statisticNames.contains(name)))
+      case .module(let module):
+        for entry in module.entries() {
+          entries.append(
+            Entry(
+              key: name + "." + entry.key, tensor: entry.tensor, isParameter: entry.isParameter))
+        }
+      }
+    }
+    cachedEntries = (Module.structureGeneration, entries)
+    return entries
+  }
+
+  private enum Child {
+    case tensor(Tensor)
+    case module(Module)
+  }
+
+  /// This module's own tensors and sub-modules, with their local (dotted for arrays) names.
+  private func directChildren() -> [(String, Child)] {
+    var mirrors: [Mirror] = []
+    var mirror: Mirror? = Mirror(reflecting: self)
+    while let current = mirror {
+      mirrors.append(current)
+      mirror = current.superclassMirror
+    }
+    var children: [(String, Child)] = []
+    for mirror in mirrors.reversed() {
+      for case (let label?, let value) in mirror.children where !label.hasPrefix("_") {
+        Module.collect(value, name: label, into: &children)
+      }
+    }
+    return children
+  }
+
+  private static func collect(_ value: Any, name: String, into children: inout [(String, Child)])
+  {
+    if let tensor = value as? Tensor {
+      children.append((name, .tensor(tensor)))
+    } else if let module = value as? Module {
+      children.append((name, .module(module)))
+    } else if let tensors = value as? [Tensor] {
+      for (index, tensor) in tensors.enumerated() {
+        children.append(("\(name).\(index)", .tensor(tensor)))
+      }
+    } else if let modules = value as? [Module] {
+      for (index, module) in modules.enumerated() {
+        children.append(("\(name).\(index)", .module(module)))
+      }
+    } else {
+      let mirror = Mirror(reflecting: value)
+      if mirror.displayStyle == .optional, let wrapped = mirror.children.first {
+        collect(wrapped.value, name: name, into: &children)
+      }
+    }
+  }
+
+  /// The direct and indirect sub-modules, with their dotted keys; this module is `""`.
+  public func namedModules() -> [(key: String, module: Module)] {
+    var result: [(key: String, module: Module)] = [("", self)]
+    for (name, child) in directChildren() {
+      guard case .module(let module) = child else { continue }
+      for (key, descendant) in module.namedModules() {
+        result.append((key.isEmpty ? name : name + "." + key, descendant))
+      }
+    }
+    return result
+  }
+
+  // MARK: - Parameters and state
+
+  /// The trainable-or-frozen parameters (weights, biases), with dotted keys.
+  public func parameters() -> [(key: String, tensor: Tensor)] {
+    entries().filter(\.isParameter).map { ($0.key, $0.tensor) }
+  }
+
+  /// The parameters that are not frozen: those an optimizer updates.
+  public func trainableParameters() -> [(key: String, tensor: Tensor)] {
+    entries().filter { $0.isParameter && $0.tensor.requiresGrad }.map { ($0.key, $0.tensor) }
+  }
+
+  /// Every tensor a checkpoint saves: parameters and statistics, with dotted keys.
+  public func state() -> [(key: String, tensor: Tensor)] {
+    entries().map { ($0.key, $0.tensor) }
+  }
+
+  /// The number of parameter elements (frozen ones included).
+  public var parameterCount: Int {
+    parameters().reduce(0) { $0 + $1.tensor.count }
+  }
+
+  /// Copies `values` into this module's tensors, key by key.
+  ///
+  /// Nothing is written unless every key matches: a key of the module with no value, a
+  /// value with no key in the module, or a shape mismatch throws ``ModuleError`` naming
+  /// the key.
+  public func loadState(_ values: [String: Tensor]) throws {
+    let entries = entries()
+    let known = Set(entries.map(\.key))
+    if let missing = entries.first(where: { values[$0.key] == nil }) {
+      throw ModuleError.missingKey(missing.key)
+    }
+    if let unused = values.keys.sorted().first(where: { !known.contains($0) }) {
+      throw ModuleError.unusedKey(unused)
+    }
+    for entry in entries where values[entry.key]!.shape != entry.tensor.shape {
+      throw ModuleError.shapeMismatch(
+        key: entry.key, expected: entry.tensor.shape, found: values[entry.key]!.shape)
+    }
+    for entry in entries {
+      try entry.tensor.assign(values[entry.key]!)
+    }
+  }
+
+  /// Clears the gradients of every parameter.
+  public func zeroGradients() {
+    for entry in entries() { entry.tensor.grad = nil }
+  }
+
+  // MARK: - Freezing and mode
+
+  /// Freezes every parameter of this module and its sub-modules: no gradients, no updates.
+  public func freeze() {
+    for (_, parameter) in parameters() {
+      parameter.requiresGrad = false
+      parameter.grad = nil
+    }
+  }
+
+  /// Makes every parameter of this module and its sub-modules trainable again.
+  public func unfreeze() {
+    for (_, parameter) in parameters() { parameter.requiresGrad = true }
+  }
+
+  /// Whether every parameter of this module is frozen (true for a module without any).
+  public var isFrozen: Bool {
+    parameters().allSatisfy { !$0.tensor.requiresGrad }
+  }
+
+  /// Puts this module and its sub-modules in training (`true`) or evaluation mode.
+  public func train(_ training: Bool = true) {
+    for (_, module) in namedModules() { module.isTraining = training }
+  }
+}
+
+/// A module that maps one tensor to one tensor.
+public protocol UnaryLayer: Module {
+  /// Applies the layer.
+  func callAsFunction(_ input: Tensor) throws -> Tensor
+}
+
+/// An error loading or building a module.
+public enum ModuleError: Error, CustomStringConvertible, Equatable {
+  /// The module has a tensor at `key` that the loaded values lack.
+  case missingKey(String)
+  /// The loaded values have `key`, which the module does not.
+  case unusedKey(String)
+  /// The loaded tensor at `key` has the wrong shape.
+  case shapeMismatch(key: String, expected: [Int], found: [Int])
+  /// A layer was configured with a value it cannot take.
+  case invalidConfiguration(String)
+
+  public var description: String {
+    switch self {
+    case .missingKey(let key): return "no value for the module's tensor '\(key)'"
+    case .unusedKey(let key): return "'\(key)' is not a tensor of the module"
+    case .shapeMismatch(let key, let expected, let found):
+      return "'\(key)': shape \(found) does not match the module's \(expected)"
+    case .invalidConfiguration(let message): return message
+    }
+  }
+}
