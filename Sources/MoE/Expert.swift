@@ -1,0 +1,107 @@
+import NN
+import TensorCore
+
+/// What an expert computes for a batch: class logits and the hidden vector h_i the
+/// attentive gate compares with its query.
+public struct ExpertOutput {
+  /// o_i(x), [B, K]; the expert's class probabilities are softmax(o_i).
+  public let logits: Tensor
+  /// h_i(x), [B, hiddenCount].
+  public let hidden: Tensor
+
+  /// An output from logits [B, K] and hidden vectors [B, d].
+  public init(logits: Tensor, hidden: Tensor) {
+    self.logits = logits
+    self.hidden = hidden
+  }
+}
+
+/// A module that maps a batch to class logits and exposes its hidden vector h_i.
+///
+/// Conform your own `Module` subclass to plug it into a ``MixtureOfExperts``: the mixture
+/// needs nothing else. Its parameters are found by the module walk, so a user expert
+/// is saved, frozen and optimised like the built-in ones.
+///
+/// ```swift
+/// final class TinyExpert: Module, Expert {
+///   let hiddenLayer: Linear
+///   let output: Linear
+///   var classCount: Int { output.outputCount }
+///   var hiddenCount: Int { hiddenLayer.outputCount }
+///   func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
+///     let flat = try input.reshaped([input.shape[0], input.count / input.shape[0]])
+///     let hidden = try hiddenLayer(flat)
+///     return ExpertOutput(logits: try output(hidden.relu()), hidden: hidden)
+///   }
+/// }
+/// ```
+public protocol Expert: Module {
+  /// K, the number of classes the expert scores.
+  var classCount: Int { get }
+  /// d, the size of h_i; an attentive gate needs it to equal its attention dimension.
+  var hiddenCount: Int { get }
+  /// Runs the expert on a batch of inputs [B, …].
+  func callAsFunction(_ input: Tensor) throws -> ExpertOutput
+}
+
+/// An expert built from a feature network (input → h_i) and a linear output layer.
+///
+/// This is the shape of every expert in the paper; ``PaperArchitecture`` builds them.
+public final class FeatureExpert: Module, Expert {
+  /// Input → h_i.
+  public let features: Sequential
+  /// h_i (after the optional ReLU) → logits.
+  public let output: Linear
+  /// Whether a ReLU sits between h_i and the output layer (h_i taken before it).
+  public let rectifiesHidden: Bool
+
+  /// An expert from its parts.
+  public init(features: Sequential, output: Linear, rectifiesHidden: Bool) {
+    self.features = features
+    self.output = output
+    self.rectifiesHidden = rectifiesHidden
+    super.init()
+  }
+
+  public var classCount: Int { output.outputCount }
+  public var hiddenCount: Int { output.inputCount }
+
+  public func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
+    let hidden = try features(input)
+    let logits = try output(rectifiesHidden ? hidden.relu() : hidden)
+    return ExpertOutput(logits: logits, hidden: hidden)
+  }
+
+  /// A multilayer perceptron expert: flatten, then `hidden` fully connected layers with
+  /// ReLU between them, the last one's output (before its ReLU) being h_i.
+  ///
+  /// - Parameters:
+  ///   - inputCount: Features per sample after flattening.
+  ///   - hidden: Layer widths; the last is d. Must not be empty.
+  public static func multilayerPerceptron(
+    inputCount: Int, hidden: [Int], classCount: Int, using generator: inout RandomGenerator
+  ) throws -> FeatureExpert {
+    FeatureExpert(
+      features: try perceptronTrunk(
+        inputCount: inputCount, widths: hidden, rectifyLast: false, using: &generator),
+      output: try Linear(hidden.last ?? 1, classCount, using: &generator),
+      rectifiesHidden: true)
+  }
+}
+
+/// Flatten → Linear → ReLU → … → Linear (→ ReLU when `rectifyLast`).
+func perceptronTrunk(
+  inputCount: Int, widths: [Int], rectifyLast: Bool, using generator: inout RandomGenerator
+) throws -> Sequential {
+  guard !widths.isEmpty else {
+    throw ModuleError.invalidConfiguration("an MLP needs at least one hidden width")
+  }
+  var layers: [any UnaryLayer] = [Flatten()]
+  var previous = inputCount
+  for (index, width) in widths.enumerated() {
+    layers.append(try Linear(previous, width, using: &generator))
+    if index < widths.count - 1 || rectifyLast { layers.append(ReLU()) }
+    previous = width
+  }
+  return Sequential(layers)
+}
