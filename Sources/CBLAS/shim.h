@@ -42,4 +42,15 @@ static inline es_cpu_features es_probe_cpu_features(void) {
 }
 #endif
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+/// Keeps freed large buffers in the heap (no mmap per allocation, no trimming back to the
+/// kernel), so repeated training steps reuse already-faulted pages. 1 on success.
+static inline int es_keep_large_buffers_in_heap(void) {
+  return mallopt(M_MMAP_THRESHOLD, 512 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+}
+#else
+static inline int es_keep_large_buffers_in_heap(void) { return 0; }
+#endif
+
 #endif

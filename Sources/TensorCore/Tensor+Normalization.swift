@@ -31,36 +31,41 @@ extension Tensor {
     let perChannel = batch * plane
     var means = [Float](repeating: 0, count: channels)
     var inverseDeviations = [Float](repeating: 0, count: channels)
+    let planes = batch * channels
     if training {
       guard perChannel > 1 else {
         throw TensorError.invalidShape(
           operation: "batchNorm", shape: shape,
           expected: "more than one value per channel in training")
       }
+      // Per-plane sums (fixed chunks), then per-channel totals in plane order.
+      let source = storage.pointer
+      let planeSums = Tensor.perPlane(planes) { index in
+        Double(VectorKernels.sum(source + index * plane, plane))
+      }
+      var channelMeans = [Double](repeating: 0, count: channels)
+      for index in 0..<planes { channelMeans[index % channels] += planeSums[index] }
+      for c in 0..<channels { channelMeans[c] /= Double(perChannel) }
+      let planeSquares = Tensor.perPlane(planes) { index in
+        let start = source + index * plane
+        let mean = Float(channelMeans[index % channels])
+        var total: Float = 0
+        for i in 0..<plane {
+          let d = start[i] - mean
+          total += d * d
+        }
+        return Double(total)
+      }
+      var totalSquares = [Double](repeating: 0, count: channels)
+      for index in 0..<planes { totalSquares[index % channels] += planeSquares[index] }
       for c in 0..<channels {
-        var total: Double = 0
-        var totalSquares: Double = 0
-        for n in 0..<batch {
-          let source = storage.pointer + (n * channels + c) * plane
-          for i in 0..<plane {
-            total += Double(source[i])
-          }
-        }
-        let mean = total / Double(perChannel)
-        for n in 0..<batch {
-          let source = storage.pointer + (n * channels + c) * plane
-          for i in 0..<plane {
-            let d = Double(source[i]) - mean
-            totalSquares += d * d
-          }
-        }
-        let variance = totalSquares / Double(perChannel)
-        means[c] = Float(mean)
+        let variance = totalSquares[c] / Double(perChannel)
+        means[c] = Float(channelMeans[c])
         inverseDeviations[c] = Float(1 / (variance + Double(epsilon)).squareRoot())
         if let runningMean, let runningVariance {
-          let unbiased = totalSquares / Double(perChannel - 1)
+          let unbiased = totalSquares[c] / Double(perChannel - 1)
           runningMean.storage.pointer[c] =
-            (1 - momentum) * runningMean.storage.pointer[c] + momentum * Float(mean)
+            (1 - momentum) * runningMean.storage.pointer[c] + momentum * Float(channelMeans[c])
           runningVariance.storage.pointer[c] =
             (1 - momentum) * runningVariance.storage.pointer[c] + momentum * Float(unbiased)
         }
@@ -77,17 +82,17 @@ extension Tensor {
     }
     let normalized = TensorStorage(uninitializedCount: count)
     let out = TensorStorage(uninitializedCount: count)
-    for n in 0..<batch {
-      for c in 0..<channels {
-        let offset = (n * channels + c) * plane
-        let (mean, scale) = (means[c], inverseDeviations[c])
-        let gamma = weight?.storage.pointer[c] ?? 1
-        let beta = bias?.storage.pointer[c] ?? 0
-        for i in 0..<plane {
-          let xhat = (storage.pointer[offset + i] - mean) * scale
-          normalized.pointer[offset + i] = xhat
-          out.pointer[offset + i] = gamma * xhat + beta
-        }
+    let gammas = (0..<channels).map { weight?.storage.pointer[$0] ?? 1 }
+    let betas = (0..<channels).map { bias?.storage.pointer[$0] ?? 0 }
+    let (source, normalizedPointer, outPointer) = (storage.pointer, normalized.pointer, out.pointer)
+    Tensor.forEachPlane(planes, plane: plane) { index in
+      let c = index % channels
+      let offset = index * plane
+      let (mean, scale, gamma, beta) = (means[c], inverseDeviations[c], gammas[c], betas[c])
+      for i in offset..<(offset + plane) {
+        let xhat = (source[i] - mean) * scale
+        normalizedPointer[i] = xhat
+        outPointer[i] = gamma * xhat + beta
       }
     }
     let inputShape = shape
@@ -96,38 +101,38 @@ extension Tensor {
     return Tensor.result(shape, out, inputs: inputs, name: "batchNorm") { g in
       let dy = g.storage.pointer
       let xhat = normalized.pointer
+      let planeDy = Tensor.perPlane(planes) { index in
+        Double(VectorKernels.sum(dy + index * plane, plane))
+      }
+      let planeDyXhat = Tensor.perPlane(planes) { index in
+        Double(VectorKernels.dot(dy + index * plane, xhat + index * plane, plane))
+      }
       var sumDy = [Double](repeating: 0, count: channels)
       var sumDyXhat = [Double](repeating: 0, count: channels)
-      for n in 0..<batch {
-        for c in 0..<channels {
-          let offset = (n * channels + c) * plane
-          for i in 0..<plane {
-            sumDy[c] += Double(dy[offset + i])
-            sumDyXhat[c] += Double(dy[offset + i] * xhat[offset + i])
-          }
-        }
+      for index in 0..<planes {
+        sumDy[index % channels] += planeDy[index]
+        sumDyXhat[index % channels] += planeDyXhat[index]
       }
       var gradInput: Tensor?
       if input.requiresGrad {
-        let result = Tensor.zerosUnchecked(inputShape)
-        for n in 0..<batch {
-          for c in 0..<channels {
-            let offset = (n * channels + c) * plane
-            let gamma = weight?.storage.pointer[c] ?? 1
-            let scale = gamma * inverseDeviations[c]
-            if training {
-              let meanDy = Float(sumDy[c] / Double(perChannel))
-              let meanDyXhat = Float(sumDyXhat[c] / Double(perChannel))
-              for i in 0..<plane {
-                result.storage.pointer[offset + i] =
-                  scale * (dy[offset + i] - meanDy - xhat[offset + i] * meanDyXhat)
-              }
-            } else {
-              for i in 0..<plane { result.storage.pointer[offset + i] = scale * dy[offset + i] }
+        let result = TensorStorage(uninitializedCount: batch * channels * plane)
+        let target = result.pointer
+        let meanDy = sumDy.map { Float($0 / Double(perChannel)) }
+        let meanDyXhat = sumDyXhat.map { Float($0 / Double(perChannel)) }
+        Tensor.forEachPlane(planes, plane: plane) { index in
+          let c = index % channels
+          let offset = index * plane
+          let scale = gammas[c] * inverseDeviations[c]
+          if training {
+            let (shift, slope) = (meanDy[c], meanDyXhat[c])
+            for i in offset..<(offset + plane) {
+              target[i] = scale * (dy[i] - shift - xhat[i] * slope)
             }
+          } else {
+            for i in offset..<(offset + plane) { target[i] = scale * dy[i] }
           }
         }
-        gradInput = result
+        gradInput = Tensor(shape: inputShape, storage: result)
       }
       var gradients: [Tensor?] = [gradInput]
       if let weight {
@@ -139,6 +144,29 @@ extension Tensor {
           bias.requiresGrad ? try Tensor(shape: [channels], values: sumDy.map(Float.init)) : nil)
       }
       return gradients
+    }
+  }
+}
+
+extension Tensor {
+  /// `value(index)` for every plane index, computed in parallel; the result does not depend
+  /// on the thread count.
+  static func perPlane(_ planes: Int, _ value: (Int) -> Double) -> [Double] {
+    var results = [Double](repeating: 0, count: planes)
+    results.withUnsafeMutableBufferPointer { buffer in
+      let target = UnsafeSendable(buffer.baseAddress!)
+      Compute.parallelRanges(planes, minimumChunk: 8) { range in
+        for index in range { target.value[index] = value(index) }
+      }
+    }
+    return results
+  }
+
+  /// Runs `body` for every plane index in parallel, in chunks of at least 32k elements.
+  static func forEachPlane(_ planes: Int, plane: Int, _ body: (Int) -> Void) {
+    Compute.parallelRanges(planes, minimumChunk: Swift.max(1, 32_768 / Swift.max(plane, 1))) {
+      range in
+      for index in range { body(index) }
     }
   }
 }
