@@ -3,3 +3,4 @@
 @_exported import MoE
 @_exported import NN
 @_exported import TensorCore
+@_exported import Continual

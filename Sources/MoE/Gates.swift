@@ -143,3 +143,22 @@ public final class AttentiveGate: Module, Gate {
     expertCount += 1
   }
 }
+
+/// The gate of a one-expert "mixture": g = 1 for every sample, no parameters.
+///
+/// Makes a single network a ``MixtureOfExperts`` so it trains and is measured by the same
+/// code (its loss is the expert's cross-entropy).
+public final class SingleExpertGate: Module, Gate {
+  public override init() { super.init() }
+
+  public var expertCount: Int { 1 }
+  public var needsExpertHidden: Bool { false }
+
+  public func probabilities(_ input: Tensor, expertHidden: [Tensor]) throws -> Tensor {
+    try Tensor(shape: [input.shape[0], 1], repeating: 1)
+  }
+
+  public func addExpert(using generator: inout RandomGenerator) throws {
+    throw ModuleError.invalidConfiguration("a single-expert gate cannot take more experts")
+  }
+}
