@@ -68,18 +68,41 @@ public final class MixtureOfExperts: Module {
 
   /// Runs every expert and the gate on a batch.
   ///
-  /// - Parameter input: [B, …], what the experts and the gate take.
-  public func callAsFunction(_ input: Tensor) throws -> MixtureOutput {
+  /// - Parameters:
+  ///   - input: [B, …], what the experts and the gate take.
+  ///   - allowedClasses: The classes the output head may predict, or `nil` for all: the
+  ///     task's classes in task-incremental learning, the classes seen so far in
+  ///     class-incremental learning. Other classes get probability 0 in every expert.
+  public func callAsFunction(_ input: Tensor, allowedClasses: [Int]? = nil) throws
+    -> MixtureOutput
+  {
     let outputs = try experts.map { try $0(input) }
     let gateProbabilities = try gate.probabilities(
       input, expertHidden: gate.needsExpertHidden ? outputs.map(\.hidden) : [])
+    let mask = try allowedClasses.map { try classMask($0) }
     let expertProbabilities = try Tensor.stack(
-      outputs.map { try $0.logits.softmax(axis: 1) }, axis: 1)
+      outputs.map { output in
+        let logits = try mask.map { try output.logits + $0 } ?? output.logits
+        return try logits.softmax(axis: 1)
+      }, axis: 1)
     let batch = gateProbabilities.shape[0]
     let weighted = try expertProbabilities * gateProbabilities.reshaped([batch, experts.count, 1])
     return MixtureOutput(
       gate: gateProbabilities, expertProbabilities: expertProbabilities,
       probabilities: try weighted.sum(axis: 1), expertOutputs: outputs)
+  }
+
+  /// [1, K]: 0 for the allowed classes, −1e9 for the others, added to logits.
+  private func classMask(_ allowed: [Int]) throws -> Tensor {
+    var values = [Float](repeating: -1e9, count: classCount)
+    for label in allowed {
+      guard values.indices.contains(label) else {
+        throw ModuleError.invalidConfiguration(
+          "allowed class \(label) is outside the mixture's classes 0..<\(classCount)")
+      }
+      values[label] = 0
+    }
+    return try Tensor(shape: [1, classCount], values: values)
   }
 
   /// The loss of `output` for `targets` (B class indices).
@@ -101,11 +124,22 @@ public final class MixtureOfExperts: Module {
 
   // MARK: - Lifecycle
 
-  /// Adds `expert` at the end and grows the gate to route over it.
+  /// The task lifecycle events are recorded under; the continual runner sets it.
+  public var currentTask = 0
+
+  /// Every spawn, freeze and unfreeze so far, in order.
+  public private(set) var lifecycleLog: [LifecycleEvent] = []
+
+  /// Adds `expert` at the end and grows the gate to route over it: a new output row for a
+  /// softmax gate; an attentive gate takes it through its keys with no new parameters.
   ///
+  /// - Returns: The new expert's index.
   /// - Throws: ``ModuleError`` when the expert does not fit the mixture (class count, or
   ///   hidden size for an attentive gate); the mixture is then unchanged.
-  public func addExpert(_ expert: any Expert, using generator: inout RandomGenerator) throws {
+  @discardableResult
+  public func addExpert(_ expert: any Expert, using generator: inout RandomGenerator) throws
+    -> Int
+  {
     guard expert.classCount == classCount else {
       throw ModuleError.invalidConfiguration(
         "the new expert scores \(expert.classCount) classes, the mixture \(classCount)")
@@ -118,6 +152,51 @@ public final class MixtureOfExperts: Module {
     try gate.addExpert(using: &generator)
     experts.append(expert)
     structureDidChange()
+    lifecycleLog.append(LifecycleEvent(task: currentTask, expert: experts.count - 1, kind: .spawned))
+    return experts.count - 1
+  }
+
+  /// Freezes expert `index`: no gradient work, no updates, its statistics fixed.
+  public func freeze(expert index: Int) throws {
+    try checkExpert(index)
+    experts[index].freeze()
+    lifecycleLog.append(LifecycleEvent(task: currentTask, expert: index, kind: .frozen))
+  }
+
+  /// Makes expert `index` trainable again.
+  public func unfreeze(expert index: Int) throws {
+    try checkExpert(index)
+    experts[index].unfreeze()
+    lifecycleLog.append(LifecycleEvent(task: currentTask, expert: index, kind: .unfrozen))
+  }
+
+  /// Whether every parameter of expert `index` is frozen.
+  public func isFrozen(expert index: Int) -> Bool {
+    experts.indices.contains(index) && experts[index].isFrozen
+  }
+
+  /// Freezes the softmax gate's output rows of the given experts.
+  ///
+  /// - Throws: ``ModuleError`` for a gate without per-expert rows (the attentive gate's
+  ///   routing of an expert lives in that expert's keys: freeze the expert) or an index out
+  ///   of range.
+  public func freezeGate(rows indices: [Int]) throws {
+    guard let softmax = gate as? SoftmaxGate else {
+      throw ModuleError.invalidConfiguration(
+        "freezeGate(rows:) needs a softmax gate; this mixture's gate is \(type(of: gate))")
+    }
+    for index in indices { try checkExpert(index) }
+    softmax.freeze(rows: indices)
+    for index in indices {
+      lifecycleLog.append(LifecycleEvent(task: currentTask, expert: index, kind: .gateRowFrozen))
+    }
+  }
+
+  private func checkExpert(_ index: Int) throws {
+    guard experts.indices.contains(index) else {
+      throw ModuleError.invalidConfiguration(
+        "expert \(index) does not exist; the mixture has \(experts.count)")
+    }
   }
 
   /// Replaces the gate (for distillation); it must route over the same experts.
@@ -130,4 +209,28 @@ public final class MixtureOfExperts: Module {
     gate = newGate
     structureDidChange()
   }
+}
+
+/// One change to the mixture's experts, recorded with the task it happened in.
+public struct LifecycleEvent: Sendable, Equatable, CustomStringConvertible {
+  /// What happened.
+  public enum Kind: String, Sendable {
+    /// The expert was added.
+    case spawned
+    /// The expert was frozen.
+    case frozen
+    /// The expert was made trainable again.
+    case unfrozen
+    /// The expert's softmax-gate row was frozen.
+    case gateRowFrozen = "gate-row-frozen"
+  }
+
+  /// The task during which it happened.
+  public let task: Int
+  /// The expert's index.
+  public let expert: Int
+  /// What happened.
+  public let kind: Kind
+
+  public var description: String { "task \(task): expert \(expert) \(kind.rawValue)" }
 }

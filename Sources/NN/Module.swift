@@ -175,12 +175,14 @@ open class Module {
 
   // MARK: - Freezing and mode
 
-  /// Freezes every parameter of this module and its sub-modules: no gradients, no updates.
+  /// Freezes every parameter of this module and its sub-modules: no gradients, no updates,
+  /// and evaluation mode from now on (see ``train(_:)``).
   public func freeze() {
     for (_, parameter) in parameters() {
       parameter.requiresGrad = false
       parameter.grad = nil
     }
+    for (_, module) in namedModules() { module.isTraining = false }
   }
 
   /// Makes every parameter of this module and its sub-modules trainable again.
@@ -194,8 +196,13 @@ open class Module {
   }
 
   /// Puts this module and its sub-modules in training (`true`) or evaluation mode.
+  ///
+  /// Sub-modules whose parameters are all frozen stay in evaluation mode, so a frozen
+  /// expert's batch-normalisation statistics stop moving with its weights.
   public func train(_ training: Bool = true) {
-    for (_, module) in namedModules() { module.isTraining = training }
+    for (_, module) in namedModules() {
+      module.isTraining = training && (module.parameters().isEmpty || !module.isFrozen)
+    }
   }
 }
 

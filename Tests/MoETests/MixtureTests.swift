@@ -240,3 +240,37 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
     #expect(try trunk(input).shape == [2, architecture.hiddenCount])
   }
 }
+
+@Test func lifecycleOperationsAreLoggedWithTheirTask() throws {
+  let model = try smallMixture(attentive: false, experts: 2)
+  var generator = RandomGenerator(seed: 70)
+  model.currentTask = 1
+  try model.freeze(expert: 0)
+  let index = try model.addExpert(
+    TinyExpert(inputs: 6, hidden: 4, classes: 3, using: &generator), using: &generator)
+  try model.freezeGate(rows: [0])
+  model.currentTask = 2
+  try model.unfreeze(expert: 0)
+  #expect(index == 2)
+  #expect(
+    model.lifecycleLog == [
+      LifecycleEvent(task: 1, expert: 0, kind: .frozen),
+      LifecycleEvent(task: 1, expert: 2, kind: .spawned),
+      LifecycleEvent(task: 1, expert: 0, kind: .gateRowFrozen),
+      LifecycleEvent(task: 2, expert: 0, kind: .unfrozen),
+    ])
+  #expect(throws: ModuleError.self) { try model.freeze(expert: 7) }
+  let attentive = try smallMixture(attentive: true)
+  #expect(throws: ModuleError.self) { try attentive.freezeGate(rows: [0]) }
+}
+
+@Test func allowedClassesMaskTheOutputHead() throws {
+  let model = try smallMixture(attentive: true)
+  let output = try model(randomTensor([4, 6], seed: 71), allowedClasses: [0, 2])
+  let probabilities = output.probabilities.values
+  for sample in 0..<4 {
+    #expect(probabilities[sample * 3 + 1] == 0)
+    #expect(abs(probabilities[sample * 3] + probabilities[sample * 3 + 2] - 1) < 1e-5)
+  }
+  #expect(throws: ModuleError.self) { try model(randomTensor([1, 6], seed: 72), allowedClasses: [3]) }
+}

@@ -168,3 +168,21 @@ private final class Growing: Module {
   #expect(optimizer.state.slots["m"]?.keys.contains("stem.weight") == false)
   #expect(optimizer.state.slots["m"]?.keys.contains("head.weight") == true)
 }
+
+@Test func frozenModulesStayInEvaluationModeSoTheirStatisticsStayFixed() throws {
+  var generator = RandomGenerator(seed: 12)
+  let frozen = Sequential(try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2))
+  let trained = Sequential(try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2))
+  let model = Sequential(frozen, trained)
+  frozen.freeze()
+  model.train()
+  let statisticsBefore = frozen.state().map(\.tensor.values)
+  _ = try frozen(randomTensor([4, 1, 5, 5], seed: 13))
+  _ = try trained(randomTensor([4, 1, 5, 5], seed: 14))
+  #expect(frozen.state().map(\.tensor.values) == statisticsBefore)
+  #expect(trained.layers[1].isTraining)
+  #expect(!frozen.layers[1].isTraining)
+  frozen.unfreeze()
+  model.train()
+  #expect(frozen.layers[1].isTraining)
+}
