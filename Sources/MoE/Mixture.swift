@@ -232,5 +232,12 @@ public struct LifecycleEvent: Sendable, Equatable, CustomStringConvertible {
   /// What happened.
   public let kind: Kind
 
+  /// An event of `kind` for `expert` during `task` (as restored from a checkpoint).
+  public init(task: Int, expert: Int, kind: Kind) {
+    self.task = task
+    self.expert = expert
+    self.kind = kind
+  }
+
   public var description: String { "task \(task): expert \(expert) \(kind.rawValue)" }
 }
