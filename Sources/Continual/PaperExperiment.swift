@@ -82,6 +82,20 @@ public struct PaperRunResult: Sendable {
   public var samplesPerSecond: Double
   /// The mean training loss (data term) of each epoch.
   public var epochLosses: [Double]
+
+  /// A result from its parts.
+  public init(
+    method: PaperMethod, seed: UInt64, train: RoutingStatistics, test: RoutingStatistics,
+    secondsPerEpoch: Double, samplesPerSecond: Double, epochLosses: [Double]
+  ) {
+    self.method = method
+    self.seed = seed
+    self.train = train
+    self.test = test
+    self.secondsPerEpoch = secondsPerEpoch
+    self.samplesPerSecond = samplesPerSecond
+    self.epochLosses = epochLosses
+  }
 }
 
 /// What a run reports while it trains.

@@ -1,0 +1,95 @@
+import Foundation
+import MoE
+
+/// Tables and JSON of paper-style results: per run, and per method as mean ± std over
+/// seeds and under the paper's rule (the seed with the lowest training error).
+public enum PaperReport {
+  /// The metrics of one run as the `--metrics-json` file records them.
+  public static func record(_ result: PaperRunResult) -> [String: Any] {
+    [
+      "method": result.method.rawValue,
+      "seed": result.seed,
+      "train_error": result.train.error,
+      "test_error": result.test.error,
+      "H_s": result.test.sampleEntropy,
+      "H_u": result.test.usageEntropy,
+      "class_entropy": result.test.classEntropy,
+      "mi_true": result.test.mutualInformationTrue,
+      "mi_pred": result.test.mutualInformationPredicted,
+      "decomposition": result.test.decomposition,
+      "counts": result.test.counts,
+      "seconds_per_epoch": result.secondsPerEpoch,
+      "samples_per_second": result.samplesPerSecond,
+      "epoch_losses": result.epochLosses,
+    ]
+  }
+
+  /// `{"runs": [...]}` with sorted keys, pretty-printed.
+  public static func json(_ results: [PaperRunResult]) throws -> Data {
+    try JSONSerialization.data(
+      withJSONObject: ["runs": results.map(record)], options: [.prettyPrinted, .sortedKeys])
+  }
+
+  /// The metric columns of the tables: header and value of a run.
+  static let columns: [(String, (PaperRunResult) -> Double)] = [
+    ("train err", { $0.train.error }),
+    ("test err", { $0.test.error }),
+    ("I(E;Y) pred", { $0.test.mutualInformationPredicted }),
+    ("I(E;Y) true", { $0.test.mutualInformationTrue }),
+    ("H_s", { $0.test.sampleEntropy }),
+    ("H_u", { $0.test.usageEntropy }),
+    ("class H", { $0.test.classEntropy }),
+  ]
+
+  /// One row per method: mean ± std over its seeds of every metric (entropies and
+  /// information in bits), then the seconds per epoch.
+  public static func summaryTable(_ results: [PaperRunResult]) -> [[String]] {
+    var rows = [["method", "seeds"] + columns.map(\.0) + ["s/epoch"]]
+    for method in methods(in: results) {
+      let runs = results.filter { $0.method == method }
+      var row = [method.rawValue, "\(runs.count)"]
+      for (_, value) in columns {
+        row.append(meanAndDeviation(runs.map(value), digits: 3))
+      }
+      row.append(meanAndDeviation(runs.map(\.secondsPerEpoch), digits: 1))
+      rows.append(row)
+    }
+    return rows
+  }
+
+  /// One row per method: the seed with the lowest training error (the paper's rule) and
+  /// its metrics, with the standard deviation of test error across seeds.
+  public static func bestOfTable(_ results: [PaperRunResult]) -> [[String]] {
+    var rows = [["method", "best seed"] + columns.map(\.0) + ["test err std"]]
+    for method in methods(in: results) {
+      let runs = results.filter { $0.method == method }
+      guard let best = runs.min(by: { $0.train.error < $1.train.error }) else { continue }
+      var row = [method.rawValue, "\(best.seed)"]
+      row += columns.map { String(format: "%.3f", $0.1(best)) }
+      row.append(String(format: "%.3f", standardDeviation(runs.map(\.test.error))))
+      rows.append(row)
+    }
+    return rows
+  }
+
+  /// The methods present, in the order of ``PaperMethod/allCases``.
+  static func methods(in results: [PaperRunResult]) -> [PaperMethod] {
+    PaperMethod.allCases.filter { method in results.contains { $0.method == method } }
+  }
+
+  /// "m ± s" (or "m" for one value).
+  static func meanAndDeviation(_ values: [Double], digits: Int) -> String {
+    let mean = values.reduce(0, +) / Double(max(values.count, 1))
+    let format = "%.\(digits)f"
+    guard values.count > 1 else { return String(format: format, mean) }
+    return String(format: format, mean) + " ± " + String(format: format, standardDeviation(values))
+  }
+
+  /// The sample standard deviation (÷ (n − 1)); 0 for fewer than two values.
+  static func standardDeviation(_ values: [Double]) -> Double {
+    guard values.count > 1 else { return 0 }
+    let mean = values.reduce(0, +) / Double(values.count)
+    let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+    return (squares / Double(values.count - 1)).squareRoot()
+  }
+}
