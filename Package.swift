@@ -28,7 +28,10 @@ let package = Package(
     .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimised),
     .target(name: "MoE", dependencies: ["NN"], swiftSettings: optimised),
     .target(name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimised),
-    .target(name: "ExpertStream", dependencies: ["TensorCore", "NN", "MoE", "Datasets", "Continual"]),
+    .target(name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimised),
+    .target(
+      name: "ExpertStream",
+      dependencies: ["TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints"]),
     .target(name: "ExpertStreamCLI", dependencies: ["ExpertStream"], swiftSettings: optimised),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
 
@@ -36,6 +39,7 @@ let package = Package(
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
     .testTarget(name: "NNTests", dependencies: ["NN", "_TestSupport"]),
     .testTarget(name: "ContinualTests", dependencies: ["Continual", "_TestSupport"]),
+    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],

@@ -18,5 +18,9 @@ static inline unsigned es_H5F_ACC_TRUNC(void) { return H5F_ACC_TRUNC; }
 static inline unsigned es_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline unsigned es_H5F_ACC_RDWR(void) { return H5F_ACC_RDWR; }
 static inline size_t es_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+static inline hid_t es_H5E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline hid_t es_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+/// Turns off HDF5's printing of error stacks to stderr; errors are reported by the caller.
+static inline void es_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 #endif

@@ -4,3 +4,4 @@
 @_exported import NN
 @_exported import TensorCore
 @_exported import Continual
+@_exported import Checkpoints
