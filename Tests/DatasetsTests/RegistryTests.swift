@@ -1,0 +1,98 @@
+import Datasets
+import Foundation
+import Testing
+import _TestSupport
+
+/// Writes a small MNIST-format dataset (train 6, test 4 samples) into `directory`.
+func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, testCount: Int = 4)
+  throws
+{
+  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  func put(_ bytes: [UInt8], _ name: String) throws {
+    let path = (directory as NSString).appendingPathComponent(name + (gzip ? ".gz" : ""))
+    try Data(gzip ? gzipCompress(bytes) : bytes).write(to: URL(fileURLWithPath: path))
+  }
+  for (prefix, count) in [("train", trainCount), ("t10k", testCount)] {
+    let pixels: [UInt8] = (0..<(count * 784)).map { (index: Int) -> UInt8 in
+      UInt8(truncatingIfNeeded: index / 784 * 37 + index)
+    }
+    try put(IDXArray.encode(pixels, dimensions: [count, 28, 28]), "\(prefix)-images-idx3-ubyte")
+    try put(
+      IDXArray.encode((0..<count).map { UInt8($0 % 10) }, dimensions: [count]),
+      "\(prefix)-labels-idx1-ubyte")
+  }
+}
+
+@Test func lookupOrderIsDataDirThenEnvironmentThenDefaults() throws {
+  let root = try TemporaryDirectory()
+  let first = root.url.appendingPathComponent("first").path
+  let second = root.url.appendingPathComponent("second").path
+  try writeSmallMNIST(in: first, gzip: false)
+  try writeSmallMNIST(in: (second as NSString).appendingPathComponent("mnist"), gzip: true)
+  let environment = ["EXPERTSTREAM_DATA": second]
+  #expect(
+    try DatasetRegistry.locate(DatasetRegistry.mnist, dataDirectory: first, environment: environment)
+      == first)
+  #expect(
+    try DatasetRegistry.locate(DatasetRegistry.mnist, dataDirectory: nil, environment: environment)
+      == (second as NSString).appendingPathComponent("mnist"))
+  let test = try DatasetRegistry.load(
+    "mnist", split: .test, dataDirectory: nil, verifyChecksums: false, environment: environment)
+  #expect(test.count == 4 && test.sampleShape == [1, 28, 28])
+  #expect(test.labels == [0, 1, 2, 3])
+}
+
+@Test func aMissingDatasetNamesItselfAndHowToGetIt() throws {
+  let empty = try TemporaryDirectory()
+  do {
+    _ = try DatasetRegistry.load("mnist", split: .train, dataDirectory: empty.url.path, environment: [:])
+    Issue.record("expected a not-found error")
+  } catch let error as DatasetError {
+    #expect(error.description.contains("'mnist'"))
+    #expect(error.description.contains(empty.url.path))
+    #expect(error.description.contains("--data-dir"))
+  }
+  #expect(throws: DatasetError.unknownDataset("mnsit", known: ["fashion-mnist", "mnist", "cifar100"])) {
+    try DatasetRegistry.descriptor(named: "mnsit")
+  }
+}
+
+@Test func checksumsCatchDamagedFiles() throws {
+  let directory = try TemporaryDirectory()
+  try writeSmallMNIST(in: directory.url.path, gzip: false)
+  // The small files are not the official ones: their size already differs.
+  #expect(throws: DatasetError.self) {
+    try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  }
+}
+
+private let fashionDirectory = "/usr/share/datasets/fashion-mnist"
+
+@Test(
+  .enabled(
+    if: FileManager.default.fileExists(atPath: fashionDirectory),
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"))
+func readsTheRealFashionMNISTWithItsOfficialChecksums() throws {
+  let train = try DatasetRegistry.load("fashion-mnist", split: .train, environment: [:])
+  let test = try DatasetRegistry.load("fashion-mnist", split: .test, environment: [:])
+  #expect(train.count == 60_000 && test.count == 10_000)
+  #expect(train.indicesByClass().map(\.count) == [Int](repeating: 6000, count: 10))
+  #expect(train.classNames[9] == "Ankle boot")
+}
+
+private let mnistDirectory = URL(fileURLWithPath: #filePath)
+  .deletingLastPathComponent().appendingPathComponent("../../../shared/datasets/mnist")
+  .standardized.path
+
+@Test(
+  .enabled(
+    if: FileManager.default.fileExists(atPath: mnistDirectory),
+    "needs the real MNIST in ../shared/datasets/mnist beside the repository"))
+func readsTheRealMNISTGivenByDataDir() throws {
+  let train = try DatasetRegistry.load(
+    "mnist", split: .train, dataDirectory: mnistDirectory, environment: [:])
+  #expect(train.count == 60_000)
+  #expect(Array(train.labels.prefix(10)) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
+  #expect(
+    train.indicesByClass().map(\.count) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+}
