@@ -123,6 +123,16 @@ public enum DatasetRegistry {
       }
     }
     return directories + descriptor.defaultDirectories
+      + [(cacheDirectory(environment: environment) as NSString).appendingPathComponent(descriptor.name)]
+  }
+
+  /// Where `data fetch` stores datasets when no directory is given:
+  /// `$XDG_CACHE_HOME/expertstream` or `~/.cache/expertstream`.
+  public static func cacheDirectory(
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) -> String {
+    let base = environment["XDG_CACHE_HOME"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.cache")
+    return (base as NSString).appendingPathComponent("expertstream")
   }
 
   /// The path of `file` in `directory`, raw or `.gz`, if present.

@@ -7,7 +7,10 @@ public enum ExpertStreamTool {
   public static let version = "0.1.0"
 
   /// Every subcommand, by the words that invoke it.
-  public static let commands: [any Command.Type] = [BenchOpsCommand.self, BenchMoECommand.self]
+  public static let commands: [any Command.Type] = [
+    RunCommand.self, DataListCommand.self, DataFetchCommand.self, ScenarioCheckCommand.self,
+    BenchOpsCommand.self, BenchMoECommand.self,
+  ]
 
   /// Runs the tool on `arguments` (without the program name) and returns the exit code.
   public static func main(_ arguments: [String], console: Console = .standard()) -> Int32 {

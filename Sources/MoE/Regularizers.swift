@@ -17,7 +17,7 @@ public enum SampleSimilarityPlacement: String, Sendable, CaseIterable {
 /// S = Σ (G·Gᵀ ⊙ D) / E (distance inside an expert), Dd = Σ ((r·rᵀ − G·Gᵀ) ⊙ D) / (E² − E)
 /// with r = G·1 (distance across experts), and L_s = (β_s·S − β_d·Dd) / B² (see
 /// ``SampleSimilarityPlacement``). With one expert Dd is 0.
-public struct SampleSimilarityRegularizer: Sendable {
+public struct SampleSimilarityRegularizer: Sendable, Equatable {
   /// β_s, the weight of the within-expert distance.
   public var betaSame: Float
   /// β_d, the weight of the across-expert distance.
@@ -104,7 +104,7 @@ public struct SampleSimilarityRegularizer: Sendable {
 ///
 /// The standard deviation is the unbiased one (÷ (E − 1)), as `torch.std`; with one expert
 /// the loss is 0.
-public struct ImportanceRegularizer: Sendable {
+public struct ImportanceRegularizer: Sendable, Equatable {
   /// w, the loss's weight.
   public var weight: Float
 

@@ -1,0 +1,88 @@
+import Datasets
+import Foundation
+import TensorCore
+
+extension Scenario {
+  /// The class groups of the tasks, in task order: explicit groups as written, or the
+  /// classes 0..<K (seeded-permuted when asked) cut into equal tasks.
+  public var classGroups: [[Int]] {
+    switch split {
+    case .groups(let groups):
+      return groups
+    case .even(let tasks, let perTask, let permuted, let seed):
+      var order = Array(0..<classCount)
+      if permuted {
+        var generator = RandomGenerator(seed: UInt64(seed))
+        order.shuffle(using: &generator)
+      }
+      return (0..<tasks).map { Array(order[($0 * perTask)..<(($0 + 1) * perTask)]) }
+    }
+  }
+
+  /// The resolved scenario as a JSON object: every field with its value (defaults filled,
+  /// the split resolved to explicit class groups).
+  public var resolvedObject: [String: Any] {
+    var object: [String: Any] = [
+      "name": name,
+      "mode": mode,
+      "dataset": [
+        "name": dataset.name, "labels": dataset.labels.rawValue,
+        "train_samples_per_class": dataset.trainSamplesPerClass.map { $0 as Any } ?? NSNull(),
+        "test_samples_per_class": dataset.testSamplesPerClass.map { $0 as Any } ?? NSNull(),
+        "validation_fraction": dataset.validationFraction, "augment": dataset.augment,
+      ] as [String: Any],
+      "split": ["groups": classGroups],
+      "scenario": evaluation.rawValue,
+      "model": [
+        "expert": model.expert, "experts": model.experts, "gate": model.gate,
+        "attention_dim": expertHiddenCount, "hidden": model.hidden,
+      ] as [String: Any],
+      "training": [
+        "epochs": training.epochs, "batch_size": training.batchSize, "seed": training.seed,
+        "loss": training.loss.rawValue,
+        "optimizer": [
+          "name": training.optimizer.name, "learning_rate": training.optimizer.learningRate,
+          "momentum": training.optimizer.momentum,
+          "weight_decay": training.optimizer.weightDecay,
+        ] as [String: Any],
+      ] as [String: Any],
+      "lifecycle": [
+        "policy": lifecycle.policy, "experts_per_task": lifecycle.expertsPerTask,
+        "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate,
+        "replay_samples": lifecycle.replaySamples,
+      ] as [String: Any],
+      "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
+        as [String: Any],
+    ]
+    var regularizerObject: [String: Any] = [
+      "sample_similarity": NSNull(), "importance": NSNull(),
+    ]
+    if let similarity = regularizers.sampleSimilarity {
+      regularizerObject["sample_similarity"] = [
+        "beta_same": Double(similarity.betaSame), "beta_different": Double(similarity.betaDifferent),
+        "placement": similarity.placement.rawValue,
+      ] as [String: Any]
+    }
+    if let importance = regularizers.importance {
+      regularizerObject["importance"] = ["weight": Double(importance.weight)]
+    }
+    object["regularizers"] = regularizerObject
+    if mode == "paper" {
+      object["paper"] = [
+        "methods": paper.methods.map(\.rawValue), "seeds": paper.seeds,
+        "distillation_epochs": paper.distillationEpochs, "distill_from": paper.distillFrom.rawValue,
+        "single_weight_decay": paper.singleWeightDecay,
+      ] as [String: Any]
+    }
+    return object
+  }
+
+  /// The resolved scenario as canonical JSON: sorted keys, no whitespace.
+  public var canonicalJSON: Data {
+    // The object holds only JSON types, so serialisation cannot fail.
+    (try? JSONSerialization.data(withJSONObject: resolvedObject, options: [.sortedKeys])) ?? Data()
+  }
+
+  /// SHA-256 of ``canonicalJSON``: two results with the same hash ran the same stream.
+  public var hash: String { SHA256.hexDigest([UInt8](canonicalJSON)) }
+}
