@@ -31,6 +31,9 @@ public struct Dataset: Sendable {
   public let mean: [Float]
   /// The per-channel standard deviation divided by.
   public let standardDeviation: [Float]
+  /// Where the registry found the files, and whether they are the official release;
+  /// `nil` for datasets built in memory.
+  public var source: DatasetSource?
 
   /// A dataset from its parts.
   ///
@@ -130,6 +133,15 @@ public struct Dataset: Sendable {
     var unused = RandomGenerator(seed: 0)
     return try batch(indices, augmentation: nil, using: &unused)
   }
+}
+
+/// Where a registry dataset was read from.
+public struct DatasetSource: Sendable, Equatable {
+  /// The directory holding the files.
+  public let directory: String
+  /// Whether every file matched the official release's checksum (false for subsets or
+  /// generated files in the same format, and when checking was turned off).
+  public let isOfficial: Bool
 }
 
 /// CIFAR-style augmentation: a random crop of the image padded by `padding` zero pixels

@@ -34,7 +34,7 @@ extension DatasetRegistry {
       for file in descriptor.files {
         let unpacked = (staging as NSString).appendingPathComponent("cifar-100-binary/\(file.name)")
         let bytes = try readFileBytes(unpacked)
-        try verify(bytes, file: file, path: url + " → " + file.name)
+        try verifyDownload(bytes, file: file, url: url + " → " + file.name)
         try manager.moveItem(atPath: unpacked, toPath: (staging as NSString).appendingPathComponent(file.name))
       }
       try? manager.removeItem(atPath: archive)
@@ -44,7 +44,7 @@ extension DatasetRegistry {
         let url = "\(mirror)/\(file.name).gz"
         let path = (staging as NSString).appendingPathComponent(file.name + ".gz")
         try download(url, to: path, dataset: descriptor.name, log: log)
-        try verify(try readFileBytes(path), file: file, path: url)
+        try verifyDownload(try readFileBytes(path), file: file, url: url)
       }
     }
     try? manager.removeItem(atPath: target)

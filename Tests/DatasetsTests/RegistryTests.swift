@@ -57,12 +57,23 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
   }
 }
 
-@Test func checksumsCatchDamagedFiles() throws {
+@Test func filesOfTheOfficialSizeMustHaveTheOfficialChecksum() throws {
   let directory = try TemporaryDirectory()
-  try writeSmallMNIST(in: directory.url.path, gzip: false)
-  // The small files are not the official ones: their size already differs.
-  #expect(throws: DatasetError.self) {
-    try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  try writeSmallMNIST(in: directory.url.path, gzip: true, testCount: 10_000)
+  // Small generated files are the user's own data: accepted, marked not official.
+  let train = try DatasetRegistry.load(
+    "mnist", split: .train, dataDirectory: directory.url.path, environment: [:])
+  #expect(train.source?.isOfficial == false)
+  // The test files have the official sizes but other bytes: damaged.
+  do {
+    _ = try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+    Issue.record("expected a checksum mismatch")
+  } catch let error as DatasetError {
+    guard case .checksumMismatch(let file, _, _) = error else {
+      Issue.record("unexpected \(error)")
+      return
+    }
+    #expect(file.hasSuffix("t10k-images-idx3-ubyte.gz"))
   }
 }
 
@@ -78,6 +89,7 @@ func readsTheRealFashionMNISTWithItsOfficialChecksums() throws {
   #expect(train.count == 60_000 && test.count == 10_000)
   #expect(train.indicesByClass().map(\.count) == [Int](repeating: 6000, count: 10))
   #expect(train.classNames[9] == "Ankle boot")
+  #expect(train.source?.isOfficial == true && test.source?.isOfficial == true)
 }
 
 private let mnistDirectory = URL(fileURLWithPath: #filePath)
@@ -95,4 +107,36 @@ func readsTheRealMNISTGivenByDataDir() throws {
   #expect(Array(train.labels.prefix(10)) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
   #expect(
     train.indicesByClass().map(\.count) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+}
+
+@Test func fetchFailsCleanlyWithoutAReachableMirror() throws {
+  let directory = try TemporaryDirectory()
+  let environment = ["EXPERTSTREAM_MIRROR": "file:///nonexistent/expertstream-mirror"]
+  do {
+    _ = try DatasetRegistry.fetch(DatasetRegistry.mnist, into: directory.url.path, environment: environment)
+    Issue.record("expected the download to fail")
+  } catch let error as DatasetError {
+    guard case .downloadFailed(let dataset, let url, _) = error else {
+      Issue.record("unexpected \(error)")
+      return
+    }
+    #expect(dataset == "mnist" && url.hasPrefix("file:///nonexistent"))
+    #expect(error.description.contains("Nothing was written"))
+  }
+  #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path).isEmpty)
+}
+
+@Test(
+  .enabled(
+    if: FileManager.default.fileExists(atPath: mnistDirectory),
+    "needs the real MNIST in ../shared/datasets/mnist to serve as a local mirror"))
+func fetchDownloadsChecksAndMovesIntoPlace() throws {
+  let directory = try TemporaryDirectory()
+  let target = try DatasetRegistry.fetch(
+    DatasetRegistry.mnist, into: directory.url.path,
+    environment: ["EXPERTSTREAM_MIRROR": "file://" + mnistDirectory])
+  #expect(target == directory.url.appendingPathComponent("mnist").path)
+  #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == ["mnist"])
+  let test = try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  #expect(test.count == 10_000)
 }

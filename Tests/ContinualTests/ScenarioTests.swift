@@ -1,0 +1,122 @@
+import Continual
+import Datasets
+import Foundation
+import MoE
+import Testing
+
+private func parse(_ json: String, overrides: [String] = []) throws -> Scenario {
+  try Scenario.parse(Data(json.utf8), file: "test.json", overrides: overrides)
+}
+
+/// The error `json` gives, as text, or a recorded issue when it parses.
+private func failure(_ json: String, overrides: [String] = []) -> ScenarioError? {
+  do {
+    _ = try parse(json, overrides: overrides)
+    Issue.record("expected \(json) to be rejected")
+    return nil
+  } catch let error as ScenarioError {
+    return error
+  } catch {
+    Issue.record("unexpected error \(error)")
+    return nil
+  }
+}
+
+@Test func theShippedScenariosAreValid() throws {
+  let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../tasks").standardized
+  let files = try FileManager.default.contentsOfDirectory(atPath: tasks.path).filter {
+    $0.hasSuffix(".json")
+  }
+  #expect(
+    Set(files).isSuperset(of: [
+      "split-fashion-mnist.json", "split-mnist.json", "split-cifar100.json",
+      "paper-fashion-mnist.json", "paper-mnist.json", "quick.json",
+    ]))
+  for file in files {
+    let scenario = try Scenario.load(tasks.appendingPathComponent(file).path)
+    #expect(scenario.name + ".json" == file)
+  }
+  let split = try Scenario.load(tasks.appendingPathComponent("split-cifar100.json").path)
+  #expect(split.classGroups.count == 10 && split.classGroups.allSatisfy { $0.count == 10 })
+}
+
+@Test func defaultsAndOverridesResolve() throws {
+  let scenario = try parse(
+    #"{"name": "t", "split": {"tasks": 2, "classes_per_task": 3}}"#,
+    overrides: ["training.epochs=4", "model.gate=softmax", "dataset.train_samples_per_class=20"])
+  #expect(scenario.training.epochs == 4)
+  #expect(scenario.model.gate == "softmax")
+  #expect(scenario.dataset.trainSamplesPerClass == 20)
+  #expect(scenario.classGroups == [[0, 1, 2], [3, 4, 5]])
+  #expect(scenario.checkpoint.directory == "checkpoints/t")
+  let permuted = try parse(#"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#)
+  #expect(Set(permuted.classGroups.flatMap { $0 }) == Set(0..<10))
+  #expect(permuted.classGroups != [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]])
+  #expect(try parse(#"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#).hash == permuted.hash)
+  #expect(try parse("{}", overrides: ["training.seed=1"]).hash != (try parse("{}").hash))
+}
+
+@Test func anUnknownKeyIsNamedWithItsPathAndASuggestion() {
+  let error = failure(#"{"training": {"epoch": 3}}"#)
+  #expect(error?.path == "training.epoch")
+  #expect(error?.description.contains("did you mean 'epochs'") == true)
+}
+
+@Test func aWrongTypeNamesThePathAndWhatWasFound() {
+  let error = failure(#"{"training": {"epochs": "three"}}"#)
+  #expect(error?.path == "training.epochs")
+  #expect(error?.message == #"expected an integer, found the string "three""#)
+  #expect(failure(#"{"dataset": {"augment": 1}}"#)?.path == "dataset.augment")
+  #expect(failure(#"{"training": {"batch_size": 2.5}}"#)?.path == "training.batch_size")
+}
+
+@Test func aClassOutOfRangeIsNamed() {
+  let error = failure(#"{"split": {"groups": [[0, 1], [12, 3]]}}"#)
+  #expect(error?.path == "split.groups[1][0]")
+  #expect(error?.message == "class 12 is out of range 0..<10 of fashion-mnist")
+}
+
+@Test func aClassInTwoTasksIsNamed() {
+  let error = failure(#"{"split": {"groups": [[0, 1], [2, 1]]}}"#)
+  #expect(error?.path == "split.groups[1][1]")
+  #expect(error?.message.contains("already in task 0") == true)
+}
+
+@Test func anEmptyTaskIsNamed() {
+  let error = failure(#"{"split": {"groups": [[0, 1], []]}}"#)
+  #expect(error?.path == "split.groups[1]")
+  #expect(error?.message == "task 1 has no classes")
+  #expect(failure(#"{"split": {"groups": []}}"#)?.path == "split.groups")
+}
+
+@Test func otherMistakesAreCaught() {
+  #expect(failure(#"{"split": {"tasks": 6, "classes_per_task": 2}}"#)?.path == "split")
+  #expect(failure(#"{"model": {"expert": "paper-cifar100"}}"#)?.path == "model.expert")
+  #expect(failure(#"{"model": {"attention_dim": 64}}"#)?.path == "model.attention_dim")
+  #expect(failure(#"{"lifecycle": {"policy": "spawn"}}"#)?.path == "lifecycle.policy")
+  #expect(failure(#"{"training": {"optimizer": {"momentum": 0.9}}}"#)?.path == "training.optimizer.momentum")
+  #expect(failure("{not json")?.message.hasPrefix("not valid JSON") == true)
+  #expect(failure("{}", overrides: ["training.epochs"])?.file == "--set")
+  #expect(failure("{}", overrides: ["training.epochs=-1"])?.path == "training.epochs")
+}
+
+@Test func randomScenarioTextNeverCrashesTheParser() {
+  let fragments = [
+    "{", "}", "[", "]", ",", ":", "\"split\"", "\"groups\"", "\"tasks\"", "1", "-3", "2.5", "null",
+    "true", "\"model\"", "\"experts\"", "\"name\"", "\"x\"", "1e99", "\"training\"", "\"epochs\"",
+  ]
+  var seed: UInt64 = 0x9e37_79b9
+  var rejected = 0
+  for _ in 0..<3000 {
+    var text = ""
+    for _ in 0..<12 {
+      seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      text += fragments[Int(seed >> 33) % fragments.count]
+    }
+    do { _ = try parse(text) } catch is ScenarioError { rejected += 1 } catch {
+      Issue.record("non-scenario error \(error) for \(text)")
+    }
+  }
+  #expect(rejected > 2900)
+}
