@@ -119,8 +119,7 @@ public struct PaperExperiment {
   public let test: any SampleSource
 
   /// An experiment on the given data.
-  public init(settings: PaperExperimentSettings, train: any SampleSource, test: any SampleSource)
-  {
+  public init(settings: PaperExperimentSettings, train: any SampleSource, test: any SampleSource) {
     self.settings = settings
     self.train = train
     self.test = test
@@ -184,7 +183,8 @@ public struct PaperExperiment {
       try model.replaceGate(with: gate)
       progress(.phase("distilling a softmax gate from \(settings.distillFrom.rawValue)"))
       timing = try fit(
-        model, epochs: settings.distillationEpochs, objective: MixtureObjective(loss: settings.loss),
+        model, epochs: settings.distillationEpochs,
+        objective: MixtureObjective(loss: settings.loss),
         optimizer: Adam(learningRate: settings.learningRate), shuffler: &shuffler,
         progress: progress)
     } else {

@@ -58,21 +58,25 @@ extension Scenario {
       "sample_similarity": NSNull(), "importance": NSNull(),
     ]
     if let similarity = regularizers.sampleSimilarity {
-      regularizerObject["sample_similarity"] = [
-        "beta_same": Double(similarity.betaSame), "beta_different": Double(similarity.betaDifferent),
-        "placement": similarity.placement.rawValue,
-      ] as [String: Any]
+      regularizerObject["sample_similarity"] =
+        [
+          "beta_same": Double(similarity.betaSame),
+          "beta_different": Double(similarity.betaDifferent),
+          "placement": similarity.placement.rawValue,
+        ] as [String: Any]
     }
     if let importance = regularizers.importance {
       regularizerObject["importance"] = ["weight": Double(importance.weight)]
     }
     object["regularizers"] = regularizerObject
     if mode == "paper" {
-      object["paper"] = [
-        "methods": paper.methods.map(\.rawValue), "seeds": paper.seeds,
-        "distillation_epochs": paper.distillationEpochs, "distill_from": paper.distillFrom.rawValue,
-        "single_weight_decay": paper.singleWeightDecay,
-      ] as [String: Any]
+      object["paper"] =
+        [
+          "methods": paper.methods.map(\.rawValue), "seeds": paper.seeds,
+          "distillation_epochs": paper.distillationEpochs,
+          "distill_from": paper.distillFrom.rawValue,
+          "single_weight_decay": paper.singleWeightDecay,
+        ] as [String: Any]
     }
     return object
   }

@@ -231,7 +231,8 @@ extension Scenario {
     if let dataset = top["dataset"] { try readDataset(dataset) }
     if let split = top["split"] { try readSplit(split) }
     if let protocolField = top["scenario"] {
-      evaluation = Evaluation(rawValue: try protocolField.choice(Evaluation.allCases.map(\.rawValue)))!
+      evaluation = Evaluation(
+        rawValue: try protocolField.choice(Evaluation.allCases.map(\.rawValue)))!
     }
     if let model = top["model"] { try readModel(model) }
     if let training = top["training"] { try readTraining(training) }
@@ -287,13 +288,17 @@ extension Scenario {
   }
 
   private mutating func readSplit(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: ["groups", "tasks", "classes_per_task", "order", "seed"])
+    let fields = try reader.object(allowed: [
+      "groups", "tasks", "classes_per_task", "order", "seed",
+    ])
     if let groups = fields["groups"] {
-      if let extra = ["tasks", "classes_per_task", "order", "seed"].first(where: { fields[$0] != nil })
-      {
+      if let extra = ["tasks", "classes_per_task", "order", "seed"].first(where: {
+        fields[$0] != nil
+      }) {
         throw fields[extra]!.error("give either split.groups or split.tasks, not both")
       }
-      split = .groups(try groups.array().map { try $0.array().map { try $0.integer(in: 0...Int.max) } })
+      split = .groups(
+        try groups.array().map { try $0.array().map { try $0.integer(in: 0...Int.max) } })
       return
     }
     var tasks = 5
@@ -302,7 +307,9 @@ extension Scenario {
     var seed = 0
     if let field = fields["tasks"] { tasks = try field.integer(in: 1...1000) }
     if let field = fields["classes_per_task"] { perTask = try field.integer(in: 1...1000) }
-    if let field = fields["order"] { permuted = try field.choice(["natural", "permuted"]) == "permuted" }
+    if let field = fields["order"] {
+      permuted = try field.choice(["natural", "permuted"]) == "permuted"
+    }
     if let field = fields["seed"] { seed = try field.integer(in: 0...Int(Int32.max)) }
     split = .even(tasks: tasks, classesPerTask: perTask, permuted: permuted, seed: seed)
   }
@@ -318,7 +325,8 @@ extension Scenario {
       for (task, group) in groups.enumerated() {
         let taskPath = "\(groupsReader.path)[\(task)]"
         guard !group.isEmpty else {
-          throw ScenarioError(file: reader.file, path: taskPath, message: "task \(task) has no classes")
+          throw ScenarioError(
+            file: reader.file, path: taskPath, message: "task \(task) has no classes")
         }
         for (position, label) in group.enumerated() {
           let path = "\(taskPath)[\(position)]"
@@ -345,7 +353,9 @@ extension Scenario {
   }
 
   private mutating func readModel(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: ["expert", "experts", "gate", "attention_dim", "hidden"])
+    let fields = try reader.object(allowed: [
+      "expert", "experts", "gate", "attention_dim", "hidden",
+    ])
     if let expert = fields["expert"] {
       model.expert = try expert.choice(PaperArchitecture.allCases.map(\.rawValue) + ["mlp"])
     }
@@ -380,13 +390,17 @@ extension Scenario {
       training.loss = MixtureLoss(rawValue: try loss.choice(MixtureLoss.allCases.map(\.rawValue)))!
     }
     if let optimizer = fields["optimizer"] {
-      let parts = try optimizer.object(allowed: ["name", "learning_rate", "momentum", "weight_decay"])
+      let parts = try optimizer.object(allowed: [
+        "name", "learning_rate", "momentum", "weight_decay",
+      ])
       if let name = parts["name"] { training.optimizer.name = try name.choice(["adam", "sgd"]) }
       if let rate = parts["learning_rate"] {
         training.optimizer.learningRate = try rate.number(in: 1e-12...10)
       }
       if let momentum = parts["momentum"] {
-        guard training.optimizer.name == "sgd" else { throw momentum.error("only sgd has momentum") }
+        guard training.optimizer.name == "sgd" else {
+          throw momentum.error("only sgd has momentum")
+        }
         training.optimizer.momentum = try momentum.number(in: 0...0.9999)
       }
       if let decay = parts["weight_decay"] {
@@ -400,7 +414,9 @@ extension Scenario {
     if let similarity = fields["sample_similarity"], !similarity.isNull {
       let parts = try similarity.object(allowed: ["beta_same", "beta_different", "placement"])
       var regularizer = SampleSimilarityRegularizer(betaSame: 0, betaDifferent: 0)
-      if let beta = parts["beta_same"] { regularizer.betaSame = Float(try beta.number(in: 0...1e6)) }
+      if let beta = parts["beta_same"] {
+        regularizer.betaSame = Float(try beta.number(in: 0...1e6))
+      }
       if let beta = parts["beta_different"] {
         regularizer.betaDifferent = Float(try beta.number(in: 0...1e6))
       }
@@ -424,7 +440,9 @@ extension Scenario {
     if let policy = fields["policy"] {
       lifecycle.policy = try policy.choice(["shared", "spawn-and-freeze", "reuse-or-spawn"])
     }
-    if let count = fields["experts_per_task"] { lifecycle.expertsPerTask = try count.integer(in: 1...64) }
+    if let count = fields["experts_per_task"] {
+      lifecycle.expertsPerTask = try count.integer(in: 1...64)
+    }
     if let threshold = fields["reuse_threshold"] {
       lifecycle.reuseThreshold = try threshold.number(in: 0...1)
     }

@@ -105,13 +105,16 @@ public struct Dataset: Sendable {
             let (scale, shift) = (scales[channel], shifts[channel])
             let plane = channel * height * width
             guard let placement else {
-              for i in 0..<(height * width) { to[plane + i] = Float(from[plane + i]) * scale + shift }
+              for i in 0..<(height * width) {
+                to[plane + i] = Float(from[plane + i]) * scale + shift
+              }
               continue
             }
             for y in 0..<height {
               let sourceY = y + placement.offsetY
               for x in 0..<width {
-                let sourceX = placement.flipped ? width - 1 - x + placement.offsetX : x + placement.offsetX
+                let sourceX =
+                  placement.flipped ? width - 1 - x + placement.offsetX : x + placement.offsetX
                 let inside = sourceY >= 0 && sourceY < height && sourceX >= 0 && sourceX < width
                 // Padding is zero in pixel space, as torchvision pads before normalising.
                 let pixel = inside ? Float(from[plane + sourceY * width + sourceX]) : 0

@@ -123,7 +123,10 @@ public enum DatasetRegistry {
       }
     }
     return directories + descriptor.defaultDirectories
-      + [(cacheDirectory(environment: environment) as NSString).appendingPathComponent(descriptor.name)]
+      + [
+        (cacheDirectory(environment: environment) as NSString).appendingPathComponent(
+          descriptor.name)
+      ]
   }
 
   /// Where `data fetch` stores datasets when no directory is given:
@@ -131,7 +134,8 @@ public enum DatasetRegistry {
   public static func cacheDirectory(
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) -> String {
-    let base = environment["XDG_CACHE_HOME"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.cache")
+    let base =
+      environment["XDG_CACHE_HOME"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.cache")
     return (base as NSString).appendingPathComponent("expertstream")
   }
 
@@ -198,7 +202,8 @@ public enum DatasetRegistry {
     let images = try read(descriptor.files[offset])
     let labelFile = try read(descriptor.files[offset + 1])
     var dataset = try makeIDXDataset(
-      name: name, split: split, images: try IDXArray(parsing: images.bytes, file: images.path, rank: 3),
+      name: name, split: split,
+      images: try IDXArray(parsing: images.bytes, file: images.path, rank: 3),
       imagesPath: images.path,
       labels: try IDXArray(parsing: labelFile.bytes, file: labelFile.path, rank: 1),
       labelsPath: labelFile.path, descriptor: descriptor)

@@ -30,15 +30,18 @@ extension DatasetRegistry {
       let archive = (staging as NSString).appendingPathComponent("cifar-100-binary.tar.gz")
       let url = mirror.hasSuffix(".tar.gz") ? mirror : mirror + "/cifar-100-binary.tar.gz"
       try download(url, to: archive, dataset: descriptor.name, log: log)
-      try run("/usr/bin/env", ["tar", "-xzf", archive, "-C", staging], dataset: descriptor.name, url: url)
+      try run(
+        "/usr/bin/env", ["tar", "-xzf", archive, "-C", staging], dataset: descriptor.name, url: url)
       for file in descriptor.files {
         let unpacked = (staging as NSString).appendingPathComponent("cifar-100-binary/\(file.name)")
         let bytes = try readFileBytes(unpacked)
         try verifyDownload(bytes, file: file, url: url + " → " + file.name)
-        try manager.moveItem(atPath: unpacked, toPath: (staging as NSString).appendingPathComponent(file.name))
+        try manager.moveItem(
+          atPath: unpacked, toPath: (staging as NSString).appendingPathComponent(file.name))
       }
       try? manager.removeItem(atPath: archive)
-      try? manager.removeItem(atPath: (staging as NSString).appendingPathComponent("cifar-100-binary"))
+      try? manager.removeItem(
+        atPath: (staging as NSString).appendingPathComponent("cifar-100-binary"))
     } else {
       for file in descriptor.files {
         let url = "\(mirror)/\(file.name).gz"
@@ -58,8 +61,10 @@ extension DatasetRegistry {
     log("downloading \(url)")
     try run(
       "/usr/bin/env",
-      ["curl", "--fail", "--location", "--silent", "--show-error", "--connect-timeout", "20",
-       "--output", path, url],
+      [
+        "curl", "--fail", "--location", "--silent", "--show-error", "--connect-timeout", "20",
+        "--output", path, url,
+      ],
       dataset: dataset, url: url)
   }
 
@@ -75,15 +80,19 @@ extension DatasetRegistry {
     do {
       try process.run()
     } catch {
-      throw DatasetError.downloadFailed(dataset: dataset, url: url, reason: "cannot start \(arguments[0]): \(error)")
+      throw DatasetError.downloadFailed(
+        dataset: dataset, url: url, reason: "cannot start \(arguments[0]): \(error)")
     }
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
+      let message = String(
+        decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self
+      )
+      .trimmingCharacters(in: .whitespacesAndNewlines)
       throw DatasetError.downloadFailed(
         dataset: dataset, url: url,
-        reason: message.isEmpty ? "\(arguments[0]) exited with \(process.terminationStatus)" : message)
+        reason: message.isEmpty
+          ? "\(arguments[0]) exited with \(process.terminationStatus)" : message)
     }
   }
 }

@@ -19,8 +19,9 @@ func readFileBytes(_ path: String) throws -> [UInt8] {
 func gunzip(_ compressed: [UInt8], file: String) throws -> [UInt8] {
   var stream = z_stream()
   // 16 + 15: a gzip header and the largest window.
-  guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-    == Z_OK
+  guard
+    inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+      == Z_OK
   else { throw DatasetError.corruptGzip(file: file, reason: "zlib could not start") }
   defer { inflateEnd(&stream) }
   var output: [UInt8] = []

@@ -15,9 +15,11 @@ public struct IDXArray: Equatable, Sendable {
   ///   header or body shorter than declared, or bytes after the data.
   public init(parsing bytes: [UInt8], file: String, rank: Int) throws {
     guard bytes.count >= 4 else {
-      throw DatasetError.truncated(file: file, offset: 0, expectedBytes: 4, actualBytes: bytes.count)
+      throw DatasetError.truncated(
+        file: file, offset: 0, expectedBytes: 4, actualBytes: bytes.count)
     }
-    let magic = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8
+    let magic =
+      UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8
       | UInt32(bytes[3])
     let expectedMagic = UInt32(0x0800) | UInt32(rank)
     guard magic == expectedMagic else {
@@ -34,7 +36,8 @@ public struct IDXArray: Equatable, Sendable {
     var total = 1
     for axis in 0..<rank {
       let offset = 4 + 4 * axis
-      let size = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16
+      let size =
+        Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16
         | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
       dimensions.append(size)
       // Sizes come from the file: cap the product before it can overflow.
@@ -61,8 +64,10 @@ public struct IDXArray: Equatable, Sendable {
   public static func encode(_ bytes: [UInt8], dimensions: [Int]) -> [UInt8] {
     var header: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
     for size in dimensions {
-      header += [UInt8(size >> 24 & 0xff), UInt8(size >> 16 & 0xff), UInt8(size >> 8 & 0xff),
-        UInt8(size & 0xff)]
+      header += [
+        UInt8(size >> 24 & 0xff), UInt8(size >> 16 & 0xff), UInt8(size >> 8 & 0xff),
+        UInt8(size & 0xff),
+      ]
     }
     return header + bytes
   }

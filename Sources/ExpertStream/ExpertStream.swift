@@ -1,7 +1,7 @@
+@_exported import Checkpoints
+@_exported import Continual
 // ExpertStream: the library a researcher imports. It re-exports every layer.
 @_exported import Datasets
 @_exported import MoE
 @_exported import NN
 @_exported import TensorCore
-@_exported import Continual
-@_exported import Checkpoints

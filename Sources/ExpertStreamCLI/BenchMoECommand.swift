@@ -38,7 +38,8 @@ struct BenchMoECommand: Command {
     architecture = PaperArchitecture(
       rawValue: try arguments.choice("--architecture", from: names) ?? "paper-fmnist")!
     experts = try arguments.integer("--experts", in: 1...256) ?? 5
-    attentive = (try arguments.choice("--gate", from: ["softmax", "attentive"]) ?? "attentive")
+    attentive =
+      (try arguments.choice("--gate", from: ["softmax", "attentive"]) ?? "attentive")
       == "attentive"
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
@@ -81,7 +82,9 @@ struct BenchMoECommand: Command {
     model.train(true)
     add(
       "forward (with graph)",
-      try timer.seconds { _ = try model.objective(MixtureObjective(), input: input, targets: targets) })
+      try timer.seconds {
+        _ = try model.objective(MixtureObjective(), input: input, targets: targets)
+      })
     add(
       "train step: forward+backward+Adam",
       try timer.seconds {

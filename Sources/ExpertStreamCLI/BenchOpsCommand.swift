@@ -32,13 +32,16 @@ struct BenchOpsCommand: Command {
     try BLAS.ensureLoaded()
     Compute.threads = threads
     let timer = Stopwatch(trialSeconds: trialSeconds)
-    console.print("BLAS: OpenBLAS core \(BLAS.coreType) (\(BLAS.coreTypeSource)), \(BLAS.libraryPath)")
-    console.print("Engine threads: \(threads); OpenBLAS runs single-threaded inside the engine's blocks.")
+    console.print(
+      "BLAS: OpenBLAS core \(BLAS.coreType) (\(BLAS.coreTypeSource)), \(BLAS.libraryPath)")
+    console.print(
+      "Engine threads: \(threads); OpenBLAS runs single-threaded inside the engine's blocks.")
 
     let peak = try measurePeak(timer)
     console.print(
       String(
-        format: "sgemm 1024³: %.1f GFLOP/s with OpenBLAS's own %d threads, %.1f GFLOP/s as the engine's blocks",
+        format:
+          "sgemm 1024³: %.1f GFLOP/s with OpenBLAS's own %d threads, %.1f GFLOP/s as the engine's blocks",
         peak.library, threads, peak.engine))
     console.print("")
 
@@ -50,11 +53,15 @@ struct BenchOpsCommand: Command {
       try convolutionRow(timer: timer, generator: &generator),
       try distanceRow(timer: timer, generator: &generator),
     ]
-    let header = ["op (forward+backward)", "MFLOP", "ms", "GFLOP/s", "sgemm GFLOP/s", "of sgemm", "of 1024³ peak"]
+    let header = [
+      "op (forward+backward)", "MFLOP", "ms", "GFLOP/s", "sgemm GFLOP/s", "of sgemm",
+      "of 1024³ peak",
+    ]
     var table = [header]
     for row in rows {
       table.append([
-        row.name, String(format: "%.1f", row.flops / 1e6), String(format: "%.3f", row.seconds * 1e3),
+        row.name, String(format: "%.1f", row.flops / 1e6),
+        String(format: "%.3f", row.seconds * 1e3),
         String(format: "%.1f", row.rate), String(format: "%.1f", row.sgemmRate),
         String(format: "%.0f%%", 100 * row.rate / row.sgemmRate),
         String(format: "%.0f%%", 100 * row.rate / peak.engine),
@@ -63,8 +70,10 @@ struct BenchOpsCommand: Command {
     console.print(formatTable(table))
     console.print("")
     console.print(
-      "'sgemm GFLOP/s' times the same GEMM shapes as plain cblas_sgemm calls (for conv2d, the im2col")
-    console.print("GEMMs without the unfolding); 'of 1024³ peak' compares with the engine's sgemm 1024³ rate.")
+      "'sgemm GFLOP/s' times the same GEMM shapes as plain cblas_sgemm calls (for conv2d, the im2col"
+    )
+    console.print(
+      "GEMMs without the unfolding); 'of 1024³ peak' compares with the engine's sgemm 1024³ rate.")
   }
 
   // MARK: - Cases
@@ -104,8 +113,10 @@ struct BenchOpsCommand: Command {
   func linearRow(inputs: Int, outputs: Int, timer: Stopwatch, generator: inout RandomGenerator)
     throws -> Row
   {
-    let x = try Tensor.uniform([batch, inputs], low: -1, high: 1, using: &generator, requiresGrad: true)
-    let weight = try Tensor.uniform([outputs, inputs], low: -0.1, high: 0.1, using: &generator, requiresGrad: true)
+    let x = try Tensor.uniform(
+      [batch, inputs], low: -1, high: 1, using: &generator, requiresGrad: true)
+    let weight = try Tensor.uniform(
+      [outputs, inputs], low: -0.1, high: 0.1, using: &generator, requiresGrad: true)
     let bias = try Tensor.zeros([outputs], requiresGrad: true)
     let seed = try Tensor.uniform([batch, outputs], using: &generator)
     let seconds = try timer.seconds {
@@ -121,7 +132,8 @@ struct BenchOpsCommand: Command {
       GEMMShape(m: outputs, n: inputs, k: batch, transposeA: true, transposeB: false),
     ]
     return Row(
-      name: "linear \(inputs)→\(outputs), batch \(batch)", flops: 6 * Double(batch * inputs * outputs),
+      name: "linear \(inputs)→\(outputs), batch \(batch)",
+      flops: 6 * Double(batch * inputs * outputs),
       seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
   }
 
@@ -130,7 +142,8 @@ struct BenchOpsCommand: Command {
     let (channels, size, kernel) = (8, 28, 3)
     let output = size - kernel + 1
     let x = try Tensor.uniform([batch, 1, size, size], using: &generator, requiresGrad: true)
-    let weight = try Tensor.uniform([channels, 1, kernel, kernel], low: -0.3, high: 0.3, using: &generator, requiresGrad: true)
+    let weight = try Tensor.uniform(
+      [channels, 1, kernel, kernel], low: -0.3, high: 0.3, using: &generator, requiresGrad: true)
     let bias = try Tensor.zeros([channels], requiresGrad: true)
     let seed = try Tensor.uniform([batch, channels, output, output], using: &generator)
     let seconds = try timer.seconds {
@@ -169,7 +182,8 @@ struct BenchOpsCommand: Command {
       GEMMShape(m: batch, n: features, k: batch, transposeA: true, transposeB: false),
     ]
     return Row(
-      name: "distance GEMM \(batch)×\(batch)×\(features)", flops: 6 * Double(batch * batch * features),
+      name: "distance GEMM \(batch)×\(batch)×\(features)",
+      flops: 6 * Double(batch * batch * features),
       seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
   }
 

@@ -51,7 +51,12 @@ public struct CommandConfiguration {
         "  \(option.signature.padding(toLength: width, withPad: " ", startingAt: 0))  \(option.help)"
       }
     }
-    lines += ["  " + "--help".padding(toLength: max(options.map { $0.signature.count }.max() ?? 0, 6), withPad: " ", startingAt: 0) + "  Show this help."]
+    lines += [
+      "  "
+        + "--help".padding(
+          toLength: max(options.map { $0.signature.count }.max() ?? 0, 6), withPad: " ",
+          startingAt: 0) + "  Show this help."
+    ]
     lines += ["", "Example:"] + examples.map { "  \($0)" }
     return lines.joined(separator: "\n")
   }

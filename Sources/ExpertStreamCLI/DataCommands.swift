@@ -11,7 +11,9 @@ struct DataListCommand: Command {
     name: "data list",
     summary: "Show each dataset, where it was found, or what to do to get it.",
     usage: ["data list [--data-dir DIR]"],
-    options: [.option("--data-dir", "DIR", "Look here first (then $EXPERTSTREAM_DATA, then defaults).")],
+    options: [
+      .option("--data-dir", "DIR", "Look here first (then $EXPERTSTREAM_DATA, then defaults).")
+    ],
     examples: ["expertstream data list --data-dir ../shared/datasets"])
 
   let dataDirectory: String?
@@ -31,7 +33,8 @@ struct DataListCommand: Command {
         console.print("  not found; looked in \(searched.joined(separator: ", "))")
         console.print("  to get it: \(howToGet)")
       }
-      let checks = descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"
+      let checks =
+        descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"
       console.print("  files (\(checks)): " + descriptor.files.map(\.name).joined(separator: ", "))
     }
   }
@@ -46,7 +49,7 @@ struct DataFetchCommand: Command {
     options: [
       .option(
         "--data-dir", "DIR",
-        "Where to put it (default $EXPERTSTREAM_DATA, else ~/.cache/expertstream)."),
+        "Where to put it (default $EXPERTSTREAM_DATA, else ~/.cache/expertstream).")
     ],
     examples: ["expertstream data fetch mnist --data-dir ~/data"],
     positionals: 1...1)
@@ -84,7 +87,9 @@ struct ScenarioCheckCommand: Command {
       .option("--set", "KEY=VALUE", "Override a field, e.g. training.epochs=2.", repeatable: true),
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
     ],
-    examples: ["expertstream scenario check tasks/split-fashion-mnist.json --set training.epochs=2"],
+    examples: [
+      "expertstream scenario check tasks/split-fashion-mnist.json --set training.epochs=2"
+    ],
     positionals: 1...1)
 
   let path: String
@@ -108,15 +113,18 @@ struct ScenarioCheckCommand: Command {
     } catch let error as DatasetError {
       console.print("dataset: \(descriptor.name), NOT FOUND: \(error)")
     }
-    let names = descriptor.name == "cifar100" && scenario.dataset.labels == .coarse
+    let names =
+      descriptor.name == "cifar100" && scenario.dataset.labels == .coarse
       ? nil : descriptor.classNames
     console.print("tasks (class order as run):")
     for (index, classes) in scenario.classGroups.enumerated() {
       let labels = classes.map { label in names.map { "\(label) \($0[label])" } ?? "\(label)" }
       console.print("  task \(index): " + labels.joined(separator: ", "))
     }
-    let text = String(decoding: try JSONSerialization.data(
-      withJSONObject: scenario.resolvedObject, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+    let text = String(
+      decoding: try JSONSerialization.data(
+        withJSONObject: scenario.resolvedObject, options: [.prettyPrinted, .sortedKeys]),
+      as: UTF8.self)
     console.print("resolved scenario:")
     console.print(text)
   }

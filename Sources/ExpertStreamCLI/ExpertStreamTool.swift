@@ -59,7 +59,9 @@ public enum ExpertStreamTool {
     let group = arguments[0]
     let members = commands.map { $0.configuration.name }.filter { $0.hasPrefix(group + " ") }
     if !members.isEmpty {
-      let given = arguments.count > 1 ? "unknown subcommand '\(arguments[1])' of '\(group)'" : "'\(group)' needs a subcommand"
+      let given =
+        arguments.count > 1
+        ? "unknown subcommand '\(arguments[1])' of '\(group)'" : "'\(group)' needs a subcommand"
       if arguments.count > 1, arguments[1] == "--help" || arguments[1] == "-h" {
         throw HelpRequest(text: groupHelp(group, members: members))
       }
@@ -77,7 +79,10 @@ public enum ExpertStreamTool {
     let lines = commands.filter { members.contains($0.configuration.name) }.map {
       "  expertstream \($0.configuration.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.configuration.summary)"
     }
-    return (["Subcommands of '\(group)':"] + lines + ["", "Run 'expertstream \(group) SUBCOMMAND --help' for its options."]).joined(separator: "\n")
+    return
+      (["Subcommands of '\(group)':"] + lines + [
+        "", "Run 'expertstream \(group) SUBCOMMAND --help' for its options.",
+      ]).joined(separator: "\n")
   }
 
   /// The top-level help.

@@ -91,7 +91,8 @@ public struct ParsedArguments {
     guard let number = Int(text), range.contains(number) else {
       let bounds =
         range.upperBound == Int.max
-        ? "an integer ≥ \(range.lowerBound)" : "an integer from \(range.lowerBound) to \(range.upperBound)"
+        ? "an integer ≥ \(range.lowerBound)"
+        : "an integer from \(range.lowerBound) to \(range.upperBound)"
       throw UsageError(
         "option '\(name)' expects \(bounds), got '\(text)'",
         hint: "for example '\(name) \(range.lowerBound)'")

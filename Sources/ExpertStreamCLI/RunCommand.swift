@@ -18,7 +18,9 @@ struct RunCommand: Command {
         repeatable: true),
       .option("--seeds", "N", "Paper scenarios: seeds 0..<N per method (default paper.seeds)."),
       .option("--metrics-json", "FILE", "Also write every run's metrics as JSON."),
-      .option("--set", "KEY=VALUE", "Override a scenario field, e.g. training.epochs=2.", repeatable: true),
+      .option(
+        "--set", "KEY=VALUE", "Override a scenario field, e.g. training.epochs=2.", repeatable: true
+      ),
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
       .flag("--quiet", "Print only the final tables."),
@@ -40,16 +42,21 @@ struct RunCommand: Command {
 
   init(_ arguments: ParsedArguments) throws {
     path = arguments.positionals[0]
-    let names = arguments.allValues("--method").flatMap { $0.split(separator: ",").map(String.init) }
-    methods = try names.isEmpty ? nil : names.map { name in
-      guard let method = PaperMethod(rawValue: name) else {
-        throw UsageError(
-          "unknown method '\(name)' for --method",
-          hint: suggestion(for: name, among: PaperMethod.allCases.map(\.rawValue)) + "one of: "
-            + PaperMethod.allCases.map(\.rawValue).joined(separator: ", "))
-      }
-      return method
+    let names = arguments.allValues("--method").flatMap {
+      $0.split(separator: ",").map(String.init)
     }
+    methods =
+      try names.isEmpty
+      ? nil
+      : names.map { name in
+        guard let method = PaperMethod(rawValue: name) else {
+          throw UsageError(
+            "unknown method '\(name)' for --method",
+            hint: suggestion(for: name, among: PaperMethod.allCases.map(\.rawValue)) + "one of: "
+              + PaperMethod.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return method
+      }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
     overrides = arguments.allValues("--set")
@@ -64,7 +71,9 @@ struct RunCommand: Command {
     guard scenario.mode == "paper" else {
       throw UsageError(
         "\(path) is a continual scenario; this version runs paper scenarios (mode \"paper\") only",
-        hint: "continual task streams arrive with the lifecycle runner; try tasks/paper-fashion-mnist.json")
+        hint:
+          "continual task streams arrive with the lifecycle runner; try tasks/paper-fashion-mnist.json"
+      )
     }
     try runPaper(scenario, console)
   }
@@ -79,9 +88,11 @@ struct RunCommand: Command {
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
     let train = try DatasetRegistry.load(
-      scenario.dataset.name, split: .train, dataDirectory: dataDirectory, labels: scenario.dataset.labels)
+      scenario.dataset.name, split: .train, dataDirectory: dataDirectory,
+      labels: scenario.dataset.labels)
     let test = try DatasetRegistry.load(
-      scenario.dataset.name, split: .test, dataDirectory: dataDirectory, labels: scenario.dataset.labels)
+      scenario.dataset.name, split: .test, dataDirectory: dataDirectory,
+      labels: scenario.dataset.labels)
     let stream = TaskStream(
       train: train, test: test, classGroups: [scenario.classGroups.flatMap { $0 }],
       validationFraction: scenario.dataset.validationFraction,
@@ -99,7 +110,9 @@ struct RunCommand: Command {
     settings.weightDecay = Float(scenario.training.optimizer.weightDecay)
     settings.singleWeightDecay = Float(scenario.paper.singleWeightDecay)
     settings.loss = scenario.training.loss
-    if let similarity = scenario.regularizers.sampleSimilarity { settings.sampleSimilarity = similarity }
+    if let similarity = scenario.regularizers.sampleSimilarity {
+      settings.sampleSimilarity = similarity
+    }
     if let importance = scenario.regularizers.importance { settings.importance = importance }
     settings.distillFrom = scenario.paper.distillFrom
     let experiment = PaperExperiment(
@@ -127,20 +140,25 @@ struct RunCommand: Command {
         if !quiet {
           console.print(
             String(
-              format: "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
+              format:
+                "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
               method.rawValue, seed, result.train.error, result.test.error,
               result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
         }
       }
     }
     console.print("")
-    console.print("Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
+    console.print(
+      "Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
     console.print(formatTable(PaperReport.summaryTable(results)))
     console.print("")
     console.print("The paper's rule (per method, the seed with the lowest training error):")
     console.print(formatTable(PaperReport.bestOfTable(results)))
     for method in methods {
-      guard let best = results.filter({ $0.method == method }).min(by: { $0.train.error < $1.train.error })
+      guard
+        let best = results.filter({ $0.method == method }).min(by: {
+          $0.train.error < $1.train.error
+        })
       else { continue }
       console.print("")
       console.print("\(method.rawValue), seed \(best.seed): p(expert | class) on the test set")
@@ -159,12 +177,15 @@ struct RunCommand: Command {
     }
   }
 
-  private func report(_ event: PaperRunProgress, method: PaperMethod, seed: UInt64, console: Console) {
+  private func report(
+    _ event: PaperRunProgress, method: PaperMethod, seed: UInt64, console: Console
+  ) {
     guard !quiet else { return }
     if case .epoch(let epoch, let total, let loss, let seconds) = event {
       console.print(
         String(
-          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch, total,
+          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
+          total,
           loss, seconds))
     }
   }

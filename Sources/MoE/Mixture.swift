@@ -152,7 +152,8 @@ public final class MixtureOfExperts: Module {
     try gate.addExpert(using: &generator)
     experts.append(expert)
     structureDidChange()
-    lifecycleLog.append(LifecycleEvent(task: currentTask, expert: experts.count - 1, kind: .spawned))
+    lifecycleLog.append(
+      LifecycleEvent(task: currentTask, expert: experts.count - 1, kind: .spawned))
     return experts.count - 1
   }
 

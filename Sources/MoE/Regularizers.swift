@@ -53,7 +53,8 @@ public struct SampleSimilarityRegularizer: Sendable, Equatable {
       for i in 0..<batch { squared[i] = g[i * batch + i] }
       for i in 0..<batch {
         for j in 0..<batch {
-          let value = i == j ? 0 : Swift.max(0, squared[i] + squared[j] - 2 * g[i * batch + j]).squareRoot()
+          let value =
+            i == j ? 0 : Swift.max(0, squared[i] + squared[j] - 2 * g[i * batch + j]).squareRoot()
           g[i * batch + j] = value
           largest = Swift.max(largest, value)
         }

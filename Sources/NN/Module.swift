@@ -89,8 +89,7 @@ open class Module {
     return children
   }
 
-  private static func collect(_ value: Any, name: String, into children: inout [(String, Child)])
-  {
+  private static func collect(_ value: Any, name: String, into children: inout [(String, Child)]) {
     if let tensor = value as? Tensor {
       children.append((name, .tensor(tensor)))
     } else if let module = value as? Module {

@@ -19,11 +19,12 @@ import CBLAS
 /// splits large products into blocks whose boundaries depend only on the shape, so results
 /// are bit-identical whatever ``Compute/threads`` is.
 public enum BLAS {
-  typealias SgemmFunction = @convention(c) (
-    ES_CBLAS_ORDER, ES_CBLAS_TRANSPOSE, ES_CBLAS_TRANSPOSE, Int32, Int32, Int32,
-    Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
-    Float, UnsafeMutablePointer<Float>?, Int32
-  ) -> Void
+  typealias SgemmFunction =
+    @convention(c) (
+      ES_CBLAS_ORDER, ES_CBLAS_TRANSPOSE, ES_CBLAS_TRANSPOSE, Int32, Int32, Int32,
+      Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
+      Float, UnsafeMutablePointer<Float>?, Int32
+    ) -> Void
   typealias SetThreadsFunction = @convention(c) (Int32) -> Void
   typealias CoreNameFunction = @convention(c) () -> UnsafeMutablePointer<CChar>?
 

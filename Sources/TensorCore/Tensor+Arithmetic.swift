@@ -79,7 +79,8 @@ extension Tensor {
     let rows = inner == 0 ? 0 : count / inner
     let innerA = stridesA.last ?? 0
     let innerB = stridesB.last ?? 0
-    let rowsPerChunk = Swift.max(1, Compute.chunkSize(count, minimumChunk: 32_768) / Swift.max(inner, 1))
+    let rowsPerChunk = Swift.max(
+      1, Compute.chunkSize(count, minimumChunk: 32_768) / Swift.max(inner, 1))
     Compute.parallelRanges(rows, minimumChunk: rowsPerChunk) { rowRange in
       let (x, y, o) = (pa.value, pb.value, po.value)
       for row in rowRange {

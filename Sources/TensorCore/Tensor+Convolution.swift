@@ -74,7 +74,9 @@ extension Tensor {
         ? RowConvolution(geometry: g, outChannels: outChannels) as ConvolutionKernel
         : DirectConvolution(geometry: g, outChannels: outChannels)
     let out = TensorStorage(uninitializedCount: outShape.reduce(1, *))
-    try kernel.forward(input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer, output: out.pointer)
+    try kernel.forward(
+      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
+      output: out.pointer)
     let input = self
     let inputs = [self, weight] + (bias.map { [$0] } ?? [])
     return Tensor.result(outShape, out, inputs: inputs, name: "conv2d") { gradient in
@@ -122,7 +124,8 @@ extension ConvolutionKernel {
           let (accumulate, partials, failures) = shared.value
           let start = index * chunk
           do {
-            try accumulate(start..<Swift.min(batch, start + chunk), partials.map { $0 + index * size })
+            try accumulate(
+              start..<Swift.min(batch, start + chunk), partials.map { $0 + index * size })
           } catch {
             failures[index] = error
           }
@@ -261,7 +264,8 @@ struct GEMMConvolution: ConvolutionKernel {
           let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * g.outputPlane
           let valid = g.validColumns(kernelColumn: kw)
           for oh in g.validRows(kernelRow: kh) {
-            let input = source + c * g.inputPlane + (oh * g.stride + kh - g.padding) * g.width
+            let input =
+              source + c * g.inputPlane + (oh * g.stride + kh - g.padding) * g.width
               + kw - g.padding
             let target = row + oh * g.outputWidth
             for ow in valid { target[ow] = input[ow * g.stride] }
@@ -280,7 +284,8 @@ struct GEMMConvolution: ConvolutionKernel {
           let row = columns + ((c * g.kernelHeight + kh) * g.kernelWidth + kw) * g.outputPlane
           let valid = g.validColumns(kernelColumn: kw)
           for oh in g.validRows(kernelRow: kh) {
-            let input = target + c * g.inputPlane + (oh * g.stride + kh - g.padding) * g.width
+            let input =
+              target + c * g.inputPlane + (oh * g.stride + kh - g.padding) * g.width
               + kw - g.padding
             let source = row + oh * g.outputWidth
             for ow in valid { input[ow * g.stride] += source[ow] }
@@ -321,7 +326,8 @@ struct GEMMConvolution: ConvolutionKernel {
     let g = geometry
     let weightSize = outChannels * patchSize
     let wantsParameters = weightGradient != nil || biasGradient != nil
-    let combined = wantsParameters ? TensorStorage(count: weightSize + outChannels, repeating: 0) : nil
+    let combined =
+      wantsParameters ? TensorStorage(count: weightSize + outChannels, repeating: 0) : nil
     let pointers = UnsafeSendable((input, weight, outputGradient, inputGradient))
     try reduceOverSamples(batch: g.batch, size: weightSize + outChannels, into: combined?.pointer) {
       samples, partial in

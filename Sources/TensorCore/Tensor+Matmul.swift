@@ -16,7 +16,8 @@ extension Tensor {
         operation: "matmul", lhs: shape, rhs: other.shape, expected: "two rank-2 tensors")
     }
     let (m, k) = transposeSelf ? (shape[1], shape[0]) : (shape[0], shape[1])
-    let (otherK, n) = transposeOther ? (other.shape[1], other.shape[0]) : (other.shape[0], other.shape[1])
+    let (otherK, n) =
+      transposeOther ? (other.shape[1], other.shape[0]) : (other.shape[0], other.shape[1])
     guard k == otherK else {
       throw TensorError.shapeMismatch(
         operation: "matmul", lhs: shape, rhs: other.shape,

@@ -137,7 +137,8 @@ extension Tensor {
       var gradients: [Tensor?] = [gradInput]
       if let weight {
         gradients.append(
-          weight.requiresGrad ? try Tensor(shape: [channels], values: sumDyXhat.map(Float.init)) : nil)
+          weight.requiresGrad
+            ? try Tensor(shape: [channels], values: sumDyXhat.map(Float.init)) : nil)
       }
       if let bias {
         gradients.append(

@@ -39,7 +39,8 @@ extension Tensor {
     if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
     let out = TensorStorage(count: outer * inner, repeating: 0)
     let (x, o) = (UnsafeSendable(storage.pointer), UnsafeSendable(out.pointer))
-    Compute.parallelRanges(outer, minimumChunk: Swift.max(1, 32_768 / Swift.max(n * inner, 1))) { range in
+    Compute.parallelRanges(outer, minimumChunk: Swift.max(1, 32_768 / Swift.max(n * inner, 1))) {
+      range in
       for block in range {
         let source = x.value + block * n * inner
         let target = o.value + block * inner
@@ -169,7 +170,8 @@ extension Tensor {
     let (outer, n, inner) = split(around: axis)
     let out = TensorStorage(uninitializedCount: count)
     let (x, o) = (UnsafeSendable(storage.pointer), UnsafeSendable(out.pointer))
-    Compute.parallelRanges(outer, minimumChunk: Swift.max(1, 16_384 / Swift.max(n * inner, 1))) { range in
+    Compute.parallelRanges(outer, minimumChunk: Swift.max(1, 16_384 / Swift.max(n * inner, 1))) {
+      range in
       for block in range {
         for i in 0..<inner {
           let base = block * n * inner + i

@@ -55,7 +55,8 @@ extension Tensor {
     let innerStride = strides.last ?? 1
     let rows = inner == 0 ? 0 : count / inner
     let (x, o) = (UnsafeSendable(storage.pointer), UnsafeSendable(out.pointer))
-    Compute.parallelRanges(rows, minimumChunk: Swift.max(1, 32_768 / Swift.max(inner, 1))) { range in
+    Compute.parallelRanges(rows, minimumChunk: Swift.max(1, 32_768 / Swift.max(inner, 1))) {
+      range in
       for row in range {
         var offset = 0
         var rest = row

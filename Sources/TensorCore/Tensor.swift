@@ -54,7 +54,9 @@ public final class Tensor: @unchecked Sendable {
         expected: "\(count) values, got \(values.count)")
     }
     let storage = TensorStorage(uninitializedCount: count)
-    values.withUnsafeBufferPointer { storage.pointer.initialize(from: $0.baseAddress!, count: count) }
+    values.withUnsafeBufferPointer {
+      storage.pointer.initialize(from: $0.baseAddress!, count: count)
+    }
     self.init(shape: shape, storage: storage)
     self.requiresGrad = requiresGrad
   }

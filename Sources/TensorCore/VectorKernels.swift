@@ -15,18 +15,23 @@ enum VectorKernels {
     var i = 0
     let stride = MemoryLayout<Float>.stride
     while i + 64 <= count {
-      s0 += rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      s0 +=
+        rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
         * rawB.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
-      s1 += rawA.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
+      s1 +=
+        rawA.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
         * rawB.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self)
-      s2 += rawA.loadUnaligned(fromByteOffset: (i + 32) * stride, as: Lanes.self)
+      s2 +=
+        rawA.loadUnaligned(fromByteOffset: (i + 32) * stride, as: Lanes.self)
         * rawB.loadUnaligned(fromByteOffset: (i + 32) * stride, as: Lanes.self)
-      s3 += rawA.loadUnaligned(fromByteOffset: (i + 48) * stride, as: Lanes.self)
+      s3 +=
+        rawA.loadUnaligned(fromByteOffset: (i + 48) * stride, as: Lanes.self)
         * rawB.loadUnaligned(fromByteOffset: (i + 48) * stride, as: Lanes.self)
       i += 64
     }
     while i + 16 <= count {
-      s0 += rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      s0 +=
+        rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
         * rawB.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
       i += 16
     }

@@ -1,7 +1,7 @@
 import Continual
 import MoE
-import Testing
 import TensorCore
+import Testing
 
 /// 28×28 images whose class is written as a bright 4×4 block at a class-specific place.
 private struct BlockImages: SampleSource {
@@ -26,7 +26,9 @@ private struct BlockImages: SampleSource {
         values[row * 784 + pixel] = noise[index * 784 + pixel] + (inside ? 2 : 0)
       }
     }
-    return (try Tensor(shape: [indices.count, 1, 28, 28], values: values), indices.map { labels[$0] })
+    return (
+      try Tensor(shape: [indices.count, 1, 28, 28], values: values), indices.map { labels[$0] }
+    )
   }
 }
 
@@ -48,7 +50,8 @@ private func experiment() -> PaperExperiment {
     }
     #expect(result.train.samples == 128 && result.test.samples == 64)
     #expect(result.epochLosses.count == 3)
-    #expect(result.epochLosses.last! < result.epochLosses.first!, "\(method): \(result.epochLosses)")
+    #expect(
+      result.epochLosses.last! < result.epochLosses.first!, "\(method): \(result.epochLosses)")
     #expect(result.test.error < 0.5, "\(method): test error \(result.test.error)")
     #expect(model.experts.count == (method == .single ? 1 : 2))
   }

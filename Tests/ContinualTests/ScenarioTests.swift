@@ -50,10 +50,13 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(scenario.dataset.trainSamplesPerClass == 20)
   #expect(scenario.classGroups == [[0, 1, 2], [3, 4, 5]])
   #expect(scenario.checkpoint.directory == "checkpoints/t")
-  let permuted = try parse(#"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#)
+  let permuted = try parse(
+    #"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#)
   #expect(Set(permuted.classGroups.flatMap { $0 }) == Set(0..<10))
   #expect(permuted.classGroups != [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]])
-  #expect(try parse(#"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#).hash == permuted.hash)
+  #expect(
+    try parse(#"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#)
+      .hash == permuted.hash)
   #expect(try parse("{}", overrides: ["training.seed=1"]).hash != (try parse("{}").hash))
 }
 
@@ -95,7 +98,9 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(failure(#"{"model": {"expert": "paper-cifar100"}}"#)?.path == "model.expert")
   #expect(failure(#"{"model": {"attention_dim": 64}}"#)?.path == "model.attention_dim")
   #expect(failure(#"{"lifecycle": {"policy": "spawn"}}"#)?.path == "lifecycle.policy")
-  #expect(failure(#"{"training": {"optimizer": {"momentum": 0.9}}}"#)?.path == "training.optimizer.momentum")
+  #expect(
+    failure(#"{"training": {"optimizer": {"momentum": 0.9}}}"#)?.path
+      == "training.optimizer.momentum")
   #expect(failure("{not json")?.message.hasPrefix("not valid JSON") == true)
   #expect(failure("{}", overrides: ["training.epochs"])?.file == "--set")
   #expect(failure("{}", overrides: ["training.epochs=-1"])?.path == "training.epochs")

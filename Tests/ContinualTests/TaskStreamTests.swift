@@ -19,7 +19,10 @@ private func dataset(_ labels: [UInt8], split: DatasetSplit = .train) throws -> 
   let first = stream.tasks[0]
   #expect(first.trainIndices.count == 16 && first.validationIndices.count == 4)
   #expect(Set(first.trainIndices).isDisjoint(with: first.validationIndices))
-  #expect((first.trainIndices + first.validationIndices).allSatisfy { [4, 1].contains(Int(train.labels[$0])) })
+  #expect(
+    (first.trainIndices + first.validationIndices).allSatisfy {
+      [4, 1].contains(Int(train.labels[$0]))
+    })
   #expect(first.testIndices.count == 10)
   #expect(stream.classesSeen(through: 1) == [4, 1, 0, 2, 3])
   let again = TaskStream(
@@ -30,10 +33,12 @@ private func dataset(_ labels: [UInt8], split: DatasetSplit = .train) throws -> 
 @Test func taskIncrementalViewsUseLocalLabels() throws {
   let train = try dataset((0..<12).map { UInt8($0 % 6) })
   let stream = TaskStream(
-    train: train, test: train, classGroups: [[5, 2]], validationFraction: 0, trainSamplesPerClass: 1)
+    train: train, test: train, classGroups: [[5, 2]], validationFraction: 0, trainSamplesPerClass: 1
+  )
   let task = stream.tasks[0]
   #expect(task.trainIndices == [2, 5])
-  let local = TaskView(dataset: train, indices: task.trainIndices, labelSpace: .local(classes: task.classes))
+  let local = TaskView(
+    dataset: train, indices: task.trainIndices, labelSpace: .local(classes: task.classes))
   let global = TaskView(dataset: train, indices: task.trainIndices)
   #expect(try local.batch([0, 1]).labels == [1, 0])
   #expect(try global.batch([0, 1]).labels == [2, 5])

@@ -1,7 +1,7 @@
 import Datasets
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Test func sha256MatchesTheStandardVectors() {
@@ -45,7 +45,10 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   var wrongMagic = valid
   wrongMagic[2] = 0x09
   let magicPath = try write(wrongMagic, "magic-idx1-ubyte", in: directory)
-  #expect(throws: DatasetError.badMagic(file: magicPath, found: 0x0901, expected: "0x801 (unsigned bytes, 1 dimensions)")) {
+  #expect(
+    throws: DatasetError.badMagic(
+      file: magicPath, found: 0x0901, expected: "0x801 (unsigned bytes, 1 dimensions)")
+  ) {
     try IDXArray(contentsOf: magicPath, rank: 1)
   }
   let truncatedPath = try write(Array(valid.dropLast(2)), "short-idx1-ubyte.gz", in: directory)
@@ -53,7 +56,8 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
     _ = try IDXArray(contentsOf: truncatedPath, rank: 1)
     Issue.record("expected a truncation error")
   } catch let error as DatasetError {
-    #expect(error == .truncated(file: truncatedPath, offset: 10, expectedBytes: 12, actualBytes: 10))
+    #expect(
+      error == .truncated(file: truncatedPath, offset: 10, expectedBytes: 12, actualBytes: 10))
     #expect(error.description.contains(truncatedPath) && error.description.contains("offset 10"))
   }
   let cutGzip = gzipCompress(valid)
@@ -70,7 +74,8 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   let images = try IDXArray(
     parsing: IDXArray.encode([UInt8](repeating: 0, count: 2 * 784), dimensions: [2, 28, 28]),
     file: "i", rank: 3)
-  let labels = try IDXArray(parsing: IDXArray.encode([1, 2, 3], dimensions: [3]), file: "l", rank: 1)
+  let labels = try IDXArray(
+    parsing: IDXArray.encode([1, 2, 3], dimensions: [3]), file: "l", rank: 1)
   #expect(
     throws: DatasetError.countMismatch(images: "i", imageCount: 2, labels: "l", labelCount: 3)
   ) {
@@ -78,7 +83,8 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
       name: "t", split: .train, images: images, imagesPath: "i", labels: labels, labelsPath: "l",
       descriptor: DatasetRegistry.mnist)
   }
-  let badLabels = try IDXArray(parsing: IDXArray.encode([1, 12], dimensions: [2]), file: "l", rank: 1)
+  let badLabels = try IDXArray(
+    parsing: IDXArray.encode([1, 12], dimensions: [2]), file: "l", rank: 1)
   #expect(throws: DatasetError.labelOutOfRange(file: "l", offset: 9, label: 12, classes: 10)) {
     try DatasetRegistry.makeIDXDataset(
       name: "t", split: .train, images: images, imagesPath: "i", labels: badLabels,
@@ -115,7 +121,9 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
     var bytes: [UInt8]
     switch trial % 3 {
     case 0:
-      bytes = (0..<Int(generator.next() % 64)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+      bytes = (0..<Int(generator.next() % 64)).map { _ in
+        UInt8(truncatingIfNeeded: generator.next())
+      }
     case 1:
       // A valid file, half the time cut short, with one byte changed anywhere.
       bytes = valid
@@ -129,7 +137,8 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
         bytes = Array(bytes.prefix(Int(generator.next() % UInt64(validCIFAR.count))))
       }
       if !bytes.isEmpty {
-        bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+        bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(
+          truncatingIfNeeded: generator.next())
       }
     }
     for attempt in [

@@ -31,7 +31,8 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
   try writeSmallMNIST(in: (second as NSString).appendingPathComponent("mnist"), gzip: true)
   let environment = ["EXPERTSTREAM_DATA": second]
   #expect(
-    try DatasetRegistry.locate(DatasetRegistry.mnist, dataDirectory: first, environment: environment)
+    try DatasetRegistry.locate(
+      DatasetRegistry.mnist, dataDirectory: first, environment: environment)
       == first)
   #expect(
     try DatasetRegistry.locate(DatasetRegistry.mnist, dataDirectory: nil, environment: environment)
@@ -45,14 +46,17 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
 @Test func aMissingDatasetNamesItselfAndHowToGetIt() throws {
   let empty = try TemporaryDirectory()
   do {
-    _ = try DatasetRegistry.load("mnist", split: .train, dataDirectory: empty.url.path, environment: [:])
+    _ = try DatasetRegistry.load(
+      "mnist", split: .train, dataDirectory: empty.url.path, environment: [:])
     Issue.record("expected a not-found error")
   } catch let error as DatasetError {
     #expect(error.description.contains("'mnist'"))
     #expect(error.description.contains(empty.url.path))
     #expect(error.description.contains("--data-dir"))
   }
-  #expect(throws: DatasetError.unknownDataset("mnsit", known: ["fashion-mnist", "mnist", "cifar100"])) {
+  #expect(
+    throws: DatasetError.unknownDataset("mnsit", known: ["fashion-mnist", "mnist", "cifar100"])
+  ) {
     try DatasetRegistry.descriptor(named: "mnsit")
   }
 }
@@ -66,7 +70,8 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
   #expect(train.source?.isOfficial == false)
   // The test files have the official sizes but other bytes: damaged.
   do {
-    _ = try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+    _ = try DatasetRegistry.load(
+      "mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
     Issue.record("expected a checksum mismatch")
   } catch let error as DatasetError {
     guard case .checksumMismatch(let file, _, _) = error else {
@@ -106,14 +111,17 @@ func readsTheRealMNISTGivenByDataDir() throws {
   #expect(train.count == 60_000)
   #expect(Array(train.labels.prefix(10)) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
   #expect(
-    train.indicesByClass().map(\.count) == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+    train.indicesByClass().map(\.count) == [
+      5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949,
+    ])
 }
 
 @Test func fetchFailsCleanlyWithoutAReachableMirror() throws {
   let directory = try TemporaryDirectory()
   let environment = ["EXPERTSTREAM_MIRROR": "file:///nonexistent/expertstream-mirror"]
   do {
-    _ = try DatasetRegistry.fetch(DatasetRegistry.mnist, into: directory.url.path, environment: environment)
+    _ = try DatasetRegistry.fetch(
+      DatasetRegistry.mnist, into: directory.url.path, environment: environment)
     Issue.record("expected the download to fail")
   } catch let error as DatasetError {
     guard case .downloadFailed(let dataset, let url, _) = error else {
@@ -137,6 +145,7 @@ func fetchDownloadsChecksAndMovesIntoPlace() throws {
     environment: ["EXPERTSTREAM_MIRROR": "file://" + mnistDirectory])
   #expect(target == directory.url.appendingPathComponent("mnist").path)
   #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == ["mnist"])
-  let test = try DatasetRegistry.load("mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  let test = try DatasetRegistry.load(
+    "mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
   #expect(test.count == 10_000)
 }

@@ -21,7 +21,8 @@ import _TestSupport
 @Test func scenarioCheckShowsTheResolvedStream() throws {
   let directory = try TemporaryDirectory()
   let path = directory.url.appendingPathComponent("s.json").path
-  try #"{"name": "s", "split": {"groups": [[3, 1], [0]]}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+  try #"{"name": "s", "split": {"groups": [[3, 1], [0]]}}"#.write(
+    toFile: path, atomically: true, encoding: .utf8)
   let result = runTool(["scenario", "check", path, "--set", "training.epochs=2"])
   #expect(result.status == 0, "\(result.error)")
   #expect(result.output.contains("task 0: 3 Dress, 1 Trouser"))
@@ -39,7 +40,9 @@ import _TestSupport
   }
   let missing = runTool(["run", directory.url.appendingPathComponent("absent.json").path])
   #expect(missing.status == 2 && missing.error.contains("no such file"))
-  let override = runTool(["scenario", "check", path, "--set", "split.groups=[[0]]", "--set", "modell.gate=x"])
+  let override = runTool([
+    "scenario", "check", path, "--set", "split.groups=[[0]]", "--set", "modell.gate=x",
+  ])
   #expect(override.status == 2 && override.error.contains("did you mean 'model'"))
 }
 
@@ -59,7 +62,8 @@ import _TestSupport
   let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics)))
   let runs = (root as? [String: Any])?["runs"] as? [[String: Any]]
   #expect(runs?.count == 4)
-  #expect(runs?.map { $0["method"] as? String } == ["original", "attentive", "original", "attentive"])
+  #expect(
+    runs?.map { $0["method"] as? String } == ["original", "attentive", "original", "attentive"])
   let decomposition = runs?.first?["decomposition"] as? [[Double]]
   #expect(decomposition?.count == 5 && decomposition?.first?.count == 10)
 }

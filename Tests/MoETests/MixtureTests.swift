@@ -1,8 +1,8 @@
 import Foundation
 import MoE
 import NN
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// A user-defined expert, as a researcher would write one outside the library.
@@ -211,7 +211,9 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   var generator = RandomGenerator(seed: 50)
   let fresh = Sequential(Flatten(), try Linear(6, 4, using: &generator))
   let distilled = try model.distilledGate(from: attentive, freshTrunk: fresh, using: &generator)
-  #expect(distilled.trunk.parameters().map(\.tensor.values) == attentive.trunk.parameters().map(\.tensor.values))
+  #expect(
+    distilled.trunk.parameters().map(\.tensor.values)
+      == attentive.trunk.parameters().map(\.tensor.values))
   for expert in model.experts { expert.freeze() }
   try model.replaceGate(with: distilled)
   #expect(model.trainableParameters().allSatisfy { $0.key.hasPrefix("gate.") })
@@ -272,5 +274,7 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
     #expect(probabilities[sample * 3 + 1] == 0)
     #expect(abs(probabilities[sample * 3] + probabilities[sample * 3 + 2] - 1) < 1e-5)
   }
-  #expect(throws: ModuleError.self) { try model(randomTensor([1, 6], seed: 72), allowedClasses: [3]) }
+  #expect(throws: ModuleError.self) {
+    try model(randomTensor([1, 6], seed: 72), allowedClasses: [3])
+  }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import MoE
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// Gate probabilities [B, E] from random logits, and the logits (a leaf).
@@ -141,7 +141,9 @@ private func directSampleSimilarity(
   }
 
   @Test func balancedGateHasZeroLossAndOneExpertIsZero() throws {
-    #expect(try ImportanceRegularizer(weight: 1).loss(gate: Tensor(shape: [4, 4], repeating: 0.25)).item() == 0)
+    #expect(
+      try ImportanceRegularizer(weight: 1).loss(gate: Tensor(shape: [4, 4], repeating: 0.25)).item()
+        == 0)
     #expect(try ImportanceRegularizer(weight: 1).loss(gate: Tensor.ones([4, 1])).item() == 0)
   }
 }
@@ -167,16 +169,19 @@ private func directSampleSimilarity(
       expertPredictions: [0, 1, 0, 1])
     #expect(abs(statistics.mutualInformationTrue - 1) < 1e-12)
     #expect(abs(statistics.mutualInformationPredicted - 1) < 1e-12)
-    #expect(statistics.decomposition == [[0.9, 0.2], [0.1, 0.8]].map { $0.map { Double(Float($0)) } })
+    #expect(
+      statistics.decomposition == [[0.9, 0.2], [0.1, 0.8]].map { $0.map { Double(Float($0)) } })
     let h: (Double) -> Double = { p in -(p * log2(p) + (1 - p) * log2(1 - p)) }
-    #expect(abs(statistics.sampleEntropy - (h(Double(Float(0.9))) + h(Double(Float(0.8)))) / 2) < 1e-7)
+    #expect(
+      abs(statistics.sampleEntropy - (h(Double(Float(0.9))) + h(Double(Float(0.8)))) / 2) < 1e-7)
     #expect(abs(statistics.usageEntropy - h(Double(Float(0.9) + Float(0.2)) / 2)) < 1e-7)
   }
 
   @Test func badBatchesThrow() {
     var statistics = RoutingStatistics(experts: 2, classes: 2)
     #expect(throws: RoutingStatisticsError.self) {
-      try statistics.add(gate: [1, 0], labels: [0, 1], predictions: [0, 1], expertPredictions: [0, 0, 0, 0])
+      try statistics.add(
+        gate: [1, 0], labels: [0, 1], predictions: [0, 1], expertPredictions: [0, 0, 0, 0])
     }
     #expect(throws: RoutingStatisticsError.classOutOfRange(2, classes: 2)) {
       try statistics.add(gate: [1, 0], labels: [2], predictions: [0], expertPredictions: [0, 0])

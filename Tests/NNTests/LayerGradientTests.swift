@@ -1,6 +1,6 @@
 import NN
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 // Finite-difference checks of every layer and loss, through gradientCheck (central
@@ -83,8 +83,10 @@ private let tolerance = 1e-2
   var labels: [Int] = []
   for index in 0..<150 {
     let label = index % 3
-    points += [centres[label].0 + 0.3 * generator.nextNormal(),
-               centres[label].1 + 0.3 * generator.nextNormal()]
+    points += [
+      centres[label].0 + 0.3 * generator.nextNormal(),
+      centres[label].1 + 0.3 * generator.nextNormal(),
+    ]
     labels.append(label)
   }
   let input = try Tensor(shape: [150, 2], values: points)

@@ -1,6 +1,6 @@
 import NN
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// A small model with every kind of stored property the walk follows or skips.
@@ -42,7 +42,8 @@ private final class Model: Base {
   #expect(model.parameterCount == 12 + 4 + 16 + 4 + 4 + 4 + 8 + 1)
   let withoutHead = try Model(head: false, using: &generator)
   #expect(!withoutHead.parameters().contains { $0.key.hasPrefix("head") })
-  #expect(model.namedModules().map(\.key) == ["", "stem", "blocks.0", "blocks.1", "blocks.2", "head"])
+  #expect(
+    model.namedModules().map(\.key) == ["", "stem", "blocks.0", "blocks.1", "blocks.2", "head"])
 }
 
 @Test func freezingRemovesParametersFromTrainingAndFromTheGradientGraph() throws {
@@ -124,8 +125,9 @@ private final class Growing: Module {
 }
 
 @Test func optimizerStateRestoresTrainingExactly() throws {
-  for makeOptimizer in [{ Adam(learningRate: 0.01) as any Optimizer }, { SGD(learningRate: 0.1, momentum: 0.9) }]
-  {
+  for makeOptimizer in [
+    { Adam(learningRate: 0.01) as any Optimizer }, { SGD(learningRate: 0.1, momentum: 0.9) },
+  ] {
     func makeModel() throws -> Linear {
       var generator = RandomGenerator(seed: 8)
       return try Linear(3, 2, using: &generator)
@@ -144,7 +146,8 @@ private final class Growing: Module {
     let firstOptimizer = makeOptimizer()
     for _ in 0..<2 { try step(first, firstOptimizer) }
     let savedState = firstOptimizer.state
-    let savedWeights = Dictionary(uniqueKeysWithValues: first.state().map { ($0.key, $0.tensor.copy()) })
+    let savedWeights = Dictionary(
+      uniqueKeysWithValues: first.state().map { ($0.key, $0.tensor.copy()) })
     let resumed = try makeModel()
     try resumed.loadState(savedWeights)
     let resumedOptimizer = makeOptimizer()

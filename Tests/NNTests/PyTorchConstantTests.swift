@@ -1,15 +1,14 @@
 import Foundation
 import NN
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 // Reference values from PyTorch 2.15, printed by Tests/NNTests/pytorch_constants.py: the
 // same formulas fill inputs and weights there and here.
 
 /// sin(scale·i + offset) for i over the elements, as `pattern` in pytorch_constants.py.
-private func pattern(_ shape: [Int], scale: Double = 0.37, offset: Double = 0.1) throws -> Tensor
-{
+private func pattern(_ shape: [Int], scale: Double = 0.37, offset: Double = 0.1) throws -> Tensor {
   let count = shape.reduce(1, *)
   return try Tensor(
     shape: shape, values: (0..<count).map { Float(sin(scale * Double($0) + offset)) })
@@ -53,7 +52,10 @@ private func expectClose(_ actual: Tensor, _ expected: [Float], tolerance: Float
   #expect(output.shape == [1, 2, 2, 2])
   expectClose(
     output,
-    [0.73793137, 0.99602401, 0.90217185, 0.99963099, 0.94615644, 0.23813395, 0.56237793, 0.98971617])
+    [
+      0.73793137, 0.99602401, 0.90217185, 0.99963099, 0.94615644, 0.23813395, 0.56237793,
+      0.98971617,
+    ])
 }
 
 @Test func batchNorm2DTrainingEvaluationAndRunningStatisticsMatchPyTorch() throws {

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// The product by a direct triple loop, in Double, for row-major [m, k] · [k, n].
@@ -24,9 +24,11 @@ private func naiveProduct(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) ->
   let bT = try b.transposed().copy()
   #expect(allClose(try a.matmul(b).values, expected, relative: 1e-5, absolute: 1e-5))
   #expect(
-    allClose(try aT.matmul(b, transposeSelf: true).values, expected, relative: 1e-5, absolute: 1e-5))
+    allClose(try aT.matmul(b, transposeSelf: true).values, expected, relative: 1e-5, absolute: 1e-5)
+  )
   #expect(
-    allClose(try a.matmul(bT, transposeOther: true).values, expected, relative: 1e-5, absolute: 1e-5))
+    allClose(
+      try a.matmul(bT, transposeOther: true).values, expected, relative: 1e-5, absolute: 1e-5))
   #expect(
     allClose(
       try aT.matmul(bT, transposeSelf: true, transposeOther: true).values, expected,
