@@ -1,0 +1,156 @@
+import Testing
+import TensorCore
+import _TestSupport
+
+/// The message of the TensorError `body` throws, or a recorded issue.
+private func message(_ body: () throws -> Tensor) -> String {
+  do {
+    _ = try body()
+    Issue.record("expected a TensorError")
+  } catch let error as TensorError {
+    return error.description
+  } catch {
+    Issue.record("unexpected \(error)")
+  }
+  return ""
+}
+
+@Test func badShapesAndIndicesThrowNamingTheShapes() throws {
+  let a = try Tensor.zeros([2, 3])
+  let b = try Tensor.zeros([4, 3])
+  #expect(message { try a + b }.contains("[2, 3] and [4, 3]"))
+  #expect(message { try Tensor.concatenate([a, try Tensor.zeros([2, 3, 1])], axis: 0) }.contains("[2, 3]"))
+  #expect(message { try a.reshaped([4, 2]) }.contains("[2, 3]"))
+  #expect(message { try a.gather([0, 5], axis: 1) }.contains("index 5"))
+  #expect(message { try a.slice(axis: 0, 1..<3) }.contains("[2, 3]"))
+  #expect(message { try a.takeAlongLastAxis([0, 3]) }.contains("index 3"))
+  let image = try Tensor.zeros([1, 2, 5, 5])
+  let weight = try Tensor.zeros([3, 4, 3, 3])
+  let conv = message { try image.conv2d(weight: weight) }
+  #expect(conv.contains("[1, 2, 5, 5]") && conv.contains("[3, 4, 3, 3]"))
+  #expect(message { try image.maxPool2d(kernelSize: 6) }.contains("[1, 2, 5, 5]"))
+}
+
+/// conv2d by a direct nested loop, for checking the fast kernels' forward values.
+private func referenceConvolution(
+  _ input: Tensor, _ weight: Tensor, stride: Int, padding: Int
+) -> [Float] {
+  let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+  let (o, k) = (weight.shape[0], weight.shape[2])
+  let outH = (h + 2 * padding - k) / stride + 1
+  let outW = (w + 2 * padding - k) / stride + 1
+  let x = input.values
+  let f = weight.values
+  var out = [Float](repeating: 0, count: n * o * outH * outW)
+  for b in 0..<n {
+    for oc in 0..<o {
+      for y in 0..<outH {
+        for xo in 0..<outW {
+          var total = 0.0
+          for ic in 0..<c {
+            for ky in 0..<k {
+              for kx in 0..<k {
+                let iy = y * stride + ky - padding
+                let ix = xo * stride + kx - padding
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                total +=
+                  Double(x[((b * c + ic) * h + iy) * w + ix]) * Double(f[((oc * c + ic) * k + ky) * k + kx])
+              }
+            }
+          }
+          out[((b * o + oc) * outH + y) * outW + xo] = Float(total)
+        }
+      }
+    }
+  }
+  return out
+}
+
+@Test(arguments: [(1, 1, 0), (8, 1, 1), (2, 2, 1), (1, 3, 2)])
+func convolutionKernelsMatchADirectLoop(channels: Int, stride: Int, padding: Int) throws {
+  let input = try randomTensor([2, channels, 9, 11], seed: 1)
+  let weight = try randomTensor([4, channels, 3, 3], seed: 2)
+  let output = try input.conv2d(weight: weight, stride: stride, padding: padding)
+  let expected = referenceConvolution(input, weight, stride: stride, padding: padding)
+  #expect(allClose(output.values, expected, relative: 1e-4, absolute: 1e-5))
+}
+
+@Test func gradientsAccumulateAcrossBackwardCalls() throws {
+  let x = try Tensor(shape: [3], values: [1, 2, 3], requiresGrad: true)
+  try (x * x).sum().backward()
+  try (x * 3).sum().backward()
+  #expect(x.grad?.values == [5, 7, 9])
+}
+
+@Test func frozenLeavesGetNoGradientAndDisabledScopesRecordNothing() throws {
+  let trained = try Tensor(shape: [2], values: [1, 2], requiresGrad: true)
+  let frozen = try Tensor(shape: [2], values: [3, 4])
+  try (trained * frozen).sum().backward()
+  #expect(trained.grad?.values == [3, 4])
+  #expect(frozen.grad == nil)
+  let unrecorded = try withGradientsDisabled { try (trained * frozen).sum() }
+  #expect(unrecorded.isLeaf && !unrecorded.requiresGrad)
+  #expect(try (frozen * frozen).isLeaf)
+  #expect(throws: TensorError.self) { try (trained * 2).backward() }
+  #expect(throws: TensorError.self) { try frozen.sum().backward() }
+}
+
+@Test func graphsAreFreedWhenTheResultIsDropped() throws {
+  // Backward closures capture their inputs, never their result: no retain cycles. A weak
+  // reference to an intermediate node must go nil once the loss is gone.
+  weak var intermediate: Tensor?
+  weak var storage: TensorStorage?
+  let parameter = try randomTensor([4, 4], seed: 3)
+  parameter.requiresGrad = true
+  do {
+    let hidden = try parameter.matmul(parameter).relu()
+    intermediate = hidden
+    storage = hidden.storage
+    let loss = try hidden.softmax(axis: 1).log().mean()
+    #expect(loss.graphSize >= 4)
+    try loss.backward()
+  }
+  #expect(intermediate == nil)
+  #expect(storage == nil)
+  #expect(parameter.grad != nil)
+}
+
+/// Runs `body` at 1 and at 2 engine threads and returns both results.
+private func atOneAndTwoThreads(_ body: () throws -> [Float]) rethrows -> ([Float], [Float]) {
+  let saved = Compute.threads
+  defer { Compute.threads = saved }
+  Compute.threads = 1
+  let one = try body()
+  Compute.threads = 2
+  return (one, try body())
+}
+
+@Suite(.serialized) struct ThreadDeterminism {
+  @Test func convolutionForwardAndBackwardAreBitIdentical() throws {
+    let (one, two) = try atOneAndTwoThreads {
+      let input = try randomTensor([64, 1, 28, 28], seed: 4)
+      let weight = try randomTensor([8, 1, 3, 3], seed: 5)
+      input.requiresGrad = true
+      weight.requiresGrad = true
+      let output = try input.conv2d(weight: weight, padding: 1)
+      try (output * output).sum().backward()
+      return output.values + input.grad!.values + weight.grad!.values
+    }
+    #expect(one == two)
+  }
+
+  @Test func reductionsSoftmaxAndBatchNormAreBitIdentical() throws {
+    let (one, two) = try atOneAndTwoThreads {
+      let x = try randomTensor([256, 8, 13, 13], seed: 6)
+      x.requiresGrad = true
+      let normalised = try x.batchNorm(
+        weight: nil, bias: nil, runningMean: nil, runningVariance: nil, training: true)
+      let pooled = try normalised.maxPool2d(kernelSize: 2)
+      let flat = try pooled.reshaped([256, 8 * 36])
+      let loss = try flat.logSoftmax(axis: 1).sum()
+      try loss.backward()
+      return [try loss.item(), try x.sum().item()] + x.grad!.values
+    }
+    #expect(one == two)
+  }
+}
