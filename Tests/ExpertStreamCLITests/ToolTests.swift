@@ -71,11 +71,22 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
   }
 
   @Test func benchOpsReportsRatesAndCoreType() {
-    let result = runTool(["bench", "ops", "--quick", "--batch", "32"])
+    // One thread: the bench sets OpenBLAS's own (process-wide) thread count to time it, and
+    // other tests run concurrently in this process; at 1 it stays what the engine uses.
+    let result = runTool(["bench", "ops", "--quick", "--batch", "32", "--threads", "1"])
     #expect(result.status == 0, "\(result.error)")
     #expect(result.output.contains("OpenBLAS core"))
     #expect(result.output.contains("linear 784→128, batch 32"))
     #expect(result.output.contains("conv2d 3×3 1→8"))
     #expect(result.output.contains("GFLOP/s"))
+  }
+
+  @Test func benchMoEReportsSamplesPerSecond() {
+    let result = runTool([
+      "bench", "moe", "--quick", "--batch", "16", "--threads", "1", "--experts", "2",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.contains("train step: forward+backward+Adam"))
+    #expect(result.output.contains("samples/s"))
   }
 }
