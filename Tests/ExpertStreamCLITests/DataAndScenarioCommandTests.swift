@@ -109,3 +109,28 @@ struct SplitMix {
     return z ^ (z >> 31)
   }
 }
+
+@Test func badDatasetFilesExitWithCode2NamingFileAndOffset() throws {
+  let directory = try TemporaryDirectory()
+  let data = directory.url.appendingPathComponent("mnist").path
+  try writeGeneratedMNIST(in: data, perClass: 2)
+  // Cut the training images short: the header declares more bytes than the file has.
+  let images = "\(data)/train-images-idx3-ubyte.gz"
+  let bytes = try gzipCompress(Array(readIDX(images).dropLast(100)))
+  try Data(bytes).write(to: URL(fileURLWithPath: images))
+  let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../tasks/paper-mnist.json").standardized.path
+  let result = runTool(["run", tasks, "--data-dir", data, "--method", "original"])
+  #expect(result.status == 2)
+  #expect(result.error.contains("\(images): byte offset"))
+  #expect(result.error.contains("truncated"))
+  let missing = runTool(["run", tasks, "--data-dir", directory.url.appendingPathComponent("none").path])
+  #expect(missing.status == 2)
+  #expect(missing.error.contains("dataset 'mnist' was not found"))
+}
+
+/// The decompressed bytes of a `.gz` file.
+private func readIDX(_ path: String) throws -> [UInt8] {
+  let array = try IDXArray(contentsOf: path, rank: 3)
+  return IDXArray.encode(array.bytes, dimensions: array.dimensions)
+}
