@@ -37,7 +37,14 @@ let package = Package(
     .target(
       name: "ExpertStream",
       dependencies: ["TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints"]),
-    .target(name: "ExpertStreamCLI", dependencies: ["ExpertStream"], swiftSettings: optimised),
+    .target(
+      name: "ExpertStreamCLI",
+      // The modules are listed (and imported) directly, not only through the umbrella:
+      // incremental builds track direct imports only, and missed changes behind
+      // `@_exported` imports left stale objects.
+      dependencies: [
+        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
+      ], swiftSettings: optimised),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),

@@ -1,4 +1,10 @@
+import Checkpoints
+import Continual
+import Datasets
 import ExpertStream
+import MoE
+import NN
+import TensorCore
 import Foundation
 
 /// `expertstream bench moe`: training and evaluation throughput of a paper mixture on

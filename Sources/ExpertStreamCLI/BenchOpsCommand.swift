@@ -1,4 +1,10 @@
+import Checkpoints
+import Continual
+import Datasets
 import ExpertStream
+import MoE
+import NN
+import TensorCore
 import Foundation
 
 /// `expertstream bench ops`: forward+backward throughput of the paper's layer shapes next

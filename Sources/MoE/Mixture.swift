@@ -22,6 +22,37 @@ public struct MixtureOutput {
   public let expertOutputs: [ExpertOutput]
 }
 
+/// Which classes the mixture's output may predict: the head of a task-incremental
+/// (the task's classes) or class-incremental (the classes seen so far) evaluation, and,
+/// per expert, the classes it was trained on.
+public struct OutputHead: Sendable, Equatable {
+  /// Classes every expert may predict, or `nil` for all.
+  public var allowedClasses: [Int]?
+  /// Per expert, the classes it may predict (intersected with ``allowedClasses``), or
+  /// `nil` for no per-expert restriction. An expert left with no class contributes
+  /// probability 0 everywhere.
+  public var expertClasses: [[Int]]?
+
+  /// A head; unrestricted by default.
+  public init(allowedClasses: [Int]? = nil, expertClasses: [[Int]]? = nil) {
+    self.allowedClasses = allowedClasses
+    self.expertClasses = expertClasses
+  }
+
+  /// The classes expert `index` may predict, or `nil` when unrestricted.
+  func classes(ofExpert index: Int, classCount: Int) throws -> [Int]? {
+    let own = expertClasses.map { index < $0.count ? $0[index] : [] }
+    switch (allowedClasses, own) {
+    case (nil, nil): return nil
+    case (let allowed?, nil): return allowed
+    case (nil, let own?): return own
+    case (let allowed?, let own?):
+      let owned = Set(own)
+      return allowed.filter { owned.contains($0) }
+    }
+  }
+}
+
 /// The dense Mixture of Experts: every expert runs on every sample and the gate weighs
 /// their class probabilities.
 public final class MixtureOfExperts: Module {
@@ -70,26 +101,39 @@ public final class MixtureOfExperts: Module {
   ///
   /// - Parameters:
   ///   - input: [B, …], what the experts and the gate take.
-  ///   - allowedClasses: The classes the output head may predict, or `nil` for all: the
-  ///     task's classes in task-incremental learning, the classes seen so far in
-  ///     class-incremental learning. Other classes get probability 0 in every expert.
-  public func callAsFunction(_ input: Tensor, allowedClasses: [Int]? = nil) throws
-    -> MixtureOutput
-  {
+  ///   - head: Which classes each expert may predict (all by default).
+  ///   - routing: [B, E] routing weights to use instead of the gate's (oracle routing);
+  ///     `nil` runs the gate.
+  public func callAsFunction(
+    _ input: Tensor, head: OutputHead = OutputHead(), routing: Tensor? = nil
+  ) throws -> MixtureOutput {
     let outputs = try experts.map { try $0(input) }
-    let gateProbabilities = try gate.probabilities(
-      input, expertHidden: gate.needsExpertHidden ? outputs.map(\.hidden) : [])
-    let mask = try allowedClasses.map { try classMask($0) }
-    let expertProbabilities = try Tensor.stack(
-      outputs.map { output in
-        let logits = try mask.map { try output.logits + $0 } ?? output.logits
-        return try logits.softmax(axis: 1)
-      }, axis: 1)
+    let gateProbabilities: Tensor
+    if let routing {
+      gateProbabilities = routing
+    } else {
+      gateProbabilities = try gate.probabilities(
+        input, expertHidden: gate.needsExpertHidden ? outputs.map(\.hidden) : [])
+    }
     let batch = gateProbabilities.shape[0]
+    let expertProbabilities = try Tensor.stack(
+      outputs.enumerated().map { index, output in
+        guard let allowed = try head.classes(ofExpert: index, classCount: classCount) else {
+          return try output.logits.softmax(axis: 1)
+        }
+        // An expert allowed no class contributes nothing.
+        if allowed.isEmpty { return try Tensor.zeros([batch, classCount]) }
+        return try (output.logits + classMask(allowed)).softmax(axis: 1)
+      }, axis: 1)
     let weighted = try expertProbabilities * gateProbabilities.reshaped([batch, experts.count, 1])
     return MixtureOutput(
       gate: gateProbabilities, expertProbabilities: expertProbabilities,
       probabilities: try weighted.sum(axis: 1), expertOutputs: outputs)
+  }
+
+  /// Runs the mixture with every expert restricted to `allowedClasses`.
+  public func callAsFunction(_ input: Tensor, allowedClasses: [Int]) throws -> MixtureOutput {
+    try self(input, head: OutputHead(allowedClasses: allowedClasses))
   }
 
   /// [1, K]: 0 for the allowed classes, −1e9 for the others, added to logits.

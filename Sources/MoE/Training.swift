@@ -36,9 +36,9 @@ public struct StepLosses: Sendable, Equatable {
 extension MixtureOfExperts {
   /// The objective's value on a batch, with its terms, as a differentiable scalar.
   public func objective(
-    _ objective: MixtureObjective, input: Tensor, targets: [Int]
+    _ objective: MixtureObjective, input: Tensor, targets: [Int], head: OutputHead = OutputHead()
   ) throws -> (total: Tensor, terms: StepLosses, output: MixtureOutput) {
-    let output = try self(input)
+    let output = try self(input, head: head)
     let data = try loss(output, targets: targets, kind: objective.loss)
     var total = data
     var terms = StepLosses(data: try data.item(), sampleSimilarity: 0, importance: 0)
@@ -62,11 +62,14 @@ extension MixtureOfExperts {
   /// - Parameters:
   ///   - input: [B, …].
   ///   - targets: B class indices.
+  ///   - head: The classes the output may predict (continual learning).
   public func trainStep(
-    input: Tensor, targets: [Int], objective: MixtureObjective, optimizer: any Optimizer
+    input: Tensor, targets: [Int], objective: MixtureObjective, optimizer: any Optimizer,
+    head: OutputHead = OutputHead()
   ) throws -> StepLosses {
     zeroGradients()
-    let (total, terms, _) = try self.objective(objective, input: input, targets: targets)
+    let (total, terms, _) = try self.objective(
+      objective, input: input, targets: targets, head: head)
     try total.backward()
     try optimizer.update(self)
     return terms
@@ -75,10 +78,11 @@ extension MixtureOfExperts {
   /// Adds a batch's routing to `statistics`, without gradients; the caller sets evaluation
   /// mode.
   public func accumulate(
-    into statistics: inout RoutingStatistics, input: Tensor, targets: [Int]
+    into statistics: inout RoutingStatistics, input: Tensor, targets: [Int],
+    head: OutputHead = OutputHead(), routing: Tensor? = nil
   ) throws {
     try withGradientsDisabled {
-      let output = try self(input)
+      let output = try self(input, head: head, routing: routing)
       let (batch, experts, classes) = (
         targets.count, self.experts.count, output.probabilities.shape[1]
       )
