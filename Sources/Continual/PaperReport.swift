@@ -78,7 +78,7 @@ public enum PaperReport {
   }
 
   /// "m ± s" (or "m" for one value).
-  static func meanAndDeviation(_ values: [Double], digits: Int) -> String {
+  public static func meanAndDeviation(_ values: [Double], digits: Int) -> String {
     let mean = values.reduce(0, +) / Double(max(values.count, 1))
     let format = "%.\(digits)f"
     guard values.count > 1 else { return String(format: format, mean) }
@@ -86,7 +86,7 @@ public enum PaperReport {
   }
 
   /// The sample standard deviation (÷ (n − 1)); 0 for fewer than two values.
-  static func standardDeviation(_ values: [Double]) -> Double {
+  public static func standardDeviation(_ values: [Double]) -> Double {
     guard values.count > 1 else { return 0 }
     let mean = values.reduce(0, +) / Double(values.count)
     let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }

@@ -49,7 +49,7 @@ extension Scenario {
       "lifecycle": [
         "policy": lifecycle.policy, "experts_per_task": lifecycle.expertsPerTask,
         "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate,
-        "replay_samples": lifecycle.replaySamples,
+        "replay_samples": lifecycle.replaySamples, "ewc_lambda": lifecycle.ewcLambda,
       ] as [String: Any],
       "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
         as [String: Any],

@@ -98,8 +98,15 @@ public struct Scenario: Sendable, Equatable {
     public var reuseThreshold = 0.9
     /// `trainable`, `rows-frozen` or `replay`.
     public var gate = "trainable"
-    /// Samples kept for gate replay.
+    /// Samples kept for gate replay (and for the `replay` baseline).
     public var replaySamples = 200
+    /// λ of the `ewc` baseline's penalty.
+    public var ewcLambda = 100.0
+
+    /// The policies: the MoE lifecycles, then the single-network baselines.
+    public static let policies = [
+      "shared", "spawn-and-freeze", "reuse-or-spawn", "fine-tune", "ewc", "replay", "joint",
+    ]
   }
 
   /// Where checkpoints go.
@@ -435,11 +442,12 @@ extension Scenario {
 
   private mutating func readLifecycle(_ reader: JSONReader) throws {
     let fields = try reader.object(allowed: [
-      "policy", "experts_per_task", "reuse_threshold", "gate", "replay_samples",
+      "policy", "experts_per_task", "reuse_threshold", "gate", "replay_samples", "ewc_lambda",
     ])
     if let policy = fields["policy"] {
-      lifecycle.policy = try policy.choice(["shared", "spawn-and-freeze", "reuse-or-spawn"])
+      lifecycle.policy = try policy.choice(LifecycleSettings.policies)
     }
+    if let lambda = fields["ewc_lambda"] { lifecycle.ewcLambda = try lambda.number(in: 0...1e9) }
     if let count = fields["experts_per_task"] {
       lifecycle.expertsPerTask = try count.integer(in: 1...64)
     }

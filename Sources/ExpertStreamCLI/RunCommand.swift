@@ -22,7 +22,14 @@ struct RunCommand: Command {
         "Paper scenarios: one of " + PaperMethod.allCases.map(\.rawValue).joined(separator: ", ")
           + " (repeatable, or comma-separated; default: the scenario's paper.methods).",
         repeatable: true),
-      .option("--seeds", "N", "Paper scenarios: seeds 0..<N per method (default paper.seeds)."),
+      .option(
+        "--policy", "NAME",
+        "Continual scenarios: one of " + Scenario.LifecycleSettings.policies.joined(separator: ", ")
+          + " (repeatable, or comma-separated; default: the scenario's lifecycle.policy).",
+        repeatable: true),
+      .option(
+        "--seeds", "N",
+        "Seeds per method or policy (paper: 0..<N, default paper.seeds; continual: training.seed + 0..<N, default 1)."),
       .option("--metrics-json", "FILE", "Also write every run's metrics as JSON."),
       .option(
         "--set", "KEY=VALUE", "Override a scenario field, e.g. training.epochs=2.", repeatable: true
@@ -34,11 +41,13 @@ struct RunCommand: Command {
     examples: [
       "expertstream run tasks/paper-fashion-mnist.json --method original,attentive+ls --seeds 3",
       "expertstream run tasks/paper-mnist.json --data-dir ../shared/datasets/mnist",
+      "expertstream run tasks/split-fashion-mnist.json --policy spawn-and-freeze,fine-tune",
     ],
     positionals: 1...1)
 
   let path: String
   let methods: [PaperMethod]?
+  let policies: [String]?
   let seeds: Int?
   let metricsPath: String?
   let overrides: [String]
@@ -63,6 +72,18 @@ struct RunCommand: Command {
         }
         return method
       }
+    let policyNames = arguments.allValues("--policy").flatMap {
+      $0.split(separator: ",").map(String.init)
+    }
+    policies = try policyNames.isEmpty ? nil : policyNames.map { name in
+      let known = Scenario.LifecycleSettings.policies
+      guard known.contains(name) else {
+        throw UsageError(
+          "unknown policy '\(name)' for --policy",
+          hint: suggestion(for: name, among: known) + "one of: " + known.joined(separator: ", "))
+      }
+      return name
+    }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
     overrides = arguments.allValues("--set")
@@ -74,17 +95,14 @@ struct RunCommand: Command {
   func run(_ console: Console) throws {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
-    guard scenario.mode == "paper" else {
-      throw UsageError(
-        "\(path) is a continual scenario; this version runs paper scenarios (mode \"paper\") only",
-        hint:
-          "continual task streams arrive with the lifecycle runner; try tasks/paper-fashion-mnist.json"
-      )
+    if scenario.mode == "paper" {
+      try runPaper(scenario, console)
+    } else {
+      try runContinual(scenario, console)
     }
-    try runPaper(scenario, console)
   }
 
-  private func runPaper(_ scenario: Scenario, _ console: Console) throws {
+  fileprivate func runPaper(_ scenario: Scenario, _ console: Console) throws {
     guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
       throw ScenarioError(
         file: path, path: "model.expert",
@@ -193,6 +211,132 @@ struct RunCommand: Command {
           format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
           total,
           loss, seconds))
+    }
+  }
+}
+
+extension RunCommand {
+  func runContinual(_ baseScenario: Scenario, _ console: Console) throws {
+    let started = Date()
+    let train = try DatasetRegistry.load(
+      baseScenario.dataset.name, split: .train, dataDirectory: dataDirectory,
+      labels: baseScenario.dataset.labels)
+    let test = try DatasetRegistry.load(
+      baseScenario.dataset.name, split: .test, dataDirectory: dataDirectory,
+      labels: baseScenario.dataset.labels)
+    let names = train.classNames
+    var results: [ContinualResult] = []
+    for policy in policies ?? [baseScenario.lifecycle.policy] {
+      for offset in 0..<(seeds ?? 1) {
+        var scenario = baseScenario
+        scenario.training.seed += offset
+        scenario.lifecycle.policy = policy
+        let stream = TaskStream(
+          train: train, test: test, classGroups: scenario.classGroups,
+          validationFraction: scenario.dataset.validationFraction,
+          trainSamplesPerClass: scenario.dataset.trainSamplesPerClass,
+          testSamplesPerClass: scenario.dataset.testSamplesPerClass,
+          seed: UInt64(scenario.training.seed))
+        if !quiet {
+          console.print(
+            "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
+              + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
+              + "\(scenario.model.gate) gate, \(Compute.threads) threads")
+          console.print("class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " "))
+          console.print("scenario hash \(scenario.hash)")
+        }
+        let run = try ContinualRun(scenario: scenario, stream: stream, policy: policy)
+        let result = try run.run { event in report(event, console: console, names: names) }
+        results.append(result)
+        printSummary(result, console: console)
+        if let metricsPath {
+          let records: [[String: Any]] = results.map(\.record)
+          var object: [String: Any] = records[0]
+          if records.count > 1 { object = ["runs": records] }
+          try writeAtomically(
+            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+            to: metricsPath)
+        }
+      }
+    }
+    if results.count > 1 {
+      console.print("")
+      console.print("Summary (accuracy in %, mean ± std over seeds):")
+      var rows = [["policy", "seeds", "task-IL acc", "class-IL acc", "class-IL BWT", "class-IL forgetting", "oracle class-IL", "routing forgetting"]]
+      for policy in policies ?? [baseScenario.lifecycle.policy] {
+        let runs = results.filter { $0.policy == policy }
+        func column(_ value: (ContinualResult) -> Double) -> String {
+          PaperReport.meanAndDeviation(runs.map { 100 * value($0) }, digits: 1)
+        }
+        rows.append([
+          policy, "\(runs.count)",
+          column { ContinualResult.averageAccuracy($0.accuracyMatrixTaskIL) },
+          column { ContinualResult.averageAccuracy($0.accuracyMatrixClassIL) },
+          column { ContinualResult.backwardTransfer($0.accuracyMatrixClassIL) },
+          column { ContinualResult.forgetting($0.accuracyMatrixClassIL) },
+          column { ContinualResult.averageAccuracy($0.reports.map(\.oracleAccuracyClassIL)) },
+          column { ($0.record["routing_forgetting"] as? Double) ?? 0 },
+        ])
+      }
+      console.print(formatTable(rows))
+    }
+    if let metricsPath { console.print("metrics written to \(metricsPath)") }
+    if !quiet { console.print(String(format: "total %.1f s", Date().timeIntervalSince(started))) }
+  }
+
+  private func report(_ event: ContinualProgress, console: Console, names: [String]) {
+    guard !quiet else { return }
+    switch event {
+    case .taskStarted(let task, let count, let classes, let events):
+      let labels = classes.map { "\($0) \(names[$0])" }.joined(separator: ", ")
+      console.print("task \(task + 1)/\(count): classes \(labels)")
+      for event in events { console.print("  \(event)") }
+    case .epoch(let task, let epoch, let of, let loss, let seconds, let rate):
+      console.print(
+        String(
+          format: "  task %d epoch %d/%d: loss %.4f, %.1f s, %.0f samples/s", task + 1, epoch, of,
+          loss, seconds, rate))
+    case .taskFinished(let report):
+      let percent = { (values: [Double]) in values.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ") }
+      console.print("  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))")
+      console.print(
+        String(
+          format: "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
+          report.routing.experts, report.routing.usageEntropy, report.routing.classEntropy,
+          report.routingForgetting))
+    }
+  }
+
+  private func printSummary(_ result: ContinualResult, console: Console) {
+    let percent = { (value: Double) in String(format: "%.1f", 100 * value) }
+    console.print("")
+    console.print("\(result.policy), seed \(result.seed): accuracy matrices (%; row = after task, column = task)")
+    for (title, matrix) in [("task-IL", result.accuracyMatrixTaskIL), ("class-IL", result.accuracyMatrixClassIL)] {
+      var rows = [[title] + (1...matrix.count).map { "T\($0)" }]
+      for (index, row) in matrix.enumerated() {
+        rows.append(["after T\(index + 1)"] + row.map(percent) + Array(repeating: "", count: matrix.count - row.count))
+      }
+      console.print(formatTable(rows))
+    }
+    console.print(
+      "average accuracy: task-IL \(percent(ContinualResult.averageAccuracy(result.accuracyMatrixTaskIL)))%, "
+        + "class-IL \(percent(ContinualResult.averageAccuracy(result.accuracyMatrixClassIL)))%; "
+        + "class-IL BWT \(percent(ContinualResult.backwardTransfer(result.accuracyMatrixClassIL))) points, "
+        + "forgetting \(percent(ContinualResult.forgetting(result.accuracyMatrixClassIL))) points; "
+        + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%")
+    let experts = result.experts.map { expert in
+      "expert \(expert.id): spawned at task \(expert.spawnedAtTask + 1)"
+        + (expert.frozenAtTask.map { ", frozen after task \($0 + 1)" } ?? ", trainable")
+        + ", classes \(expert.classes)"
+    }
+    for line in experts { console.print(line) }
+    if let last = result.reports.last {
+      console.print("p(expert | class) after the last task, test set:")
+      var rows = [["expert"] + (0..<last.routing.classes).map { "\($0)" }]
+      for (index, row) in last.routing.decomposition.enumerated() {
+        rows.append(["\(index)"] + row.map { String(format: "%.2f", $0) })
+      }
+      console.print(formatTable(rows))
     }
   }
 }

@@ -89,8 +89,11 @@ public final class FeatureExpert: Module, Expert {
   }
 }
 
-/// Flatten → Linear → ReLU → … → Linear (→ ReLU when `rectifyLast`).
-func perceptronTrunk(
+/// A multilayer perceptron trunk: Flatten → Linear → ReLU → … → Linear (→ ReLU when
+/// `rectifyLast`); the gate trunk of `mlp` experts.
+///
+/// - Parameter widths: Layer widths; the last is the output size. Must not be empty.
+public func perceptronTrunk(
   inputCount: Int, widths: [Int], rectifyLast: Bool, using generator: inout RandomGenerator
 ) throws -> Sequential {
   guard !widths.isEmpty else {

@@ -1,0 +1,508 @@
+import Datasets
+import Foundation
+import MoE
+import NN
+import TensorCore
+
+/// One expert's history in a continual run.
+public struct ExpertRecord: Sendable, Equatable {
+  /// The expert's index in the mixture.
+  public var id: Int
+  /// The task during which it was added (0 for the initial experts).
+  public var spawnedAtTask: Int
+  /// The task after which it was frozen, or `nil` while trainable.
+  public var frozenAtTask: Int?
+  /// The classes it was trained on (and may predict).
+  public var classes: [Int]
+}
+
+/// What happened after one task: the row of every accuracy matrix and the routing.
+public struct TaskReport: Sendable {
+  /// The task just trained.
+  public var task: Int
+  /// Task-incremental accuracy on each task seen so far.
+  public var accuracyTaskIL: [Double]
+  /// Class-incremental accuracy on each task seen so far.
+  public var accuracyClassIL: [Double]
+  /// Class-incremental accuracy with oracle routing (each sample sent to the experts that
+  /// held its class when its task ended), per task seen so far.
+  public var oracleAccuracyClassIL: [Double]
+  /// Routing statistics on the test samples of every task seen so far (class-IL head).
+  public var routing: RoutingStatistics
+  /// Routing forgetting: the mean total-variation distance between each old class's
+  /// p(e|y) when its task ended and now (0 after the first task).
+  public var routingForgetting: Double
+  /// Seconds spent training the task.
+  public var trainingSeconds: Double
+  /// The mean training loss of the task's last epoch.
+  public var finalLoss: Double
+  /// Lifecycle events of this task.
+  public var events: [LifecycleEvent]
+}
+
+/// Everything a continual run measured.
+public struct ContinualResult: Sendable {
+  /// The scenario's name.
+  public var scenario: String
+  /// The resolved scenario's hash.
+  public var scenarioHash: String
+  /// The policy run.
+  public var policy: String
+  /// The training seed.
+  public var seed: Int
+  /// The classes of each task, in order.
+  public var tasks: [[Int]]
+  /// One report per task.
+  public var reports: [TaskReport]
+  /// The experts at the end.
+  public var experts: [ExpertRecord]
+
+  /// R[i][j]: task-IL accuracy on task j after task i (j ≤ i).
+  public var accuracyMatrixTaskIL: [[Double]] { reports.map(\.accuracyTaskIL) }
+  /// R[i][j]: class-IL accuracy on task j after task i (j ≤ i).
+  public var accuracyMatrixClassIL: [[Double]] { reports.map(\.accuracyClassIL) }
+
+  /// The mean accuracy over all tasks after the last.
+  public static func averageAccuracy(_ matrix: [[Double]]) -> Double {
+    guard let last = matrix.last, !last.isEmpty else { return 0 }
+    return last.reduce(0, +) / Double(last.count)
+  }
+
+  /// Backward transfer: mean over earlier tasks of (final accuracy − accuracy just after
+  /// the task); negative means forgetting. 0 for one task.
+  public static func backwardTransfer(_ matrix: [[Double]]) -> Double {
+    let count = matrix.count
+    guard count > 1 else { return 0 }
+    let terms = (0..<(count - 1)).map { matrix[count - 1][$0] - matrix[$0][$0] }
+    return terms.reduce(0, +) / Double(terms.count)
+  }
+
+  /// Average forgetting: mean over earlier tasks of (best earlier accuracy − final).
+  public static func forgetting(_ matrix: [[Double]]) -> Double {
+    let count = matrix.count
+    guard count > 1 else { return 0 }
+    let terms = (0..<(count - 1)).map { task in
+      (task..<(count - 1)).map { matrix[$0][task] }.max()! - matrix[count - 1][task]
+    }
+    return terms.reduce(0, +) / Double(terms.count)
+  }
+}
+
+/// What a continual run reports while it works.
+public enum ContinualProgress {
+  /// A task started: index, count, its classes, the lifecycle events of the policy.
+  case taskStarted(task: Int, of: Int, classes: [Int], events: [LifecycleEvent])
+  /// An epoch ended: task, epoch (from 1), epochs, mean loss, seconds, samples/s.
+  case epoch(task: Int, epoch: Int, of: Int, loss: Double, seconds: Double, samplesPerSecond: Double)
+  /// A task's evaluation is done.
+  case taskFinished(TaskReport)
+}
+
+/// Runs a scenario's task stream with one lifecycle policy or baseline.
+///
+/// MoE policies: `shared` (every expert trainable on every task), `spawn-and-freeze`
+/// (`experts_per_task` new experts per task, earlier ones frozen), `reuse-or-spawn`
+/// (a frozen expert whose task-IL validation accuracy on the new task reaches
+/// `reuse_threshold` is reused, else new experts are spawned). The gate is `trainable`,
+/// has the rows of frozen experts frozen (`rows-frozen`, softmax gate), or is trained on a
+/// seeded reservoir of `replay_samples` earlier samples mixed into each batch (`replay`).
+/// Baselines use one network and no gate: `fine-tune`, `ewc` (online EWC), `replay`
+/// (experience replay) and `joint` (training on every task seen so far).
+public final class ContinualRun {
+  /// The scenario.
+  public let scenario: Scenario
+  /// The stream.
+  public let stream: TaskStream
+  /// The policy or baseline.
+  public let policy: String
+  /// The mixture being trained.
+  public private(set) var model: MixtureOfExperts
+  /// Per expert: spawn, freeze and classes.
+  public private(set) var records: [ExpertRecord] = []
+
+  private var generator: RandomGenerator
+  private var optimizer: any Optimizer
+  private var replayBuffer: [Int] = []
+  private var replaySeen = 0
+  private var fisher: [String: [Float]] = [:]
+  private var anchors: [String: [Float]] = [:]
+  private var decompositionAtTaskEnd: [Int: [Double]] = [:]
+  private var expertCountAtTaskEnd: [Int: Int] = [:]
+
+  /// The single-network baselines.
+  public static let baselines: Set<String> = ["fine-tune", "ewc", "replay", "joint"]
+
+  /// A run of `stream` under `policy` (the scenario's unless given).
+  public init(scenario: Scenario, stream: TaskStream, policy: String? = nil) throws {
+    self.scenario = scenario
+    self.stream = stream
+    self.policy = policy ?? scenario.lifecycle.policy
+    guard Scenario.LifecycleSettings.policies.contains(self.policy) else {
+      throw ScenarioError(
+        file: "--policy", path: self.policy,
+        message: "unknown policy; one of "
+          + Scenario.LifecycleSettings.policies.joined(separator: ", "))
+    }
+    var generator = RandomGenerator(seed: UInt64(scenario.training.seed))
+    let isBaseline = Self.baselines.contains(self.policy)
+    let initial =
+      isBaseline
+      ? 1 : (self.policy == "shared" ? scenario.model.experts : scenario.lifecycle.expertsPerTask)
+    let makeExpert = try Self.expertFactory(scenario)
+    let experts: [any Expert] = try (0..<initial).map { _ in try makeExpert(&generator) }
+    let gate: any Gate =
+      isBaseline
+      ? SingleExpertGate() : try Self.makeGate(scenario, experts: initial, using: &generator)
+    self.generator = generator
+    model = try MixtureOfExperts(experts: experts, gate: gate)
+    records = (0..<initial).map {
+      ExpertRecord(id: $0, spawnedAtTask: 0, frozenAtTask: nil, classes: [])
+    }
+    optimizer = SGD(learningRate: 0)
+    optimizer = makeOptimizer()
+  }
+
+  /// A function making new experts of the scenario's kind.
+  static func expertFactory(_ scenario: Scenario) throws
+    -> (inout RandomGenerator) throws -> any Expert
+  {
+    let classes = scenario.classCount
+    if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
+      return { try architecture.makeExpert(classCount: classes, using: &$0) }
+    }
+    let inputs = scenario.dataset.name == "cifar100" ? 3072 : 784
+    let hidden = scenario.model.hidden
+    return {
+      try FeatureExpert.multilayerPerceptron(
+        inputCount: inputs, hidden: hidden, classCount: classes, using: &$0)
+    }
+  }
+
+  static func makeGate(_ scenario: Scenario, experts: Int, using generator: inout RandomGenerator)
+    throws -> any Gate
+  {
+    let trunk: Sequential
+    if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
+      trunk = try architecture.makeGateTrunk(using: &generator)
+    } else {
+      let inputs = scenario.dataset.name == "cifar100" ? 3072 : 784
+      trunk = try perceptronTrunk(
+        inputCount: inputs, widths: scenario.model.hidden, rectifyLast: true, using: &generator)
+    }
+    let dimension = scenario.expertHiddenCount
+    return scenario.model.gate == "attentive"
+      ? try AttentiveGate(trunk: trunk, dimension: dimension, expertCount: experts, using: &generator)
+      : try SoftmaxGate(trunk: trunk, hiddenCount: dimension, expertCount: experts, using: &generator)
+  }
+
+  private func makeOptimizer() -> any Optimizer {
+    let settings = scenario.training.optimizer
+    if settings.name == "sgd" {
+      return SGD(
+        learningRate: Float(settings.learningRate), momentum: Float(settings.momentum),
+        weightDecay: Float(settings.weightDecay))
+    }
+    return Adam(learningRate: Float(settings.learningRate), weightDecay: Float(settings.weightDecay))
+  }
+
+  // MARK: - The stream
+
+  /// Trains every task in order and evaluates after each.
+  public func run(progress: (ContinualProgress) -> Void = { _ in }) throws -> ContinualResult {
+    var reports: [TaskReport] = []
+    for task in stream.tasks {
+      model.currentTask = task.index
+      let logStart = model.lifecycleLog.count
+      try applyPolicy(before: task)
+      progress(
+        .taskStarted(
+          task: task.index, of: stream.tasks.count, classes: task.classes,
+          events: Array(model.lifecycleLog[logStart...])))
+      let (seconds, loss) = try train(task, progress: progress)
+      try finish(task)
+      let report = try evaluate(
+        after: task, seconds: seconds, loss: loss, events: Array(model.lifecycleLog[logStart...]))
+      reports.append(report)
+      progress(.taskFinished(report))
+    }
+    return ContinualResult(
+      scenario: scenario.name, scenarioHash: scenario.hash, policy: policy,
+      seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: reports,
+      experts: records)
+  }
+
+  /// Spawns, freezes or reuses experts before `task`.
+  private func applyPolicy(before task: ContinualTask) throws {
+    let makeExpert = try Self.expertFactory(scenario)
+    let trainable = records.indices.filter { records[$0].frozenAtTask == nil }
+    switch policy {
+    case "shared", "fine-tune", "ewc", "replay", "joint":
+      for index in trainable { records[index].classes = mergeClasses(records[index].classes, task.classes) }
+      return
+    case "reuse-or-spawn" where task.index > 0:
+      let fitting = try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
+        try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
+      }
+      if !fitting.isEmpty {
+        for index in fitting {
+          records[index].classes = mergeClasses(records[index].classes, task.classes)
+        }
+        return
+      }
+      fallthrough
+    default:
+      guard task.index > 0 else {
+        for index in trainable { records[index].classes = task.classes }
+        return
+      }
+      for _ in 0..<scenario.lifecycle.expertsPerTask {
+        let id = try model.addExpert(try makeExpert(&generator), using: &generator)
+        records.append(ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: task.classes))
+      }
+      // A new optimizer state for the new parameters; frozen ones have none.
+      let previous = optimizer.state
+      optimizer = makeOptimizer()
+      optimizer.state = previous
+    }
+  }
+
+  /// Freezes what the policy freezes after `task`, and records the task's routing.
+  private func finish(_ task: ContinualTask) throws {
+    if policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
+      for index in records.indices where records[index].frozenAtTask == nil {
+        try model.freeze(expert: index)
+        records[index].frozenAtTask = task.index
+      }
+      if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
+        try model.freezeGate(rows: Array(records.indices))
+      }
+    }
+    if policy == "ewc" { try updateFisher(task) }
+  }
+
+  private func mergeClasses(_ a: [Int], _ b: [Int]) -> [Int] { a + b.filter { !a.contains($0) } }
+
+  /// The head of a class-incremental evaluation after `task`: the classes seen so far,
+  /// each expert restricted to the classes it was trained on.
+  private func classIncrementalHead(through task: Int) -> OutputHead {
+    OutputHead(allowedClasses: stream.classesSeen(through: task), expertClasses: records.map(\.classes))
+  }
+
+  // MARK: - Training
+
+  private var usesReplay: Bool {
+    policy == "replay" || (!Self.baselines.contains(policy) && scenario.lifecycle.gate == "replay")
+  }
+
+  private func train(_ task: ContinualTask, progress: (ContinualProgress) -> Void) throws
+    -> (seconds: Double, loss: Double)
+  {
+    model.train(true)
+    var indices = task.trainIndices
+    if policy == "joint" {
+      indices = stream.tasks.prefix(task.index + 1).flatMap(\.trainIndices)
+    }
+    let head = classIncrementalHead(through: task.index)
+    let objective = MixtureObjective(
+      loss: scenario.training.loss, sampleSimilarity: scenario.regularizers.sampleSimilarity,
+      importance: scenario.regularizers.importance)
+    let batchSize = scenario.training.batchSize
+    let augmentation = scenario.dataset.augment ? Augmentation() : nil
+    var seconds = 0.0
+    var lastLoss = 0.0
+    for epoch in 1...max(scenario.training.epochs, 1) where scenario.training.epochs > 0 {
+      let start = DispatchTime.now().uptimeNanoseconds
+      var order = indices
+      order.shuffle(using: &generator)
+      var total = 0.0
+      var batches = 0
+      var samples = 0
+      for first in stride(from: 0, to: order.count, by: batchSize) {
+        var batch = Array(order[first..<min(order.count, first + batchSize)])
+        if usesReplay, !replayBuffer.isEmpty {
+          var draw = replayBuffer
+          draw.shuffle(using: &generator)
+          batch += draw.prefix(batchSize)
+        }
+        guard batch.count > 1 else { continue }
+        let (input, labels) = try stream.train.batch(batch, augmentation: augmentation, using: &generator)
+        let terms: StepLosses
+        if policy == "ewc", !fisher.isEmpty {
+          terms = try ewcStep(input: input, labels: labels, head: head, objective: objective)
+        } else {
+          terms = try model.trainStep(
+            input: input, targets: labels, objective: objective, optimizer: optimizer, head: head)
+        }
+        total += Double(terms.data)
+        batches += 1
+        samples += batch.count
+      }
+      let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+      seconds += elapsed
+      lastLoss = total / Double(max(batches, 1))
+      progress(
+        .epoch(
+          task: task.index, epoch: epoch, of: scenario.training.epochs, loss: lastLoss,
+          seconds: elapsed, samplesPerSecond: Double(samples) / max(elapsed, 1e-9)))
+    }
+    if usesReplay { addToReplay(task.trainIndices) }
+    return (seconds, lastLoss)
+  }
+
+  /// Reservoir sampling over every training sample seen, seeded.
+  private func addToReplay(_ indices: [Int]) {
+    let capacity = scenario.lifecycle.replaySamples
+    for index in indices {
+      replaySeen += 1
+      if replayBuffer.count < capacity {
+        replayBuffer.append(index)
+      } else if capacity > 0 {
+        let slot = Int(generator.next() % UInt64(replaySeen))
+        if slot < capacity { replayBuffer[slot] = index }
+      }
+    }
+  }
+
+  // MARK: - EWC
+
+  /// One step with the online-EWC penalty λ/2 Σ F (θ − θ*)² added to the loss.
+  private func ewcStep(
+    input: Tensor, labels: [Int], head: OutputHead, objective: MixtureObjective
+  ) throws -> StepLosses {
+    model.zeroGradients()
+    let (total, terms, _) = try model.objective(objective, input: input, targets: labels, head: head)
+    var loss = total
+    let lambda = Float(scenario.lifecycle.ewcLambda)
+    for (key, parameter) in model.trainableParameters() {
+      guard let weights = fisher[key], let anchor = anchors[key] else { continue }
+      let f = try Tensor(shape: parameter.shape, values: weights)
+      let a = try Tensor(shape: parameter.shape, values: anchor)
+      loss = try loss + ((parameter - a).squared() * f).sum() * (lambda / 2)
+    }
+    try loss.backward()
+    try optimizer.update(model)
+    return terms
+  }
+
+  /// Adds the task's diagonal empirical Fisher (mean squared gradient of the per-batch
+  /// loss over up to 1024 samples) and moves the anchor to the current weights.
+  private func updateFisher(_ task: ContinualTask) throws {
+    let head = classIncrementalHead(through: task.index)
+    let sample = Array(task.trainIndices.prefix(1024))
+    let batch = 32
+    var batches = 0
+    var sums: [String: [Float]] = [:]
+    for first in stride(from: 0, to: sample.count, by: batch) {
+      let indices = Array(sample[first..<min(sample.count, first + batch)])
+      guard indices.count > 1 else { continue }
+      let (input, labels) = try stream.train.batch(indices)
+      model.zeroGradients()
+      try model.loss(model(input, head: head), targets: labels).backward()
+      for (key, parameter) in model.trainableParameters() {
+        guard let gradient = parameter.grad?.values else { continue }
+        sums[key, default: [Float](repeating: 0, count: gradient.count)] = zip(
+          sums[key] ?? [Float](repeating: 0, count: gradient.count), gradient
+        ).map { $0 + $1 * $1 }
+      }
+      batches += 1
+    }
+    model.zeroGradients()
+    for (key, parameter) in model.trainableParameters() {
+      let added = (sums[key] ?? []).map { $0 / Float(max(batches, 1)) }
+      fisher[key] = zip(fisher[key] ?? [Float](repeating: 0, count: added.count), added).map(+)
+      anchors[key] = parameter.values
+    }
+  }
+
+  // MARK: - Evaluation
+
+  private func accuracy(
+    _ indices: [Int], head: OutputHead, routing: ((Int) -> [Double])? = nil
+  ) throws -> Double {
+    guard !indices.isEmpty else { return 0 }
+    var correct = 0
+    try withGradientsDisabled {
+      for first in stride(from: 0, to: indices.count, by: 1024) {
+        let batch = Array(indices[first..<min(indices.count, first + 1024)])
+        let (input, labels) = try stream.test.batch(batch)
+        var routed: Tensor?
+        if let routing {
+          routed = try Tensor(
+            shape: [labels.count, model.experts.count],
+            values: labels.flatMap { routing($0).map(Float.init) })
+        }
+        let output = try model(input, head: head, routing: routed)
+        let probabilities = output.probabilities.values
+        let classes = model.classCount
+        for (row, label) in labels.enumerated() {
+          let scores = probabilities[(row * classes)..<((row + 1) * classes)]
+          let best = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
+          if best == label { correct += 1 }
+        }
+      }
+    }
+    return Double(correct) / Double(indices.count)
+  }
+
+  /// Task-IL validation accuracy of expert `index` alone on `task`.
+  private func validationAccuracy(expert index: Int, on task: ContinualTask) throws -> Double {
+    model.train(false)
+    defer { model.train(true) }
+    let routing = (0..<model.experts.count).map { $0 == index ? 1.0 : 0.0 }
+    var correct = 0
+    let indices = task.validationIndices.isEmpty ? Array(task.trainIndices.prefix(512)) : task.validationIndices
+    try withGradientsDisabled {
+      let (input, labels) = try stream.train.batch(indices)
+      let routed = try Tensor(
+        shape: [labels.count, model.experts.count],
+        values: labels.flatMap { _ in routing.map(Float.init) })
+      let output = try model(input, head: OutputHead(allowedClasses: task.classes), routing: routed)
+      let probabilities = output.probabilities.values
+      let classes = model.classCount
+      for (row, label) in labels.enumerated() {
+        let scores = probabilities[(row * classes)..<((row + 1) * classes)]
+        if scores.indices.max(by: { scores[$0] < scores[$1] })! - row * classes == label { correct += 1 }
+      }
+    }
+    return Double(correct) / Double(max(indices.count, 1))
+  }
+
+  private func evaluate(
+    after task: ContinualTask, seconds: Double, loss: Double, events: [LifecycleEvent]
+  ) throws -> TaskReport {
+    model.train(false)
+    defer { model.train(true) }
+    let seen = stream.tasks.prefix(task.index + 1)
+    let classHead = classIncrementalHead(through: task.index)
+    let taskIL = try seen.map { try accuracy($0.testIndices, head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes))) }
+    let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
+    var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)
+    let testIndices = seen.flatMap(\.testIndices)
+    for first in stride(from: 0, to: testIndices.count, by: 1024) {
+      let (input, labels) = try stream.test.batch(Array(testIndices[first..<min(testIndices.count, first + 1024)]))
+      try model.accumulate(into: &routing, input: input, targets: labels, head: classHead)
+    }
+    let decomposition = routing.decomposition  // E × K
+    for label in task.classes {
+      decompositionAtTaskEnd[label] = decomposition.map { $0[label] }
+    }
+    let experts = model.experts.count
+    let oldClasses = seen.dropLast().flatMap(\.classes)
+    let drift = oldClasses.map { label -> Double in
+      let then = decompositionAtTaskEnd[label] ?? []
+      let now = decomposition.map { $0[label] }
+      return 0.5 * (0..<experts).reduce(0) { $0 + abs((($1 < then.count) ? then[$1] : 0) - now[$1]) }
+    }
+    let oracle = try seen.map { seenTask in
+      try accuracy(seenTask.testIndices, head: classHead) { label in
+        let then = self.decompositionAtTaskEnd[label] ?? []
+        return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
+      }
+    }
+    return TaskReport(
+      task: task.index, accuracyTaskIL: taskIL, accuracyClassIL: classIL,
+      oracleAccuracyClassIL: oracle, routing: routing,
+      routingForgetting: drift.isEmpty ? 0 : drift.reduce(0, +) / Double(drift.count),
+      trainingSeconds: seconds, finalLoss: loss, events: events)
+  }
+}
