@@ -121,6 +121,7 @@ public final class ContinualRun {
   public private(set) var records: [ExpertRecord] = []
 
   private var generator: RandomGenerator
+  private let makeExpert: (inout RandomGenerator) throws -> any Expert
   private var optimizer: any Optimizer
   private var replayBuffer: [Int] = []
   private var replaySeen = 0
@@ -133,7 +134,14 @@ public final class ContinualRun {
   public static let baselines: Set<String> = ["fine-tune", "ewc", "replay", "joint"]
 
   /// A run of `stream` under `policy` (the scenario's unless given).
-  public init(scenario: Scenario, stream: TaskStream, policy: String? = nil) throws {
+  ///
+  /// - Parameter makeExpert: Builds every expert of the run (initial and spawned) instead of
+  ///   the scenario's `model.expert` kind: plug your own ``Expert`` type in here. Its hidden
+  ///   size must be the scenario's attention dimension when the gate is attentive.
+  public init(
+    scenario: Scenario, stream: TaskStream, policy: String? = nil,
+    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+  ) throws {
     self.scenario = scenario
     self.stream = stream
     self.policy = policy ?? scenario.lifecycle.policy
@@ -148,7 +156,8 @@ public final class ContinualRun {
     let initial =
       isBaseline
       ? 1 : (self.policy == "shared" ? scenario.model.experts : scenario.lifecycle.expertsPerTask)
-    let makeExpert = try Self.expertFactory(scenario)
+    let makeExpert = try makeExpert ?? Self.expertFactory(scenario)
+    self.makeExpert = makeExpert
     let experts: [any Expert] = try (0..<initial).map { _ in try makeExpert(&generator) }
     let gate: any Gate =
       isBaseline
@@ -233,7 +242,6 @@ public final class ContinualRun {
 
   /// Spawns, freezes or reuses experts before `task`.
   private func applyPolicy(before task: ContinualTask) throws {
-    let makeExpert = try Self.expertFactory(scenario)
     let trainable = records.indices.filter { records[$0].frozenAtTask == nil }
     switch policy {
     case "shared", "fine-tune", "ewc", "replay", "joint":

@@ -1,0 +1,135 @@
+import Continual
+import Datasets
+import Foundation
+import MoE
+import NN
+import Testing
+import TensorCore
+
+/// A 6-class dataset of 1×28×28 images: class c lights up row band c.
+private func bands(count: Int, split: DatasetSplit, seed: UInt64) throws -> Dataset {
+  var generator = RandomGenerator(seed: seed)
+  var pixels: [UInt8] = []
+  var labels: [UInt8] = []
+  for index in 0..<count {
+    let label = index % 6
+    labels.append(UInt8(label))
+    for pixel in 0..<784 {
+      let row = pixel / 28
+      let lit = row / 4 == label
+      pixels.append(lit ? 220 : UInt8(generator.next() % 60))
+    }
+  }
+  return try Dataset(
+    name: "bands", split: split, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
+    classCount: 6, mean: [0.2], standardDeviation: [0.3])
+}
+
+private func scenario(_ policy: String, gate: String = "replay") throws -> Scenario {
+  try Scenario.parse(
+    Data(
+      """
+      {"name": "bands", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [32, 16]},
+       "training": {"epochs": 3, "batch_size": 32, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "\(policy)", "gate": "\(gate)", "replay_samples": 60}}
+      """.utf8), file: "bands.json")
+}
+
+private func stream() throws -> TaskStream {
+  TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+}
+
+@Test func metricFormulasMatchTheirDefinitions() {
+  let matrix = [[0.9], [0.6, 0.8], [0.5, 0.7, 0.95]]
+  #expect(abs(ContinualResult.averageAccuracy(matrix) - (0.5 + 0.7 + 0.95) / 3) < 1e-12)
+  #expect(abs(ContinualResult.backwardTransfer(matrix) - ((0.5 - 0.9) + (0.7 - 0.8)) / 2) < 1e-12)
+  #expect(abs(ContinualResult.forgetting(matrix) - ((0.9 - 0.5) + (0.8 - 0.7)) / 2) < 1e-12)
+  #expect(ContinualResult.backwardTransfer([[0.7]]) == 0)
+}
+
+@Test func spawnAndFreezeKeepsOldExpertsBitIdenticalAndLearnsEveryTask() throws {
+  let stream = try stream()
+  let run = try ContinualRun(scenario: scenario("spawn-and-freeze"), stream: stream)
+  var snapshots: [[[Float]]] = []
+  let result = try run.run { event in
+    if case .taskFinished = event {
+      snapshots.append(run.model.experts[0].parameters().map(\.tensor.values))
+    }
+  }
+  #expect(run.model.experts.count == 3)
+  #expect(snapshots[0] == snapshots[1] && snapshots[1] == snapshots[2])
+  #expect(result.experts.map(\.frozenAtTask) == [0, 1, 2])
+  #expect(result.experts.map(\.classes) == [[0, 1], [2, 3], [4, 5]])
+  #expect(result.accuracyMatrixTaskIL.last!.allSatisfy { $0 > 0.9 }, "\(result.accuracyMatrixTaskIL)")
+  #expect(ContinualResult.backwardTransfer(result.accuracyMatrixTaskIL) == 0)
+  #expect(result.accuracyMatrixClassIL.map(\.count) == [1, 2, 3])
+  #expect(result.reports.last!.routing.decomposition.count == 3)
+  #expect(
+    result.reports.flatMap(\.events).filter { $0.kind == .spawned }.map(\.task) == [1, 2])
+}
+
+@Test(arguments: ["shared", "reuse-or-spawn", "fine-tune", "ewc", "replay", "joint"])
+func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
+  let result = try ContinualRun(scenario: scenario(policy), stream: stream()).run()
+  #expect(result.reports.count == 3)
+  let record = result.record
+  for key in [
+    "accuracy_matrix_task_il", "accuracy_matrix_class_il", "average_accuracy_class_il",
+    "bwt_class_il", "forgetting_class_il", "routing_forgetting", "oracle_accuracy_class_il",
+    "scenario_hash", "experts", "decompositions",
+  ] {
+    #expect(record[key] != nil, "\(policy): \(key)")
+  }
+  #expect(result.accuracyMatrixTaskIL[0][0] > 0.9, "\(policy): \(result.accuracyMatrixTaskIL)")
+  if ContinualRun.baselines.contains(policy) { #expect(result.experts.count == 1) }
+}
+
+@Test func theSameScenarioAndSeedGiveTheSameResult() throws {
+  let first = try ContinualRun(scenario: scenario("spawn-and-freeze"), stream: stream()).run()
+  let second = try ContinualRun(scenario: scenario("spawn-and-freeze"), stream: stream()).run()
+  #expect(first.accuracyMatrixClassIL == second.accuracyMatrixClassIL)
+  #expect(first.reports.map(\.routing) == second.reports.map(\.routing))
+}
+
+/// A researcher's own expert: a two-layer network with He initialisation, written outside the
+/// library against the public `Expert` protocol only.
+private final class ResearcherExpert: Module, Expert {
+  let encoder: Linear
+  let classifier: Linear
+
+  init(hidden: Int, classes: Int, using generator: inout RandomGenerator) throws {
+    encoder = try Linear(784, hidden, weightInitializer: .heUniform, using: &generator)
+    classifier = try Linear(hidden, classes, using: &generator)
+  }
+
+  var classCount: Int { classifier.outputCount }
+  var hiddenCount: Int { encoder.outputCount }
+
+  func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
+    let hidden = try encoder(input.reshaped([input.shape[0], 784])).relu()
+    return ExpertOutput(logits: try classifier(hidden), hidden: hidden)
+  }
+}
+
+@Test func aUserExpertTypeIsSpawnedMidStreamAndFrozen() throws {
+  let run = try ContinualRun(scenario: scenario("spawn-and-freeze"), stream: stream()) {
+    try ResearcherExpert(hidden: 16, classes: 6, using: &$0)
+  }
+  let result = try run.run()
+  #expect(run.model.experts.allSatisfy { $0 is ResearcherExpert })
+  #expect(result.experts.map(\.spawnedAtTask) == [0, 1, 2])
+  #expect(result.experts.allSatisfy { $0.frozenAtTask != nil })
+  #expect(run.model.isFrozen(expert: 1))
+  // The same API by hand: add one more mid-stream, then freeze it.
+  var generator = RandomGenerator(seed: 9)
+  let index = try run.model.addExpert(ResearcherExpert(hidden: 16, classes: 6, using: &generator), using: &generator)
+  #expect(!run.model.isFrozen(expert: index))
+  try run.model.freeze(expert: index)
+  #expect(run.model.isFrozen(expert: index))
+  #expect(run.model.lifecycleLog.last == LifecycleEvent(task: 2, expert: 3, kind: .frozen))
+}
