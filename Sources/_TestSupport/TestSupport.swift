@@ -87,8 +87,9 @@ public func gradientCheck(
     worstValues: (worst.analytic, worst.numeric))
 }
 
-/// A fresh directory under the system's temporary directory, removed by ``remove()``.
-public struct TemporaryDirectory {
+/// A fresh directory under the system's temporary directory, removed with everything in it
+/// when the last reference goes away.
+public final class TemporaryDirectory {
   /// The directory's URL.
   public let url: URL
 
@@ -102,8 +103,7 @@ public struct TemporaryDirectory {
   /// The path of `name` inside the directory.
   public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-  /// Deletes the directory and everything in it.
-  public func remove() { try? FileManager.default.removeItem(at: url) }
+  deinit { try? FileManager.default.removeItem(at: url) }
 }
 
 /// A tensor of the given shape with values drawn uniformly from [low, high).

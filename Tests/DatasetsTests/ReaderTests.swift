@@ -117,6 +117,7 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   let validCIFAR = CIFAR100Reader.encode(
     pixels: [UInt8](repeating: 7, count: 3072), fine: [3], coarse: [2])
   var outcomes = (accepted: 0, rejected: 0)
+  let scratch = try TemporaryDirectory()
   for trial in 0..<3000 {
     var bytes: [UInt8]
     switch trial % 3 {
@@ -145,7 +146,7 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
       { _ = try IDXArray(parsing: bytes, file: "fuzz", rank: 3) },
       { _ = try IDXArray(parsing: bytes, file: "fuzz", rank: 1) },
       { _ = try CIFAR100Reader.parse(bytes, file: "fuzz", labels: .fine) },
-      { _ = try gunzipForFuzzing(bytes) },
+      { _ = try gunzipForFuzzing(bytes, in: scratch) },
     ] {
       do {
         try attempt()
@@ -159,12 +160,10 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
 }
 
 /// Random bytes through the gzip path, as a `.gz` file would be read.
-private func gunzipForFuzzing(_ bytes: [UInt8]) throws {
-  let directory = try TemporaryDirectory()
-  let path = try write(bytes, "fuzz.bin", in: directory)
-  let gzPath = path + ".gz"
-  try FileManager.default.moveItem(atPath: path, toPath: gzPath)
-  _ = try IDXArray(contentsOf: gzPath, rank: 1)
+private func gunzipForFuzzing(_ bytes: [UInt8], in directory: TemporaryDirectory) throws {
+  let path = directory.path("fuzz-idx1-ubyte.gz")
+  try Data(bytes).write(to: URL(fileURLWithPath: path))
+  _ = try IDXArray(contentsOf: path, rank: 1)
 }
 
 @Test func batchesNormalisePerChannelAndAugmentationIsSeeded() throws {
