@@ -93,7 +93,8 @@ public enum ContinualProgress {
   /// A task started: index, count, its classes, the lifecycle events of the policy.
   case taskStarted(task: Int, of: Int, classes: [Int], events: [LifecycleEvent])
   /// An epoch ended: task, epoch (from 1), epochs, mean loss, seconds, samples/s.
-  case epoch(task: Int, epoch: Int, of: Int, loss: Double, seconds: Double, samplesPerSecond: Double)
+  case epoch(
+    task: Int, epoch: Int, of: Int, loss: Double, seconds: Double, samplesPerSecond: Double)
   /// A task's evaluation is done.
   case taskFinished(TaskReport)
 }
@@ -200,8 +201,10 @@ public final class ContinualRun {
     }
     let dimension = scenario.expertHiddenCount
     return scenario.model.gate == "attentive"
-      ? try AttentiveGate(trunk: trunk, dimension: dimension, expertCount: experts, using: &generator)
-      : try SoftmaxGate(trunk: trunk, hiddenCount: dimension, expertCount: experts, using: &generator)
+      ? try AttentiveGate(
+        trunk: trunk, dimension: dimension, expertCount: experts, using: &generator)
+      : try SoftmaxGate(
+        trunk: trunk, hiddenCount: dimension, expertCount: experts, using: &generator)
   }
 
   private func makeOptimizer() -> any Optimizer {
@@ -211,7 +214,8 @@ public final class ContinualRun {
         learningRate: Float(settings.learningRate), momentum: Float(settings.momentum),
         weightDecay: Float(settings.weightDecay))
     }
-    return Adam(learningRate: Float(settings.learningRate), weightDecay: Float(settings.weightDecay))
+    return Adam(
+      learningRate: Float(settings.learningRate), weightDecay: Float(settings.weightDecay))
   }
 
   // MARK: - The stream
@@ -245,7 +249,9 @@ public final class ContinualRun {
     let trainable = records.indices.filter { records[$0].frozenAtTask == nil }
     switch policy {
     case "shared", "fine-tune", "ewc", "replay", "joint":
-      for index in trainable { records[index].classes = mergeClasses(records[index].classes, task.classes) }
+      for index in trainable {
+        records[index].classes = mergeClasses(records[index].classes, task.classes)
+      }
       return
     case "reuse-or-spawn" where task.index > 0:
       let fitting = try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
@@ -265,7 +271,8 @@ public final class ContinualRun {
       }
       for _ in 0..<scenario.lifecycle.expertsPerTask {
         let id = try model.addExpert(try makeExpert(&generator), using: &generator)
-        records.append(ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: task.classes))
+        records.append(
+          ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: task.classes))
       }
       // A new optimizer state for the new parameters; frozen ones have none.
       let previous = optimizer.state
@@ -293,7 +300,8 @@ public final class ContinualRun {
   /// The head of a class-incremental evaluation after `task`: the classes seen so far,
   /// each expert restricted to the classes it was trained on.
   private func classIncrementalHead(through task: Int) -> OutputHead {
-    OutputHead(allowedClasses: stream.classesSeen(through: task), expertClasses: records.map(\.classes))
+    OutputHead(
+      allowedClasses: stream.classesSeen(through: task), expertClasses: records.map(\.classes))
   }
 
   // MARK: - Training
@@ -333,7 +341,8 @@ public final class ContinualRun {
           batch += draw.prefix(batchSize)
         }
         guard batch.count > 1 else { continue }
-        let (input, labels) = try stream.train.batch(batch, augmentation: augmentation, using: &generator)
+        let (input, labels) = try stream.train.batch(
+          batch, augmentation: augmentation, using: &generator)
         let terms: StepLosses
         if policy == "ewc", !fisher.isEmpty {
           terms = try ewcStep(input: input, labels: labels, head: head, objective: objective)
@@ -378,7 +387,8 @@ public final class ContinualRun {
     input: Tensor, labels: [Int], head: OutputHead, objective: MixtureObjective
   ) throws -> StepLosses {
     model.zeroGradients()
-    let (total, terms, _) = try model.objective(objective, input: input, targets: labels, head: head)
+    let (total, terms, _) = try model.objective(
+      objective, input: input, targets: labels, head: head)
     var loss = total
     let lambda = Float(scenario.lifecycle.ewcLambda)
     for (key, parameter) in model.trainableParameters() {
@@ -424,15 +434,19 @@ public final class ContinualRun {
 
   // MARK: - Evaluation
 
+  /// The accuracy on `indices` of `dataset` (the test set unless given), with `head`, and
+  /// with routing weights per label instead of the gate's when `routing` is given.
   private func accuracy(
-    _ indices: [Int], head: OutputHead, routing: ((Int) -> [Double])? = nil
+    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead,
+    routing: ((Int) -> [Double])? = nil
   ) throws -> Double {
     guard !indices.isEmpty else { return 0 }
+    let source = dataset ?? stream.test
     var correct = 0
     try withGradientsDisabled {
       for first in stride(from: 0, to: indices.count, by: 1024) {
         let batch = Array(indices[first..<min(indices.count, first + 1024)])
-        let (input, labels) = try stream.test.batch(batch)
+        let (input, labels) = try source.batch(batch)
         var routed: Tensor?
         if let routing {
           routed = try Tensor(
@@ -456,23 +470,12 @@ public final class ContinualRun {
   private func validationAccuracy(expert index: Int, on task: ContinualTask) throws -> Double {
     model.train(false)
     defer { model.train(true) }
-    let routing = (0..<model.experts.count).map { $0 == index ? 1.0 : 0.0 }
-    var correct = 0
-    let indices = task.validationIndices.isEmpty ? Array(task.trainIndices.prefix(512)) : task.validationIndices
-    try withGradientsDisabled {
-      let (input, labels) = try stream.train.batch(indices)
-      let routed = try Tensor(
-        shape: [labels.count, model.experts.count],
-        values: labels.flatMap { _ in routing.map(Float.init) })
-      let output = try model(input, head: OutputHead(allowedClasses: task.classes), routing: routed)
-      let probabilities = output.probabilities.values
-      let classes = model.classCount
-      for (row, label) in labels.enumerated() {
-        let scores = probabilities[(row * classes)..<((row + 1) * classes)]
-        if scores.indices.max(by: { scores[$0] < scores[$1] })! - row * classes == label { correct += 1 }
-      }
-    }
-    return Double(correct) / Double(max(indices.count, 1))
+    let indices =
+      task.validationIndices.isEmpty ? Array(task.trainIndices.prefix(512)) : task.validationIndices
+    let alone = (0..<model.experts.count).map { $0 == index ? 1.0 : 0.0 }
+    return try accuracy(
+      indices, of: stream.train, head: OutputHead(allowedClasses: task.classes)
+    ) { _ in alone }
   }
 
   private func evaluate(
@@ -482,12 +485,17 @@ public final class ContinualRun {
     defer { model.train(true) }
     let seen = stream.tasks.prefix(task.index + 1)
     let classHead = classIncrementalHead(through: task.index)
-    let taskIL = try seen.map { try accuracy($0.testIndices, head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes))) }
+    let taskIL = try seen.map {
+      try accuracy(
+        $0.testIndices,
+        head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes)))
+    }
     let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
     var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)
     let testIndices = seen.flatMap(\.testIndices)
     for first in stride(from: 0, to: testIndices.count, by: 1024) {
-      let (input, labels) = try stream.test.batch(Array(testIndices[first..<min(testIndices.count, first + 1024)]))
+      let (input, labels) = try stream.test.batch(
+        Array(testIndices[first..<min(testIndices.count, first + 1024)]))
       try model.accumulate(into: &routing, input: input, targets: labels, head: classHead)
     }
     let decomposition = routing.decomposition  // E × K
@@ -499,7 +507,8 @@ public final class ContinualRun {
     let drift = oldClasses.map { label -> Double in
       let then = decompositionAtTaskEnd[label] ?? []
       let now = decomposition.map { $0[label] }
-      return 0.5 * (0..<experts).reduce(0) { $0 + abs((($1 < then.count) ? then[$1] : 0) - now[$1]) }
+      return 0.5
+        * (0..<experts).reduce(0) { $0 + abs((($1 < then.count) ? then[$1] : 0) - now[$1]) }
     }
     let oracle = try seen.map { seenTask in
       try accuracy(seenTask.testIndices, head: classHead) { label in

@@ -111,3 +111,31 @@ public struct TaskView: SampleSource, Sendable {
 extension Dataset: SampleSource {
   public var sampleCount: Int { count }
 }
+
+extension TaskStream {
+  /// The stream a scenario describes, over already loaded data.
+  ///
+  /// - Parameter classGroups: Tasks to use instead of the scenario's split (the paper
+  ///   experiment trains one task of every class).
+  public init(scenario: Scenario, train: Dataset, test: Dataset, classGroups: [[Int]]? = nil) {
+    self.init(
+      train: train, test: test, classGroups: classGroups ?? scenario.classGroups,
+      validationFraction: scenario.dataset.validationFraction,
+      trainSamplesPerClass: scenario.dataset.trainSamplesPerClass,
+      testSamplesPerClass: scenario.dataset.testSamplesPerClass,
+      seed: UInt64(scenario.training.seed))
+  }
+}
+
+extension Scenario {
+  /// Loads the scenario's dataset, both splits, through the registry.
+  ///
+  /// - Parameter dataDirectory: Searched first (`--data-dir`).
+  public func loadDatasets(dataDirectory: String?) throws -> (train: Dataset, test: Dataset) {
+    let train = try DatasetRegistry.load(
+      dataset.name, split: .train, dataDirectory: dataDirectory, labels: dataset.labels)
+    let test = try DatasetRegistry.load(
+      dataset.name, split: .test, dataDirectory: dataDirectory, labels: dataset.labels)
+    return (train, test)
+  }
+}

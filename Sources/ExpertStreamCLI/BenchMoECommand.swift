@@ -2,10 +2,10 @@ import Checkpoints
 import Continual
 import Datasets
 import ExpertStream
+import Foundation
 import MoE
 import NN
 import TensorCore
-import Foundation
 
 /// `expertstream bench moe`: training and evaluation throughput of a paper mixture on
 /// random data of the architecture's input shape.

@@ -2,10 +2,10 @@ import Checkpoints
 import Continual
 import Datasets
 import ExpertStream
+import Foundation
 import MoE
 import NN
 import TensorCore
-import Foundation
 
 /// `expertstream bench ops`: forward+backward throughput of the paper's layer shapes next
 /// to plain sgemm on the same machine, in the same run.

@@ -2,10 +2,10 @@ import Checkpoints
 import Continual
 import Datasets
 import ExpertStream
+import Foundation
 import MoE
 import NN
 import TensorCore
-import Foundation
 
 extension DatasetError: UserInputError {}
 extension ScenarioError: UserInputError {}

@@ -2,10 +2,10 @@ import Checkpoints
 import Continual
 import Datasets
 import ExpertStream
+import Foundation
 import MoE
 import NN
 import TensorCore
-import Foundation
 
 /// `expertstream run SCENARIO`: trains a scenario and prints its metrics.
 struct RunCommand: Command {
@@ -29,7 +29,8 @@ struct RunCommand: Command {
         repeatable: true),
       .option(
         "--seeds", "N",
-        "Seeds per method or policy (paper: 0..<N, default paper.seeds; continual: training.seed + 0..<N, default 1)."),
+        "Seeds per method or policy (paper: 0..<N, default paper.seeds; continual: training.seed + 0..<N, default 1)."
+      ),
       .option("--metrics-json", "FILE", "Also write every run's metrics as JSON."),
       .option(
         "--set", "KEY=VALUE", "Override a scenario field, e.g. training.epochs=2.", repeatable: true
@@ -75,15 +76,18 @@ struct RunCommand: Command {
     let policyNames = arguments.allValues("--policy").flatMap {
       $0.split(separator: ",").map(String.init)
     }
-    policies = try policyNames.isEmpty ? nil : policyNames.map { name in
-      let known = Scenario.LifecycleSettings.policies
-      guard known.contains(name) else {
-        throw UsageError(
-          "unknown policy '\(name)' for --policy",
-          hint: suggestion(for: name, among: known) + "one of: " + known.joined(separator: ", "))
+    policies =
+      try policyNames.isEmpty
+      ? nil
+      : policyNames.map { name in
+        let known = Scenario.LifecycleSettings.policies
+        guard known.contains(name) else {
+          throw UsageError(
+            "unknown policy '\(name)' for --policy",
+            hint: suggestion(for: name, among: known) + "one of: " + known.joined(separator: ", "))
+        }
+        return name
       }
-      return name
-    }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
     overrides = arguments.allValues("--set")
@@ -111,18 +115,10 @@ struct RunCommand: Command {
     let methods = self.methods ?? scenario.paper.methods
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
-    let train = try DatasetRegistry.load(
-      scenario.dataset.name, split: .train, dataDirectory: dataDirectory,
-      labels: scenario.dataset.labels)
-    let test = try DatasetRegistry.load(
-      scenario.dataset.name, split: .test, dataDirectory: dataDirectory,
-      labels: scenario.dataset.labels)
+    let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
     let stream = TaskStream(
-      train: train, test: test, classGroups: [scenario.classGroups.flatMap { $0 }],
-      validationFraction: scenario.dataset.validationFraction,
-      trainSamplesPerClass: scenario.dataset.trainSamplesPerClass,
-      testSamplesPerClass: scenario.dataset.testSamplesPerClass,
-      seed: UInt64(scenario.training.seed))
+      scenario: scenario, train: train, test: test,
+      classGroups: [scenario.classGroups.flatMap { $0 }])
     let task = stream.tasks[0]
     var settings = PaperExperimentSettings(architecture: architecture)
     settings.experts = scenario.model.experts
@@ -218,12 +214,7 @@ struct RunCommand: Command {
 extension RunCommand {
   func runContinual(_ baseScenario: Scenario, _ console: Console) throws {
     let started = Date()
-    let train = try DatasetRegistry.load(
-      baseScenario.dataset.name, split: .train, dataDirectory: dataDirectory,
-      labels: baseScenario.dataset.labels)
-    let test = try DatasetRegistry.load(
-      baseScenario.dataset.name, split: .test, dataDirectory: dataDirectory,
-      labels: baseScenario.dataset.labels)
+    let (train, test) = try baseScenario.loadDatasets(dataDirectory: dataDirectory)
     let names = train.classNames
     var results: [ContinualResult] = []
     for policy in policies ?? [baseScenario.lifecycle.policy] {
@@ -231,18 +222,14 @@ extension RunCommand {
         var scenario = baseScenario
         scenario.training.seed += offset
         scenario.lifecycle.policy = policy
-        let stream = TaskStream(
-          train: train, test: test, classGroups: scenario.classGroups,
-          validationFraction: scenario.dataset.validationFraction,
-          trainSamplesPerClass: scenario.dataset.trainSamplesPerClass,
-          testSamplesPerClass: scenario.dataset.testSamplesPerClass,
-          seed: UInt64(scenario.training.seed))
+        let stream = TaskStream(scenario: scenario, train: train, test: test)
         if !quiet {
           console.print(
             "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
               + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
               + "\(scenario.model.gate) gate, \(Compute.threads) threads")
-          console.print("class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " "))
+          console.print(
+            "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " "))
           console.print("scenario hash \(scenario.hash)")
         }
         let run = try ContinualRun(scenario: scenario, stream: stream, policy: policy)
@@ -254,7 +241,8 @@ extension RunCommand {
           var object: [String: Any] = records[0]
           if records.count > 1 { object = ["runs": records] }
           try writeAtomically(
-            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+            try JSONSerialization.data(
+              withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
             to: metricsPath)
         }
       }
@@ -262,7 +250,12 @@ extension RunCommand {
     if results.count > 1 {
       console.print("")
       console.print("Summary (accuracy in %, mean ± std over seeds):")
-      var rows = [["policy", "seeds", "task-IL acc", "class-IL acc", "class-IL BWT", "class-IL forgetting", "oracle class-IL", "routing forgetting"]]
+      var rows = [
+        [
+          "policy", "seeds", "task-IL acc", "class-IL acc", "class-IL BWT", "class-IL forgetting",
+          "oracle class-IL", "routing forgetting",
+        ]
+      ]
       for policy in policies ?? [baseScenario.lifecycle.policy] {
         let runs = results.filter { $0.policy == policy }
         func column(_ value: (ContinualResult) -> Double) -> String {
@@ -297,11 +290,16 @@ extension RunCommand {
           format: "  task %d epoch %d/%d: loss %.4f, %.1f s, %.0f samples/s", task + 1, epoch, of,
           loss, seconds, rate))
     case .taskFinished(let report):
-      let percent = { (values: [Double]) in values.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ") }
-      console.print("  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))")
+      let percent = { (values: [Double]) in
+        values.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ")
+      }
+      console.print(
+        "  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))"
+      )
       console.print(
         String(
-          format: "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
+          format:
+            "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
           report.routing.experts, report.routing.usageEntropy, report.routing.classEntropy,
           report.routingForgetting))
     }
@@ -310,11 +308,17 @@ extension RunCommand {
   private func printSummary(_ result: ContinualResult, console: Console) {
     let percent = { (value: Double) in String(format: "%.1f", 100 * value) }
     console.print("")
-    console.print("\(result.policy), seed \(result.seed): accuracy matrices (%; row = after task, column = task)")
-    for (title, matrix) in [("task-IL", result.accuracyMatrixTaskIL), ("class-IL", result.accuracyMatrixClassIL)] {
+    console.print(
+      "\(result.policy), seed \(result.seed): accuracy matrices (%; row = after task, column = task)"
+    )
+    for (title, matrix) in [
+      ("task-IL", result.accuracyMatrixTaskIL), ("class-IL", result.accuracyMatrixClassIL),
+    ] {
       var rows = [[title] + (1...matrix.count).map { "T\($0)" }]
       for (index, row) in matrix.enumerated() {
-        rows.append(["after T\(index + 1)"] + row.map(percent) + Array(repeating: "", count: matrix.count - row.count))
+        rows.append(
+          ["after T\(index + 1)"] + row.map(percent)
+            + Array(repeating: "", count: matrix.count - row.count))
       }
       console.print(formatTable(rows))
     }
@@ -323,7 +327,8 @@ extension RunCommand {
         + "class-IL \(percent(ContinualResult.averageAccuracy(result.accuracyMatrixClassIL)))%; "
         + "class-IL BWT \(percent(ContinualResult.backwardTransfer(result.accuracyMatrixClassIL))) points, "
         + "forgetting \(percent(ContinualResult.forgetting(result.accuracyMatrixClassIL))) points; "
-        + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%")
+        + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%"
+    )
     let experts = result.experts.map { expert in
       "expert \(expert.id): spawned at task \(expert.spawnedAtTask + 1)"
         + (expert.frozenAtTask.map { ", frozen after task \($0 + 1)" } ?? ", trainable")

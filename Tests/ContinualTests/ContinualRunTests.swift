@@ -3,8 +3,8 @@ import Datasets
 import Foundation
 import MoE
 import NN
-import Testing
 import TensorCore
+import Testing
 
 /// A 6-class dataset of 1×28×28 images: class c lights up row band c.
 private func bands(count: Int, split: DatasetSplit, seed: UInt64) throws -> Dataset {
@@ -65,7 +65,8 @@ private func stream() throws -> TaskStream {
   #expect(snapshots[0] == snapshots[1] && snapshots[1] == snapshots[2])
   #expect(result.experts.map(\.frozenAtTask) == [0, 1, 2])
   #expect(result.experts.map(\.classes) == [[0, 1], [2, 3], [4, 5]])
-  #expect(result.accuracyMatrixTaskIL.last!.allSatisfy { $0 > 0.9 }, "\(result.accuracyMatrixTaskIL)")
+  #expect(
+    result.accuracyMatrixTaskIL.last!.allSatisfy { $0 > 0.9 }, "\(result.accuracyMatrixTaskIL)")
   #expect(ContinualResult.backwardTransfer(result.accuracyMatrixTaskIL) == 0)
   #expect(result.accuracyMatrixClassIL.map(\.count) == [1, 2, 3])
   #expect(result.reports.last!.routing.decomposition.count == 3)
@@ -127,7 +128,8 @@ private final class ResearcherExpert: Module, Expert {
   #expect(run.model.isFrozen(expert: 1))
   // The same API by hand: add one more mid-stream, then freeze it.
   var generator = RandomGenerator(seed: 9)
-  let index = try run.model.addExpert(ResearcherExpert(hidden: 16, classes: 6, using: &generator), using: &generator)
+  let index = try run.model.addExpert(
+    ResearcherExpert(hidden: 16, classes: 6, using: &generator), using: &generator)
   #expect(!run.model.isFrozen(expert: index))
   try run.model.freeze(expert: index)
   #expect(run.model.isFrozen(expert: index))

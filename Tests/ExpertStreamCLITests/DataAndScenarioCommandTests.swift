@@ -124,7 +124,9 @@ struct SplitMix {
   #expect(result.status == 2)
   #expect(result.error.contains("\(images): byte offset"))
   #expect(result.error.contains("truncated"))
-  let missing = runTool(["run", tasks, "--data-dir", directory.url.appendingPathComponent("none").path])
+  let missing = runTool([
+    "run", tasks, "--data-dir", directory.url.appendingPathComponent("none").path,
+  ])
   #expect(missing.status == 2)
   #expect(missing.error.contains("dataset 'mnist' was not found"))
 }

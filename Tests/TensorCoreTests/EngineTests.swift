@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// The message of the TensorError `body` throws, or a recorded issue.
@@ -19,7 +19,9 @@ private func message(_ body: () throws -> Tensor) -> String {
   let a = try Tensor.zeros([2, 3])
   let b = try Tensor.zeros([4, 3])
   #expect(message { try a + b }.contains("[2, 3] and [4, 3]"))
-  #expect(message { try Tensor.concatenate([a, try Tensor.zeros([2, 3, 1])], axis: 0) }.contains("[2, 3]"))
+  #expect(
+    message { try Tensor.concatenate([a, try Tensor.zeros([2, 3, 1])], axis: 0) }.contains("[2, 3]")
+  )
   #expect(message { try a.reshaped([4, 2]) }.contains("[2, 3]"))
   #expect(message { try a.gather([0, 5], axis: 1) }.contains("index 5"))
   #expect(message { try a.slice(axis: 0, 1..<3) }.contains("[2, 3]"))
@@ -54,7 +56,8 @@ private func referenceConvolution(
                 let ix = xo * stride + kx - padding
                 guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                 total +=
-                  Double(x[((b * c + ic) * h + iy) * w + ix]) * Double(f[((oc * c + ic) * k + ky) * k + kx])
+                  Double(x[((b * c + ic) * h + iy) * w + ix])
+                  * Double(f[((oc * c + ic) * k + ky) * k + kx])
               }
             }
           }

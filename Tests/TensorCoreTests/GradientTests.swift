@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 // A finite-difference check of every differentiable op: central differences in Float32
@@ -18,7 +18,9 @@ private struct GradientCase: CustomStringConvertible {
 }
 
 private let cases: [GradientCase] = [
-  GradientCase(name: "add, broadcast [3,1] + [1,4]", shapes: [[3, 1], [1, 4]]) { try $0[0] + $0[1] },
+  GradientCase(name: "add, broadcast [3,1] + [1,4]", shapes: [[3, 1], [1, 4]]) {
+    try $0[0] + $0[1]
+  },
   GradientCase(name: "subtract, broadcast [2,3,4] − [4]", shapes: [[2, 3, 4], [4]]) {
     try $0[0] - $0[1]
   },
@@ -67,14 +69,22 @@ private let cases: [GradientCase] = [
   GradientCase(name: "concatenate", shapes: [[2, 3], [2, 2]]) {
     try Tensor.concatenate([$0[0], $0[1]], axis: 1)
   },
-  GradientCase(name: "stack", shapes: [[2, 3], [2, 3]]) { try Tensor.stack([$0[0], $0[1]], axis: 1) },
-  GradientCase(name: "conv2d, row kernel (C·k² ≤ 32, stride 1)", shapes: [[2, 2, 6, 6], [3, 2, 3, 3], [3]]) {
+  GradientCase(name: "stack", shapes: [[2, 3], [2, 3]]) {
+    try Tensor.stack([$0[0], $0[1]], axis: 1)
+  },
+  GradientCase(
+    name: "conv2d, row kernel (C·k² ≤ 32, stride 1)", shapes: [[2, 2, 6, 6], [3, 2, 3, 3], [3]]
+  ) {
     try $0[0].conv2d(weight: $0[1], bias: $0[2], padding: 1)
   },
-  GradientCase(name: "conv2d, direct kernel (stride 2)", shapes: [[2, 2, 7, 7], [3, 2, 3, 3], [3]]) {
+  GradientCase(
+    name: "conv2d, direct kernel (stride 2)", shapes: [[2, 2, 7, 7], [3, 2, 3, 3], [3]]
+  ) {
     try $0[0].conv2d(weight: $0[1], bias: $0[2], stride: 2, padding: 1)
   },
-  GradientCase(name: "conv2d, im2col GEMM (C·k² > 32), no bias", shapes: [[2, 4, 5, 5], [3, 4, 3, 3]]) {
+  GradientCase(
+    name: "conv2d, im2col GEMM (C·k² > 32), no bias", shapes: [[2, 4, 5, 5], [3, 4, 3, 3]]
+  ) {
     try $0[0].conv2d(weight: $0[1], stride: 1)
   },
   GradientCase(name: "maxPool2d", shapes: [[2, 2, 4, 6]], epsilon: 1e-3) {
