@@ -122,6 +122,13 @@ public final class ContinualRun {
   public private(set) var records: [ExpertRecord] = []
 
   private var generator: RandomGenerator
+
+  /// The optimiser's state (moments keyed by parameter path), for checkpoints.
+  public var optimizerState: OptimizerState { optimizer.state }
+  /// The random generator's state, for checkpoints.
+  public var generatorState: [UInt64] { generator.state }
+  /// The sample indices (into the training set) held in the replay buffer.
+  public var replayIndices: [Int] { replayBuffer }
   private let makeExpert: (inout RandomGenerator) throws -> any Expert
   private var optimizer: any Optimizer
   private var replayBuffer: [Int] = []

@@ -8,7 +8,8 @@ public enum ExpertStreamTool {
 
   /// Every subcommand, by the words that invoke it.
   public static let commands: [any Command.Type] = [
-    RunCommand.self, DataListCommand.self, DataFetchCommand.self, ScenarioCheckCommand.self,
+    RunCommand.self, InspectCommand.self, DataListCommand.self, DataFetchCommand.self,
+    ScenarioCheckCommand.self,
     BenchOpsCommand.self, BenchMoECommand.self,
   ]
 

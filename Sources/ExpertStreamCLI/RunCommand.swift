@@ -233,7 +233,33 @@ extension RunCommand {
           console.print("scenario hash \(scenario.hash)")
         }
         let run = try ContinualRun(scenario: scenario, stream: stream, policy: policy)
-        let result = try run.run { event in report(event, console: console, names: names) }
+        let severalRuns = (policies?.count ?? 1) * (seeds ?? 1) > 1
+        let directory =
+          severalRuns
+          ? "\(scenario.checkpoint.directory)/\(policy)/seed_\(scenario.training.seed)"
+          : scenario.checkpoint.directory
+        var reports: [TaskReport] = []
+        var checkpointError: Error?
+        let result = try run.run { event in
+          report(event, console: console, names: names)
+          guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
+          reports.append(finished)
+          do {
+            if scenario.checkpoint.everyTask {
+              try Checkpoint.write(
+                run, reports: reports,
+                to: "\(directory)/" + String(format: "task_%03d.h5", finished.task),
+                toolVersion: ExpertStreamTool.version)
+            }
+            try Checkpoint.write(
+              run, reports: reports, to: "\(directory)/latest.h5",
+              toolVersion: ExpertStreamTool.version)
+          } catch {
+            checkpointError = error
+          }
+        }
+        if let checkpointError { throw checkpointError }
+        if !quiet { console.print("checkpoints in \(directory)") }
         results.append(result)
         printSummary(result, console: console)
         if let metricsPath {

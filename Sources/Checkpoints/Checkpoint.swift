@@ -1,0 +1,256 @@
+import Continual
+import Foundation
+import MoE
+import NN
+import TensorCore
+
+/// The HDF5 record of a continual run after a task: weights, optimiser and random state,
+/// the stream, and every task's metrics and gate decomposition.
+///
+/// `checkpoints/README.md` documents the schema; h5py reads every part of it.
+public enum Checkpoint {
+  /// The `format` attribute of the root group.
+  public static let format = "expertstream-checkpoint"
+  /// The `format_version` attribute of the root group.
+  public static let formatVersion = 1
+
+  /// Writes the state of `run` after `reports.count` tasks to `path`, through a temporary
+  /// file renamed into place: a crash never leaves a half-written file under `path`.
+  ///
+  /// - Parameters:
+  ///   - reports: The reports of the tasks finished so far, in order.
+  ///   - toolVersion: The writing tool's version.
+  public static func write(
+    _ run: ContinualRun, reports: [TaskReport], to path: String, toolVersion: String
+  ) throws {
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(
+      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let temporary = url.deletingLastPathComponent()
+      .appendingPathComponent(
+        ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)"
+      ).path
+    do {
+      try writeContents(run, reports: reports, to: temporary, toolVersion: toolVersion)
+      if FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.removeItem(atPath: path)
+      }
+      try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    } catch {
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw error
+    }
+  }
+
+  private static func writeContents(
+    _ run: ContinualRun, reports: [TaskReport], to path: String, toolVersion: String
+  ) throws {
+    let file = try HDF5File.create(path)
+    let root = file.root
+    try root.setAttribute("format", format)
+    try root.setAttribute("format_version", formatVersion)
+    try root.setAttribute("tool_version", toolVersion)
+    try root.setAttribute(
+      "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
+    try root.setAttribute("scenario_hash", run.scenario.hash)
+    try root.setAttribute("policy", run.policy)
+
+    let model = try root.group("model")
+    let experts = try model.group("experts")
+    for (index, expert) in run.model.experts.enumerated() {
+      let group = try experts.group(String(format: "expert_%03d", index))
+      try writeState(expert, into: group)
+      let record = run.records[index]
+      // Built-in experts are named by their scenario kind, others by their Swift type.
+      let kind =
+        expert is FeatureExpert ? run.scenario.model.expert : String(describing: type(of: expert))
+      try group.setAttribute("kind", kind)
+      try group.setAttribute("frozen", expert.isFrozen ? 1 : 0)
+      try group.setAttribute("spawned_at_task", record.spawnedAtTask)
+      try group.setAttribute("frozen_at_task", record.frozenAtTask ?? -1)
+      try group.write(
+        "classes", integers: record.classes.map(Int64.init), shape: [record.classes.count])
+    }
+    let gate = try model.group("gate")
+    try gate.setAttribute("kind", String(describing: type(of: run.model.gate)))
+    try writeState(run.model.gate, into: gate)
+
+    let optimizer = try root.group("optimizer")
+    let state = run.optimizerState
+    try optimizer.setAttribute("step", state.step)
+    for (slot, buffers) in state.slots.sorted(by: { $0.key < $1.key }) {
+      let group = try optimizer.group(slot)
+      for (key, values) in buffers.sorted(by: { $0.key < $1.key }) {
+        try group.write(key, floats: values, shape: [values.count])
+      }
+    }
+    let rng = try root.group("rng")
+    try rng.write(
+      "state", integers: run.generatorState.map { Int64(bitPattern: $0) },
+      shape: [run.generatorState.count])
+
+    let stream = try root.group("stream")
+    let classes = run.stream.tasks.map(\.classes)
+    try stream.setAttribute("current_task", reports.count - 1)
+    try stream.setAttribute("tasks", classes.count)
+    for (index, task) in classes.enumerated() {
+      try stream.write(
+        String(format: "task_%03d_classes", index), integers: task.map(Int64.init),
+        shape: [task.count])
+    }
+    try stream.write(
+      "replay_indices", integers: run.replayIndices.map(Int64.init),
+      shape: [run.replayIndices.count])
+
+    let history = try root.group("history")
+    for report in reports {
+      let group = try history.group(String(format: "task_%03d", report.task))
+      try group.write(
+        "accuracy_task_il", doubles: report.accuracyTaskIL, shape: [report.accuracyTaskIL.count])
+      try group.write(
+        "accuracy_class_il", doubles: report.accuracyClassIL,
+        shape: [report.accuracyClassIL.count])
+      try group.write(
+        "oracle_accuracy_class_il", doubles: report.oracleAccuracyClassIL,
+        shape: [report.oracleAccuracyClassIL.count])
+      let routing = report.routing
+      try group.write(
+        "decomposition", doubles: routing.decomposition.flatMap { $0 },
+        shape: [routing.experts, routing.classes])
+      try group.write(
+        "counts", integers: routing.counts.flatMap { $0 }.map(Int64.init),
+        shape: [routing.experts, routing.classes])
+      try group.write("expert_usage", doubles: routing.usage, shape: [routing.experts])
+      try group.setAttribute("usage_entropy_bits", routing.usageEntropy)
+      try group.setAttribute("sample_entropy_bits", routing.sampleEntropy)
+      try group.setAttribute("class_entropy_bits", routing.classEntropy)
+      try group.setAttribute("routing_forgetting", report.routingForgetting)
+      try group.setAttribute("training_seconds", report.trainingSeconds)
+      try group.setAttribute("final_loss", report.finalLoss)
+      try group.setAttribute(
+        "lifecycle_events", report.events.map(\.description).joined(separator: "; "))
+    }
+    let metrics = try root.group("metrics")
+    for (name, rows) in [
+      ("accuracy_matrix_task_il", reports.map(\.accuracyTaskIL)),
+      ("accuracy_matrix_class_il", reports.map(\.accuracyClassIL)),
+    ] {
+      // Lower-triangular: entry [i][j] for j ≤ i, NaN above the diagonal.
+      let size = rows.count
+      var square = [Double](repeating: .nan, count: size * size)
+      for (i, row) in rows.enumerated() {
+        for (j, value) in row.enumerated() { square[i * size + j] = value }
+      }
+      try metrics.write(name, doubles: square, shape: [size, size])
+    }
+    try file.flush()
+  }
+
+  /// One dataset per tensor of `module`, named by its dotted key.
+  private static func writeState(_ module: Module, into group: HDF5Group) throws {
+    for (key, tensor) in module.state() {
+      try group.write(key, floats: tensor.values, shape: tensor.shape)
+    }
+  }
+
+  // MARK: - Reading
+
+  /// What `expertstream inspect` shows of a checkpoint.
+  public struct Summary: Sendable {
+    /// One expert.
+    public struct ExpertSummary: Sendable {
+      public var name: String
+      public var kind: String
+      public var parameterCount: Int
+      public var frozen: Bool
+      public var spawnedAtTask: Int
+      public var frozenAtTask: Int?
+      public var classes: [Int]
+    }
+
+    /// One task's record.
+    public struct TaskSummary: Sendable {
+      public var task: Int
+      public var accuracyTaskIL: [Double]
+      public var accuracyClassIL: [Double]
+      public var decomposition: [[Double]]
+      public var usageEntropy: Double
+      public var classEntropy: Double
+      public var routingForgetting: Double
+      public var events: String
+    }
+
+    public var path: String
+    public var formatVersion: Int
+    public var toolVersion: String
+    public var scenario: String
+    public var scenarioHash: String
+    public var policy: String
+    public var taskClasses: [[Int]]
+    public var experts: [ExpertSummary]
+    public var tasks: [TaskSummary]
+  }
+
+  /// Reads the summary of the checkpoint at `path`.
+  ///
+  /// - Throws: ``HDF5Error`` naming the file and object when it is not an HDF5 file, not an
+  ///   ExpertStream checkpoint, of a newer format, or missing a part.
+  public static func summary(of path: String) throws -> Summary {
+    let file = try HDF5File.open(path)
+    let root = file.root
+    guard root.hasAttribute("format"), try root.stringAttribute("format") == format else {
+      throw HDF5Error(
+        file: path, path: "/",
+        message: "not an ExpertStream checkpoint (no format attribute '\(format)')")
+    }
+    let version = try root.integerAttribute("format_version")
+    guard version <= formatVersion else {
+      throw HDF5Error(
+        file: path, path: "/",
+        message: "format_version \(version) is newer than this tool reads (\(formatVersion))")
+    }
+    let stream = try root.existingGroup("stream")
+    let taskCount = try stream.integerAttribute("tasks")
+    let taskClasses = try (0..<taskCount).map {
+      try stream.readIntegers(String(format: "task_%03d_classes", $0)).values.map(Int.init)
+    }
+    let expertsGroup = try root.existingGroup("model").existingGroup("experts")
+    let experts = try expertsGroup.memberNames().map { name -> Summary.ExpertSummary in
+      let group = try expertsGroup.existingGroup(name)
+      let members = try group.memberNames().filter { $0 != "classes" }
+      let parameters = try members.reduce(0) { $0 + (try group.shape(of: $1)).reduce(1, *) }
+      let frozenAt = try group.integerAttribute("frozen_at_task")
+      return Summary.ExpertSummary(
+        name: name, kind: try group.stringAttribute("kind"), parameterCount: parameters,
+        frozen: try group.integerAttribute("frozen") == 1,
+        spawnedAtTask: try group.integerAttribute("spawned_at_task"),
+        frozenAtTask: frozenAt < 0 ? nil : frozenAt,
+        classes: try group.readIntegers("classes").values.map(Int.init))
+    }
+    let history = try root.existingGroup("history")
+    let tasks = try history.memberNames().map { name -> Summary.TaskSummary in
+      let group = try history.existingGroup(name)
+      let decomposition = try group.readDoubles("decomposition")
+      let columns = decomposition.shape.count == 2 ? decomposition.shape[1] : 0
+      return Summary.TaskSummary(
+        task: Int(name.dropFirst(5)) ?? 0,
+        accuracyTaskIL: try group.readDoubles("accuracy_task_il").values,
+        accuracyClassIL: try group.readDoubles("accuracy_class_il").values,
+        decomposition: columns == 0
+          ? []
+          : stride(from: 0, to: decomposition.values.count, by: columns).map {
+            Array(decomposition.values[$0..<($0 + columns)])
+          },
+        usageEntropy: try group.doubleAttribute("usage_entropy_bits"),
+        classEntropy: try group.doubleAttribute("class_entropy_bits"),
+        routingForgetting: try group.doubleAttribute("routing_forgetting"),
+        events: try group.stringAttribute("lifecycle_events"))
+    }
+    return Summary(
+      path: path, formatVersion: version, toolVersion: try root.stringAttribute("tool_version"),
+      scenario: try root.stringAttribute("scenario"),
+      scenarioHash: try root.stringAttribute("scenario_hash"),
+      policy: try root.stringAttribute("policy"), taskClasses: taskClasses, experts: experts,
+      tasks: tasks)
+  }
+}

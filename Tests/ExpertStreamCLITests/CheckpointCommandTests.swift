@@ -1,0 +1,105 @@
+import Checkpoints
+import ExpertStreamCLI
+import Foundation
+import Testing
+import _TestSupport
+
+private let quickScenario = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+  .appendingPathComponent("../../tasks/quick.json").standardized.path
+
+private let hasFashionMNIST = FileManager.default.fileExists(
+  atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz")
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST,
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+  ))
+func continualRunsWriteATaskCheckpointAfterEveryTask() throws {
+  let directory = try TemporaryDirectory()
+  let checkpoints = directory.path("checkpoints")
+  let metrics = directory.path("metrics.json")
+  let result = runTool([
+    "run", quickScenario, "--set", "checkpoint.directory=\(checkpoints)", "--metrics-json", metrics,
+  ])
+  #expect(result.status == 0, "\(result.error)")
+  #expect(result.output.contains("task 3/3"))
+  let files = try FileManager.default.contentsOfDirectory(atPath: checkpoints).sorted()
+  #expect(files == ["latest.h5", "task_000.h5", "task_001.h5", "task_002.h5"])
+  let summary = try Checkpoint.summary(of: "\(checkpoints)/latest.h5")
+  #expect(summary.tasks.count == 3 && summary.experts.count == 3)
+  #expect(summary.experts.map(\.spawnedAtTask) == [0, 1, 2])
+  #expect(summary.tasks[2].decomposition.count == 3)
+  let first = try Checkpoint.summary(of: "\(checkpoints)/task_000.h5")
+  #expect(first.tasks.count == 1 && first.experts.count == 1)
+
+  let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics)))
+  let record = try #require(root as? [String: Any])
+  #expect(record["tasks"] as? [[Int]] == [[0, 1], [2, 3], [4, 5]])
+  #expect((record["accuracy_matrix_class_il"] as? [[Double]])?.map(\.count) == [1, 2, 3])
+  #expect((record["decompositions"] as? [[[Double]]])?.count == 3)
+  #expect(record["scenario_hash"] as? String == summary.scenarioHash)
+
+  let inspect = runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "3"])
+  #expect(inspect.status == 0)
+  #expect(inspect.output.contains("after task 3") && inspect.output.contains("p(expert | class)"))
+  let json = runTool(["inspect", "\(checkpoints)/latest.h5", "--json"])
+  let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+  #expect((parsed?["experts"] as? [Any])?.count == 3)
+  #expect(runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "4"]).status == 2)
+}
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST
+      && (try? Process.run(
+        URL(fileURLWithPath: "/usr/bin/env"), arguments: ["python3", "-c", "import h5py"])).map {
+          process in
+          process.waitUntilExit()
+          return process.terminationStatus == 0
+        } == true,
+    "needs python3 with h5py (pip install h5py) and the FashionMNIST package"))
+func h5pyReadsEveryPartOfACheckpoint() throws {
+  let directory = try TemporaryDirectory()
+  let checkpoints = directory.path("checkpoints")
+  #expect(
+    runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(checkpoints)"])
+      .status == 0)
+  let script = """
+    import h5py, json, sys
+    f = h5py.File(sys.argv[1], "r")
+    assert f.attrs["format"] == "expertstream-checkpoint"
+    scenario = json.loads(f.attrs["scenario"])
+    assert scenario["split"]["groups"] == [[0, 1], [2, 3], [4, 5]]
+    expert = f["model/experts/expert_001"]
+    assert expert.attrs["spawned_at_task"] == 1 and expert.attrs["kind"] == "mlp"
+    assert expert["output.weight"].shape == (10, 32)
+    assert f["history/task_002/decomposition"].shape == (3, 10)
+    assert f["metrics/accuracy_matrix_class_il"].shape == (3, 3)
+    assert f["optimizer"].attrs["step"] > 0 and len(f["optimizer/m"]) > 0
+    print("ok")
+    """
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  process.arguments = ["python3", "-c", script, "\(checkpoints)/latest.h5"]
+  let output = Pipe()
+  process.standardOutput = output
+  try process.run()
+  process.waitUntilExit()
+  #expect(process.terminationStatus == 0)
+  #expect(
+    String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "ok\n")
+}
+
+@Test func inspectRejectsFilesThatAreNotCheckpoints() throws {
+  let directory = try TemporaryDirectory()
+  let text = directory.path("notes.h5")
+  try "hello".write(toFile: text, atomically: true, encoding: .utf8)
+  let result = runTool(["inspect", text])
+  #expect(result.status == 2)
+  #expect(result.error.contains("\(text): /: not an HDF5 file"))
+  let other = directory.path("other.h5")
+  _ = try HDF5File.create(other).root.group("data")
+  let foreign = runTool(["inspect", other])
+  #expect(foreign.status == 2 && foreign.error.contains("not an ExpertStream checkpoint"))
+}
