@@ -103,3 +103,26 @@ func h5pyReadsEveryPartOfACheckpoint() throws {
   let foreign = runTool(["inspect", other])
   #expect(foreign.status == 2 && foreign.error.contains("not an ExpertStream checkpoint"))
 }
+
+@Test func everyPolicyRunsOnGeneratedSplitMNIST() throws {
+  let directory = try TemporaryDirectory()
+  let data = directory.path("mnist")
+  try writeGeneratedMNIST(in: data, perClass: 12)
+  let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../tasks/split-mnist.json").standardized.path
+  let metrics = directory.path("metrics.json")
+  let result = runTool([
+    "run", tasks, "--data-dir", data, "--quiet", "--metrics-json", metrics,
+    "--policy", "spawn-and-freeze,reuse-or-spawn,shared,fine-tune,ewc,replay,joint",
+    "--set", "training.epochs=1", "--set", "training.batch_size=16",
+    "--set", "checkpoint.directory=\(directory.path("checkpoints"))",
+  ])
+  #expect(result.status == 0, "\(result.error)")
+  #expect(result.output.contains("Summary (accuracy in %"))
+  let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics)))
+  let runs = try #require((root as? [String: Any])?["runs"] as? [[String: Any]])
+  #expect(runs.map { $0["policy"] as? String } == [
+    "spawn-and-freeze", "reuse-or-spawn", "shared", "fine-tune", "ewc", "replay", "joint",
+  ])
+  #expect(runs.allSatisfy { ($0["accuracy_matrix_class_il"] as? [[Double]])?.count == 5 })
+}
