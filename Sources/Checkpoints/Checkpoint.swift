@@ -101,6 +101,14 @@ public enum Checkpoint {
     try stream.write(
       "replay_indices", integers: run.replayIndices.map(Int64.init),
       shape: [run.replayIndices.count])
+    try stream.setAttribute("replay_seen", run.replaySamplesSeen)
+    let ewc = try root.group("ewc")
+    for (name, table) in [("fisher", run.ewcFisher), ("anchor", run.ewcAnchors)] {
+      let group = try ewc.group(name)
+      for (key, values) in table.sorted(by: { $0.key < $1.key }) {
+        try group.write(key, floats: values, shape: [values.count])
+      }
+    }
 
     let history = try root.group("history")
     for report in reports {
@@ -129,6 +137,25 @@ public enum Checkpoint {
       try group.setAttribute("final_loss", report.finalLoss)
       try group.setAttribute(
         "lifecycle_events", report.events.map(\.description).joined(separator: "; "))
+      let kinds = LifecycleEvent.Kind.allCases
+      try group.write(
+        "events",
+        integers: report.events.flatMap {
+          [Int64($0.task), Int64($0.expert), Int64(kinds.firstIndex(of: $0.kind)!)]
+        }, shape: [report.events.count, 3])
+      let raw = try group.group("routing")
+      try raw.setAttribute("samples", routing.samples)
+      try raw.setAttribute("correct", routing.correct)
+      try raw.setAttribute("entropy_total", routing.entropyTotal)
+      try raw.write("gate_totals", doubles: routing.gateTotals, shape: [routing.experts])
+      try raw.write(
+        "gate_by_class", doubles: routing.gateByClass, shape: [routing.experts, routing.classes])
+      try raw.write(
+        "samples_by_class", integers: routing.samplesByClass.map(Int64.init),
+        shape: [routing.classes])
+      try raw.write(
+        "predicted_counts", integers: routing.predictedCounts.flatMap { $0 }.map(Int64.init),
+        shape: [routing.experts, routing.classes])
     }
     let metrics = try root.group("metrics")
     for (name, rows) in [
@@ -252,5 +279,128 @@ public enum Checkpoint {
       scenarioHash: try root.stringAttribute("scenario_hash"),
       policy: try root.stringAttribute("policy"), taskClasses: taskClasses, experts: experts,
       tasks: tasks)
+  }
+
+  // MARK: - Resuming
+
+  /// The state a run needs to continue from the checkpoint at `path`.
+  ///
+  /// - Parameter scenario: The scenario being resumed; its hash must equal the
+  ///   checkpoint's, so a resumed run continues the same stream.
+  /// - Throws: ``HDF5Error`` naming the file and object when a part is missing or does not
+  ///   fit, or the scenario differs.
+  public static func resumeState(from path: String, scenario: Scenario, policy: String) throws
+    -> ContinualRunState
+  {
+    let file = try HDF5File.open(path)
+    let root = file.root
+    _ = try summary(of: path)
+    let storedHash = try root.stringAttribute("scenario_hash")
+    guard storedHash == scenario.hash else {
+      throw HDF5Error(
+        file: path, path: "/",
+        message:
+          "written by another scenario (hash \(storedHash), this run's is \(scenario.hash)); "
+          + "resume with the same scenario file and --set overrides")
+    }
+    let storedPolicy = try root.stringAttribute("policy")
+    guard storedPolicy == policy else {
+      throw HDF5Error(
+        file: path, path: "/",
+        message: "written by policy \(storedPolicy), not \(policy)")
+    }
+    var modelState: [String: Tensor] = [:]
+    let experts = try root.existingGroup("model").existingGroup("experts")
+    var records: [ExpertRecord] = []
+    for (index, name) in try experts.memberNames().enumerated() {
+      let group = try experts.existingGroup(name)
+      for key in try group.memberNames() where key != "classes" {
+        modelState["experts.\(index).\(key)"] = try readTensor(group, key)
+      }
+      let frozenAt = try group.integerAttribute("frozen_at_task")
+      records.append(
+        ExpertRecord(
+          id: index, spawnedAtTask: try group.integerAttribute("spawned_at_task"),
+          frozenAtTask: frozenAt < 0 ? nil : frozenAt,
+          classes: try group.readIntegers("classes").values.map(Int.init)))
+    }
+    let gate = try root.existingGroup("model").existingGroup("gate")
+    for key in try gate.memberNames() {
+      modelState["gate.\(key)"] = try readTensor(gate, key)
+    }
+    let optimizerGroup = try root.existingGroup("optimizer")
+    var optimizer = OptimizerState(step: try optimizerGroup.integerAttribute("step"))
+    for slot in try optimizerGroup.memberNames() {
+      let group = try optimizerGroup.existingGroup(slot)
+      for key in try group.memberNames() {
+        optimizer.slots[slot, default: [:]][key] = try group.readFloats(key).values
+      }
+    }
+    let generator = try root.existingGroup("rng").readIntegers("state").values.map {
+      UInt64(bitPattern: $0)
+    }
+    let stream = try root.existingGroup("stream")
+    var tables: [String: [String: [Float]]] = [:]
+    if root.contains("ewc") {
+      let ewc = try root.existingGroup("ewc")
+      for name in ["fisher", "anchor"] where ewc.contains(name) {
+        let group = try ewc.existingGroup(name)
+        for key in try group.memberNames() {
+          tables[name, default: [:]][key] = try group.readFloats(key).values
+        }
+      }
+    }
+    let history = try root.existingGroup("history")
+    let kinds = LifecycleEvent.Kind.allCases
+    var log: [LifecycleEvent] = []
+    let reports = try history.memberNames().map { name -> TaskReport in
+      let group = try history.existingGroup(name)
+      let raw = try group.existingGroup("routing")
+      let shape = try raw.shape(of: "gate_by_class")
+      guard shape.count == 2 else {
+        throw HDF5Error(
+          file: path, path: "/history/\(name)/routing/gate_by_class", message: "expected [E, K]")
+      }
+      let (expertCount, classes) = (shape[0], shape[1])
+      func table(_ values: [Int64]) -> [[Int]] {
+        (0..<expertCount).map { row in values[(row * classes)..<((row + 1) * classes)].map(Int.init)
+        }
+      }
+      let routing = try RoutingStatistics(
+        experts: expertCount, classes: classes, samples: try raw.integerAttribute("samples"),
+        correct: try raw.integerAttribute("correct"),
+        entropyTotal: try raw.doubleAttribute("entropy_total"),
+        gateTotals: try raw.readDoubles("gate_totals").values,
+        gateByClass: try raw.readDoubles("gate_by_class").values,
+        samplesByClass: try raw.readIntegers("samples_by_class").values.map(Int.init),
+        counts: table(try group.readIntegers("counts").values),
+        predictedCounts: table(try raw.readIntegers("predicted_counts").values))
+      let eventValues = try group.readIntegers("events").values.map(Int.init)
+      let events = stride(from: 0, to: eventValues.count, by: 3).map {
+        LifecycleEvent(
+          task: eventValues[$0], expert: eventValues[$0 + 1],
+          kind: kinds[min(max(eventValues[$0 + 2], 0), kinds.count - 1)])
+      }
+      log += events
+      return TaskReport(
+        task: Int(name.dropFirst(5)) ?? 0,
+        accuracyTaskIL: try group.readDoubles("accuracy_task_il").values,
+        accuracyClassIL: try group.readDoubles("accuracy_class_il").values,
+        oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
+        routing: routing, routingForgetting: try group.doubleAttribute("routing_forgetting"),
+        trainingSeconds: try group.doubleAttribute("training_seconds"),
+        finalLoss: try group.doubleAttribute("final_loss"), events: events)
+    }
+    return ContinualRunState(
+      nextTask: try stream.integerAttribute("current_task") + 1, modelState: modelState,
+      records: records, optimizer: optimizer, generator: generator,
+      replayBuffer: try stream.readIntegers("replay_indices").values.map(Int.init),
+      replaySeen: try stream.integerAttribute("replay_seen"), fisher: tables["fisher"] ?? [:],
+      anchors: tables["anchor"] ?? [:], reports: reports, lifecycleLog: log)
+  }
+
+  private static func readTensor(_ group: HDF5Group, _ key: String) throws -> Tensor {
+    let (shape, values) = try group.readFloats(key)
+    return try Tensor(shape: shape, values: values)
   }
 }

@@ -14,6 +14,14 @@ public struct ExpertRecord: Sendable, Equatable {
   public var frozenAtTask: Int?
   /// The classes it was trained on (and may predict).
   public var classes: [Int]
+
+  /// A record from its parts.
+  public init(id: Int, spawnedAtTask: Int, frozenAtTask: Int?, classes: [Int]) {
+    self.id = id
+    self.spawnedAtTask = spawnedAtTask
+    self.frozenAtTask = frozenAtTask
+    self.classes = classes
+  }
 }
 
 /// What happened after one task: the row of every accuracy matrix and the routing.
@@ -38,6 +46,23 @@ public struct TaskReport: Sendable {
   public var finalLoss: Double
   /// Lifecycle events of this task.
   public var events: [LifecycleEvent]
+
+  /// A report from its parts (as restored from a checkpoint).
+  public init(
+    task: Int, accuracyTaskIL: [Double], accuracyClassIL: [Double],
+    oracleAccuracyClassIL: [Double], routing: RoutingStatistics, routingForgetting: Double,
+    trainingSeconds: Double, finalLoss: Double, events: [LifecycleEvent]
+  ) {
+    self.task = task
+    self.accuracyTaskIL = accuracyTaskIL
+    self.accuracyClassIL = accuracyClassIL
+    self.oracleAccuracyClassIL = oracleAccuracyClassIL
+    self.routing = routing
+    self.routingForgetting = routingForgetting
+    self.trainingSeconds = trainingSeconds
+    self.finalLoss = finalLoss
+    self.events = events
+  }
 }
 
 /// Everything a continual run measured.
@@ -88,6 +113,53 @@ public struct ContinualResult: Sendable {
   }
 }
 
+/// Everything needed to continue a continual run after a finished task exactly as if it
+/// had not stopped (what a checkpoint stores).
+public struct ContinualRunState {
+  /// The first task still to run.
+  public var nextTask: Int
+  /// The mixture's tensors, by mixture key (`experts.0.…`, `gate.…`).
+  public var modelState: [String: Tensor]
+  /// The experts' histories.
+  public var records: [ExpertRecord]
+  /// The optimiser's state.
+  public var optimizer: OptimizerState
+  /// The random generator's state.
+  public var generator: [UInt64]
+  /// Training-set indices in the replay buffer, and how many samples it has seen.
+  public var replayBuffer: [Int]
+  /// The number of samples the reservoir has been offered.
+  public var replaySeen: Int
+  /// EWC's accumulated diagonal Fisher and anchor weights, by parameter key.
+  public var fisher: [String: [Float]]
+  /// EWC's anchor weights.
+  public var anchors: [String: [Float]]
+  /// The reports of the finished tasks.
+  public var reports: [TaskReport]
+  /// The mixture's lifecycle events so far.
+  public var lifecycleLog: [LifecycleEvent]
+
+  /// A state from its parts.
+  public init(
+    nextTask: Int, modelState: [String: Tensor], records: [ExpertRecord],
+    optimizer: OptimizerState, generator: [UInt64], replayBuffer: [Int], replaySeen: Int,
+    fisher: [String: [Float]], anchors: [String: [Float]], reports: [TaskReport],
+    lifecycleLog: [LifecycleEvent]
+  ) {
+    self.nextTask = nextTask
+    self.modelState = modelState
+    self.records = records
+    self.optimizer = optimizer
+    self.generator = generator
+    self.replayBuffer = replayBuffer
+    self.replaySeen = replaySeen
+    self.fisher = fisher
+    self.anchors = anchors
+    self.reports = reports
+    self.lifecycleLog = lifecycleLog
+  }
+}
+
 /// What a continual run reports while it works.
 public enum ContinualProgress {
   /// A task started: index, count, its classes, the lifecycle events of the policy.
@@ -129,6 +201,61 @@ public final class ContinualRun {
   public var generatorState: [UInt64] { generator.state }
   /// The sample indices (into the training set) held in the replay buffer.
   public var replayIndices: [Int] { replayBuffer }
+  private var finishedReports: [TaskReport] = []
+
+  /// The state after the tasks finished so far, for a checkpoint.
+  public var state: ContinualRunState {
+    ContinualRunState(
+      nextTask: finishedReports.count,
+      modelState: Dictionary(uniqueKeysWithValues: model.state().map { ($0.key, $0.tensor) }),
+      records: records, optimizer: optimizer.state, generator: generator.state,
+      replayBuffer: replayBuffer, replaySeen: replaySeen, fisher: fisher, anchors: anchors,
+      reports: finishedReports, lifecycleLog: model.lifecycleLog)
+  }
+
+  /// Puts the run where `state` left it: experts spawned and frozen as recorded, weights,
+  /// optimiser, random state, replay buffer and finished reports restored; ``run(progress:)``
+  /// then continues with task `state.nextTask`.
+  ///
+  /// - Throws: ``ModuleError`` when the state does not fit the scenario's model.
+  public func restore(_ state: ContinualRunState) throws {
+    var scratch = RandomGenerator(seed: 0)
+    while model.experts.count < state.records.count {
+      try model.addExpert(try makeExpert(&scratch), using: &scratch)
+    }
+    try model.loadState(state.modelState)
+    records = state.records
+    for (index, record) in records.enumerated() where record.frozenAtTask != nil {
+      try model.freeze(expert: index)
+    }
+    if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
+      let frozen = records.indices.filter { records[$0].frozenAtTask != nil }
+      if !frozen.isEmpty { try model.freezeGate(rows: frozen) }
+    }
+    model.restoreLifecycleLog(state.lifecycleLog)
+    optimizer = makeOptimizer()
+    optimizer.state = state.optimizer
+    generator = try RandomGenerator(state: state.generator)
+    replayBuffer = state.replayBuffer
+    replaySeen = state.replaySeen
+    fisher = state.fisher
+    anchors = state.anchors
+    finishedReports = state.reports
+    decompositionAtTaskEnd = [:]
+    for report in state.reports {
+      let decomposition = report.routing.decomposition
+      for label in stream.tasks[report.task].classes {
+        decompositionAtTaskEnd[label] = decomposition.map { $0[label] }
+      }
+    }
+  }
+
+  /// The number of samples the replay reservoir has been offered.
+  public var replaySamplesSeen: Int { replaySeen }
+  /// EWC's accumulated Fisher diagonal, by parameter key.
+  public var ewcFisher: [String: [Float]] { fisher }
+  /// EWC's anchor weights, by parameter key.
+  public var ewcAnchors: [String: [Float]] { anchors }
   private let makeExpert: (inout RandomGenerator) throws -> any Expert
   private var optimizer: any Optimizer
   private var replayBuffer: [Int] = []
@@ -229,8 +356,7 @@ public final class ContinualRun {
 
   /// Trains every task in order and evaluates after each.
   public func run(progress: (ContinualProgress) -> Void = { _ in }) throws -> ContinualResult {
-    var reports: [TaskReport] = []
-    for task in stream.tasks {
+    for task in stream.tasks.dropFirst(finishedReports.count) {
       model.currentTask = task.index
       let logStart = model.lifecycleLog.count
       try applyPolicy(before: task)
@@ -242,12 +368,12 @@ public final class ContinualRun {
       try finish(task)
       let report = try evaluate(
         after: task, seconds: seconds, loss: loss, events: Array(model.lifecycleLog[logStart...]))
-      reports.append(report)
+      finishedReports.append(report)
       progress(.taskFinished(report))
     }
     return ContinualResult(
       scenario: scenario.name, scenarioHash: scenario.hash, policy: policy,
-      seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: reports,
+      seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: finishedReports,
       experts: records)
   }
 

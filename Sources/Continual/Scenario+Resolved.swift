@@ -87,6 +87,13 @@ extension Scenario {
     (try? JSONSerialization.data(withJSONObject: resolvedObject, options: [.sortedKeys])) ?? Data()
   }
 
-  /// SHA-256 of ``canonicalJSON``: two results with the same hash ran the same stream.
-  public var hash: String { SHA256.hexDigest([UInt8](canonicalJSON)) }
+  /// SHA-256 of ``canonicalJSON`` without the `checkpoint` settings (where files go does
+  /// not change a run): two results with the same hash ran the same stream and model.
+  public var hash: String {
+    var object = resolvedObject
+    object["checkpoint"] = nil
+    let data =
+      (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    return SHA256.hexDigest([UInt8](data))
+  }
 }

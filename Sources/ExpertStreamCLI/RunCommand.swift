@@ -13,8 +13,9 @@ struct RunCommand: Command {
     name: "run",
     summary: "Train a scenario and print its metrics table.",
     usage: [
-      "run SCENARIO [--method NAME]... [--seeds N] [--metrics-json FILE] [--set KEY=VALUE]... "
-        + "[--data-dir DIR] [--threads T] [--quiet]"
+      "run SCENARIO [--method NAME]... [--policy NAME]... [--seeds N] [--metrics-json FILE] "
+        + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--quiet]",
+      "run SCENARIO --resume [FILE]",
     ],
     options: [
       .option(
@@ -38,15 +39,21 @@ struct RunCommand: Command {
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
       .flag("--quiet", "Print only the final tables."),
+      .flag(
+        "--resume",
+        "Continual scenarios: continue from a checkpoint (the FILE after the scenario, default "
+          + "the run's latest.h5) with the task after the last one finished."),
     ],
     examples: [
       "expertstream run tasks/paper-fashion-mnist.json --method original,attentive+ls --seeds 3",
       "expertstream run tasks/paper-mnist.json --data-dir ../shared/datasets/mnist",
       "expertstream run tasks/split-fashion-mnist.json --policy spawn-and-freeze,fine-tune",
     ],
-    positionals: 1...1)
+    positionals: 1...2)
 
   let path: String
+  let resume: Bool
+  let resumeFile: String?
   let methods: [PaperMethod]?
   let policies: [String]?
   let seeds: Int?
@@ -58,6 +65,13 @@ struct RunCommand: Command {
 
   init(_ arguments: ParsedArguments) throws {
     path = arguments.positionals[0]
+    resume = arguments.flag("--resume")
+    resumeFile = arguments.positionals.count > 1 ? arguments.positionals[1] : nil
+    if resumeFile != nil && !resume {
+      throw UsageError(
+        "unexpected argument '\(arguments.positionals[1])'",
+        hint: "run takes one scenario file; a checkpoint file goes after --resume")
+    }
     let names = arguments.allValues("--method").flatMap {
       $0.split(separator: ",").map(String.init)
     }
@@ -239,9 +253,23 @@ extension RunCommand {
           ? "\(scenario.checkpoint.directory)/\(policy)/seed_\(scenario.training.seed)"
           : scenario.checkpoint.directory
         var reports: [TaskReport] = []
+        if resume {
+          guard !severalRuns else {
+            throw UsageError(
+              "--resume continues one run", hint: "give at most one --policy and no --seeds")
+          }
+          let file = resumeFile ?? "\(directory)/latest.h5"
+          let state = try Checkpoint.resumeState(from: file, scenario: scenario, policy: policy)
+          try run.restore(state)
+          reports = state.reports
+          if !quiet {
+            console.print(
+              "resuming from \(file): \(state.reports.count) of \(stream.tasks.count) tasks done")
+          }
+        }
         var checkpointError: Error?
         let result = try run.run { event in
-          report(event, console: console, names: names)
+          self.report(event, console: console, names: names)
           guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
           reports.append(finished)
           do {

@@ -174,6 +174,11 @@ public final class MixtureOfExperts: Module {
   /// Every spawn, freeze and unfreeze so far, in order.
   public private(set) var lifecycleLog: [LifecycleEvent] = []
 
+  /// Replaces the event log (when restoring a run from a checkpoint).
+  public func restoreLifecycleLog(_ events: [LifecycleEvent]) {
+    lifecycleLog = events
+  }
+
   /// Adds `expert` at the end and grows the gate to route over it: a new output row for a
   /// softmax gate; an attentive gate takes it through its keys with no new parameters.
   ///
@@ -259,7 +264,7 @@ public final class MixtureOfExperts: Module {
 /// One change to the mixture's experts, recorded with the task it happened in.
 public struct LifecycleEvent: Sendable, Equatable, CustomStringConvertible {
   /// What happened.
-  public enum Kind: String, Sendable {
+  public enum Kind: String, Sendable, CaseIterable {
     /// The expert was added.
     case spawned
     /// The expert was frozen.

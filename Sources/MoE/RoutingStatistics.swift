@@ -18,11 +18,16 @@ public struct RoutingStatistics: Sendable, Equatable {
   public let classes: Int
   /// The number of samples added.
   public private(set) var samples = 0
-  private var correct = 0
-  private var entropyTotal: Double = 0
-  private var gateTotals: [Double]
-  private var gateByClass: [Double]
-  private var samplesByClass: [Int]
+  /// The number of samples the mixture classified correctly.
+  public private(set) var correct = 0
+  /// Σ over samples of H(g(x)), in bits.
+  public private(set) var entropyTotal: Double = 0
+  /// Σ over samples of g(x), per expert.
+  public private(set) var gateTotals: [Double]
+  /// Σ over samples of class k of g_e(x), E×K row-major.
+  public private(set) var gateByClass: [Double]
+  /// The number of samples per class.
+  public private(set) var samplesByClass: [Int]
   /// Argmax expert × true class counts, E rows × K columns.
   public private(set) var counts: [[Int]]
   /// Argmax expert × that expert's predicted class counts, E rows × K columns.
@@ -37,6 +42,34 @@ public struct RoutingStatistics: Sendable, Equatable {
     samplesByClass = Array(repeating: 0, count: classes)
     counts = Array(repeating: Array(repeating: 0, count: classes), count: experts)
     predictedCounts = counts
+  }
+
+  /// Statistics restored from their accumulators (as a checkpoint stores them).
+  ///
+  /// - Throws: ``RoutingStatisticsError/sizeMismatch(_:)`` when a table's size does not fit
+  ///   `experts` and `classes`.
+  public init(
+    experts: Int, classes: Int, samples: Int, correct: Int, entropyTotal: Double,
+    gateTotals: [Double], gateByClass: [Double], samplesByClass: [Int], counts: [[Int]],
+    predictedCounts: [[Int]]
+  ) throws {
+    guard gateTotals.count == experts, gateByClass.count == experts * classes,
+      samplesByClass.count == classes, counts.count == experts, predictedCounts.count == experts,
+      (counts + predictedCounts).allSatisfy({ $0.count == classes })
+    else {
+      throw RoutingStatisticsError.sizeMismatch(
+        "restored tables do not fit \(experts) experts and \(classes) classes")
+    }
+    self.experts = experts
+    self.classes = classes
+    self.samples = samples
+    self.correct = correct
+    self.entropyTotal = entropyTotal
+    self.gateTotals = gateTotals
+    self.gateByClass = gateByClass
+    self.samplesByClass = samplesByClass
+    self.counts = counts
+    self.predictedCounts = predictedCounts
   }
 
   /// Adds one batch.

@@ -121,8 +121,76 @@ func h5pyReadsEveryPartOfACheckpoint() throws {
   #expect(result.output.contains("Summary (accuracy in %"))
   let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metrics)))
   let runs = try #require((root as? [String: Any])?["runs"] as? [[String: Any]])
-  #expect(runs.map { $0["policy"] as? String } == [
-    "spawn-and-freeze", "reuse-or-spawn", "shared", "fine-tune", "ewc", "replay", "joint",
-  ])
+  #expect(
+    runs.map { $0["policy"] as? String } == [
+      "spawn-and-freeze", "reuse-or-spawn", "shared", "fine-tune", "ewc", "replay", "joint",
+    ])
   #expect(runs.allSatisfy { ($0["accuracy_matrix_class_il"] as? [[Double]])?.count == 5 })
+}
+
+/// Every dataset under `group`, by path, read as Float64 (integers convert exactly here).
+private func datasets(in group: HDF5Group, prefix: String = "") throws -> [String: [Double]] {
+  var result: [String: [Double]] = [:]
+  for name in try group.memberNames() {
+    if let values = try? group.readDoubles(name).values {
+      result[prefix + name] = values
+    } else {
+      result.merge(
+        try datasets(in: group.existingGroup(name), prefix: prefix + name + "/")
+      ) { a, _ in a }
+    }
+  }
+  return result
+}
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST,
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+  ), arguments: ["spawn-and-freeze", "ewc"])
+func aResumedRunEndsBitIdenticalToAnUninterruptedOne(policy: String) throws {
+  let directory = try TemporaryDirectory()
+  let full = directory.path("full")
+  let cut = directory.path("cut")
+  #expect(
+    runTool([
+      "run", quickScenario, "--quiet", "--policy", policy, "--set", "checkpoint.directory=\(full)",
+    ]).status == 0)
+  // Stop after the first task: keep only its checkpoint, as a crash would.
+  try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: true)
+  try FileManager.default.copyItem(atPath: "\(full)/task_000.h5", toPath: "\(cut)/latest.h5")
+  let resumed = runTool([
+    "run", quickScenario, "--resume", "--policy", policy, "--set", "checkpoint.directory=\(cut)",
+  ])
+  #expect(resumed.status == 0, "\(resumed.error)")
+  #expect(resumed.output.contains("1 of 3 tasks done"))
+  let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
+  let actual = try datasets(in: HDF5File.open("\(cut)/latest.h5").root)
+  #expect(expected.count > 50)
+  #expect(Set(expected.keys) == Set(actual.keys))
+  let differing = expected.keys.filter { key in
+    guard let other = actual[key] else { return true }
+    return !zip(expected[key]!, other).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+  }
+  #expect(differing.isEmpty, "\(differing.sorted())")
+}
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST,
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+  ))
+func resumingWithAnotherScenarioIsRefused() throws {
+  let directory = try TemporaryDirectory()
+  let checkpoints = directory.path("c")
+  #expect(
+    runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(checkpoints)"])
+      .status == 0)
+  let result = runTool([
+    "run", quickScenario, "--resume", "--set", "checkpoint.directory=\(checkpoints)",
+    "--set", "training.seed=5",
+  ])
+  #expect(result.status == 2)
+  #expect(result.error.contains("written by another scenario"))
+  #expect(runTool(["run", quickScenario, "extra.h5"]).status == 2)
 }
