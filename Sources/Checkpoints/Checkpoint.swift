@@ -283,6 +283,31 @@ public enum Checkpoint {
 
   // MARK: - Resuming
 
+  /// A run restored from the checkpoint at `path`: its scenario (stored in the file), data,
+  /// model, optimiser, random state, stream position and history. Call `run()` on it to
+  /// continue with the next task, or add experts to its `model` first.
+  ///
+  /// - Parameters:
+  ///   - dataDirectory: Where to look for the dataset first.
+  ///   - makeExpert: The factory of a run with user-defined experts (as given to
+  ///     `ContinualRun`); built-in kinds need none.
+  public static func load(
+    _ path: String, dataDirectory: String? = nil,
+    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+  ) throws -> ContinualRun {
+    let file = try HDF5File.open(path)
+    _ = try summary(of: path)
+    let text = try file.root.stringAttribute("scenario")
+    let scenario = try Scenario.parse(Data(text.utf8), file: "\(path): /scenario")
+    let policy = try file.root.stringAttribute("policy")
+    let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
+    let run = try ContinualRun(
+      scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),
+      policy: policy, makeExpert: makeExpert)
+    try run.restore(try resumeState(from: path, scenario: scenario, policy: policy))
+    return run
+  }
+
   /// The state a run needs to continue from the checkpoint at `path`.
   ///
   /// - Parameter scenario: The scenario being resumed; its hash must equal the

@@ -377,40 +377,33 @@ public final class ContinualRun {
       experts: records)
   }
 
-  /// Spawns, freezes or reuses experts before `task`.
+  /// Spawns or reuses experts before `task`; every expert still trainable is then trained
+  /// on (and may predict) the task's classes.
   private func applyPolicy(before task: ContinualTask) throws {
-    let trainable = records.indices.filter { records[$0].frozenAtTask == nil }
-    switch policy {
-    case "shared", "fine-tune", "ewc", "replay", "joint":
-      for index in trainable {
+    // Experts added to `model` by the user between tasks get their record here.
+    while records.count < model.experts.count {
+      records.append(
+        ExpertRecord(id: records.count, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
+    }
+    if task.index > 0, policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
+      let fitting =
+        policy == "reuse-or-spawn"
+        ? try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
+          try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
+        } : []
+      for index in fitting {
         records[index].classes = mergeClasses(records[index].classes, task.classes)
       }
-      return
-    case "reuse-or-spawn" where task.index > 0:
-      let fitting = try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
-        try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
-      }
-      if !fitting.isEmpty {
-        for index in fitting {
-          records[index].classes = mergeClasses(records[index].classes, task.classes)
+      if fitting.isEmpty {
+        for _ in 0..<scenario.lifecycle.expertsPerTask {
+          let id = try model.addExpert(try makeExpert(&generator), using: &generator)
+          records.append(
+            ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
         }
-        return
       }
-      fallthrough
-    default:
-      guard task.index > 0 else {
-        for index in trainable { records[index].classes = task.classes }
-        return
-      }
-      for _ in 0..<scenario.lifecycle.expertsPerTask {
-        let id = try model.addExpert(try makeExpert(&generator), using: &generator)
-        records.append(
-          ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: task.classes))
-      }
-      // A new optimizer state for the new parameters; frozen ones have none.
-      let previous = optimizer.state
-      optimizer = makeOptimizer()
-      optimizer.state = previous
+    }
+    for index in records.indices where records[index].frozenAtTask == nil {
+      records[index].classes = mergeClasses(records[index].classes, task.classes)
     }
   }
 

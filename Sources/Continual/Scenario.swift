@@ -277,10 +277,10 @@ extension Scenario {
       dataset.name = try name.choice(DatasetRegistry.all.map(\.name))
     }
     if let labels = fields["labels"] {
-      guard dataset.name == "cifar100" else {
-        throw labels.error("only cifar100 has coarse and fine labels")
-      }
       dataset.labels = CIFARLabels(rawValue: try labels.choice(["fine", "coarse"]))!
+      guard dataset.labels == .fine || dataset.name == "cifar100" else {
+        throw labels.error("only cifar100 has coarse labels")
+      }
     }
     if let cap = fields["train_samples_per_class"], !cap.isNull {
       dataset.trainSamplesPerClass = try cap.integer(in: 2...1_000_000)
@@ -405,10 +405,10 @@ extension Scenario {
         training.optimizer.learningRate = try rate.number(in: 1e-12...10)
       }
       if let momentum = parts["momentum"] {
-        guard training.optimizer.name == "sgd" else {
+        training.optimizer.momentum = try momentum.number(in: 0...0.9999)
+        guard training.optimizer.name == "sgd" || training.optimizer.momentum == 0 else {
           throw momentum.error("only sgd has momentum")
         }
-        training.optimizer.momentum = try momentum.number(in: 0...0.9999)
       }
       if let decay = parts["weight_decay"] {
         training.optimizer.weightDecay = try decay.number(in: 0...1)

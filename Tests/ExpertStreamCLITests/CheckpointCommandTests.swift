@@ -1,6 +1,8 @@
 import Checkpoints
 import ExpertStreamCLI
 import Foundation
+import MoE
+import TensorCore
 import Testing
 import _TestSupport
 
@@ -193,4 +195,31 @@ func resumingWithAnotherScenarioIsRefused() throws {
   #expect(result.status == 2)
   #expect(result.error.contains("written by another scenario"))
   #expect(runTool(["run", quickScenario, "extra.h5"]).status == 2)
+}
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST,
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+  ))
+func checkpointLoadGivesBackARunThatContinuesWithNewExperts() throws {
+  let directory = try TemporaryDirectory()
+  let checkpoints = directory.path("c")
+  #expect(
+    runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(checkpoints)"])
+      .status == 0)
+  let run = try Checkpoint.load("\(checkpoints)/task_001.h5")
+  #expect(run.model.experts.count == 2)
+  #expect(run.state.nextTask == 2 && run.state.reports.count == 2)
+  #expect(run.model.isFrozen(expert: 0) && run.model.isFrozen(expert: 1))
+  var generator = RandomGenerator(seed: 3)
+  let extra = try FeatureExpert.multilayerPerceptron(
+    inputCount: 784, hidden: [64, 32], classCount: 10, using: &generator)
+  try run.model.addExpert(extra, using: &generator)
+  let result = try run.run()
+  #expect(result.reports.count == 3)
+  // The user's expert is trained on the next task with the policy's own new expert.
+  #expect(run.model.experts.count == 4)
+  #expect(result.experts.map(\.spawnedAtTask) == [0, 1, 2, 2])
+  #expect(result.experts.suffix(2).map(\.classes) == [[4, 5], [4, 5]])
 }
