@@ -102,6 +102,8 @@ public enum Checkpoint {
       "replay_indices", integers: run.replayIndices.map(Int64.init),
       shape: [run.replayIndices.count])
     try stream.setAttribute("replay_seen", run.replaySamplesSeen)
+    let initial = run.state.initialAccuracies
+    try stream.write("initial_accuracy_task_il", doubles: initial, shape: [initial.count])
     let ewc = try root.group("ewc")
     for (name, table) in [("fisher", run.ewcFisher), ("anchor", run.ewcAnchors)] {
       let group = try ewc.group(name)
@@ -135,6 +137,9 @@ public enum Checkpoint {
       try group.setAttribute("routing_forgetting", report.routingForgetting)
       try group.setAttribute("training_seconds", report.trainingSeconds)
       try group.setAttribute("final_loss", report.finalLoss)
+      try group.write(
+        "accuracy_before_training_task_il", doubles: [report.forwardTransferTerms.beforeTraining],
+        shape: [1])
       try group.setAttribute(
         "lifecycle_events", report.events.map(\.description).joined(separator: "; "))
       let kinds = LifecycleEvent.Kind.allCases
@@ -375,6 +380,7 @@ public enum Checkpoint {
         }
       }
     }
+    let initial = try stream.readDoubles("initial_accuracy_task_il").values
     let history = try root.existingGroup("history")
     let kinds = LifecycleEvent.Kind.allCases
     var log: [LifecycleEvent] = []
@@ -407,21 +413,26 @@ public enum Checkpoint {
           kind: kinds[min(max(eventValues[$0 + 2], 0), kinds.count - 1)])
       }
       log += events
-      return TaskReport(
-        task: Int(name.dropFirst(5)) ?? 0,
+      let before = try group.readDoubles("accuracy_before_training_task_il").values.first ?? 0
+      let index = Int(name.dropFirst(5)) ?? 0
+      var report = TaskReport(
+        task: index,
         accuracyTaskIL: try group.readDoubles("accuracy_task_il").values,
         accuracyClassIL: try group.readDoubles("accuracy_class_il").values,
         oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
         routing: routing, routingForgetting: try group.doubleAttribute("routing_forgetting"),
         trainingSeconds: try group.doubleAttribute("training_seconds"),
         finalLoss: try group.doubleAttribute("final_loss"), events: events)
+      report.forwardTransferTerms = (before, index < initial.count ? initial[index] : 0)
+      return report
     }
     return ContinualRunState(
       nextTask: try stream.integerAttribute("current_task") + 1, modelState: modelState,
       records: records, optimizer: optimizer, generator: generator,
       replayBuffer: try stream.readIntegers("replay_indices").values.map(Int.init),
       replaySeen: try stream.integerAttribute("replay_seen"), fisher: tables["fisher"] ?? [:],
-      anchors: tables["anchor"] ?? [:], reports: reports, lifecycleLog: log)
+      anchors: tables["anchor"] ?? [:], reports: reports, lifecycleLog: log,
+      initialAccuracies: initial)
   }
 
   private static func readTensor(_ group: HDF5Group, _ key: String) throws -> Tensor {

@@ -20,6 +20,7 @@ extension ContinualResult {
       "bwt_task_il": Self.backwardTransfer(accuracyMatrixTaskIL),
       "bwt_class_il": Self.backwardTransfer(accuracyMatrixClassIL),
       "forgetting_task_il": Self.forgetting(accuracyMatrixTaskIL),
+      "fwt_task_il": forwardTransferTaskIL,
       "forgetting_class_il": Self.forgetting(accuracyMatrixClassIL),
       "routing_forgetting": reports.map(\.routingForgetting).reduce(0, +)
         / Double(max(reports.count - 1, 1)),

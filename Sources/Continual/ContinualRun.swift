@@ -46,6 +46,9 @@ public struct TaskReport: Sendable {
   public var finalLoss: Double
   /// Lifecycle events of this task.
   public var events: [LifecycleEvent]
+  /// Task-IL accuracy on this task just before training on it, and of the untrained
+  /// initial model: the two terms of forward transfer.
+  public var forwardTransferTerms: (beforeTraining: Double, initialModel: Double) = (0, 0)
 
   /// A report from its parts (as restored from a checkpoint).
   public init(
@@ -102,6 +105,15 @@ public struct ContinualResult: Sendable {
     return terms.reduce(0, +) / Double(terms.count)
   }
 
+  /// Forward transfer (task-IL): mean over tasks after the first of (accuracy just before
+  /// training on the task − accuracy of the untrained initial model on it). 0 for one task.
+  public var forwardTransferTaskIL: Double {
+    let terms = reports.dropFirst().map {
+      $0.forwardTransferTerms.beforeTraining - $0.forwardTransferTerms.initialModel
+    }
+    return terms.isEmpty ? 0 : terms.reduce(0, +) / Double(terms.count)
+  }
+
   /// Average forgetting: mean over earlier tasks of (best earlier accuracy − final).
   public static func forgetting(_ matrix: [[Double]]) -> Double {
     let count = matrix.count
@@ -138,14 +150,17 @@ public struct ContinualRunState {
   public var reports: [TaskReport]
   /// The mixture's lifecycle events so far.
   public var lifecycleLog: [LifecycleEvent]
+  /// Task-IL accuracy of the untrained initial model on each task.
+  public var initialAccuracies: [Double] = []
 
   /// A state from its parts.
   public init(
     nextTask: Int, modelState: [String: Tensor], records: [ExpertRecord],
     optimizer: OptimizerState, generator: [UInt64], replayBuffer: [Int], replaySeen: Int,
     fisher: [String: [Float]], anchors: [String: [Float]], reports: [TaskReport],
-    lifecycleLog: [LifecycleEvent]
+    lifecycleLog: [LifecycleEvent], initialAccuracies: [Double] = []
   ) {
+    self.initialAccuracies = initialAccuracies
     self.nextTask = nextTask
     self.modelState = modelState
     self.records = records
@@ -202,6 +217,18 @@ public final class ContinualRun {
   /// The sample indices (into the training set) held in the replay buffer.
   public var replayIndices: [Int] { replayBuffer }
   private var finishedReports: [TaskReport] = []
+  /// Task-IL accuracy of the untrained model on each task (forward transfer's baseline).
+  private var initialAccuracies: [Double] = []
+
+  /// Task-IL accuracy of the current model on `task`'s test samples, in evaluation mode.
+  private func taskAccuracy(_ task: ContinualTask) throws -> Double {
+    model.train(false)
+    defer { model.train(true) }
+    // Experts not yet assigned classes (before their first task) predict the task's.
+    let classes = records.map { $0.classes.isEmpty ? task.classes : $0.classes + task.classes }
+    return try accuracy(
+      task.testIndices, head: OutputHead(allowedClasses: task.classes, expertClasses: classes))
+  }
 
   /// The state after the tasks finished so far, for a checkpoint.
   public var state: ContinualRunState {
@@ -210,7 +237,8 @@ public final class ContinualRun {
       modelState: Dictionary(uniqueKeysWithValues: model.state().map { ($0.key, $0.tensor) }),
       records: records, optimizer: optimizer.state, generator: generator.state,
       replayBuffer: replayBuffer, replaySeen: replaySeen, fisher: fisher, anchors: anchors,
-      reports: finishedReports, lifecycleLog: model.lifecycleLog)
+      reports: finishedReports, lifecycleLog: model.lifecycleLog,
+      initialAccuracies: initialAccuracies)
   }
 
   /// Puts the run where `state` left it: experts spawned and frozen as recorded, weights,
@@ -241,6 +269,7 @@ public final class ContinualRun {
     fisher = state.fisher
     anchors = state.anchors
     finishedReports = state.reports
+    initialAccuracies = state.initialAccuracies
     decompositionAtTaskEnd = [:]
     for report in state.reports {
       let decomposition = report.routing.decomposition
@@ -356,18 +385,23 @@ public final class ContinualRun {
 
   /// Trains every task in order and evaluates after each.
   public func run(progress: (ContinualProgress) -> Void = { _ in }) throws -> ContinualResult {
+    if initialAccuracies.isEmpty {
+      initialAccuracies = try stream.tasks.map { try taskAccuracy($0) }
+    }
     for task in stream.tasks.dropFirst(finishedReports.count) {
       model.currentTask = task.index
       let logStart = model.lifecycleLog.count
       try applyPolicy(before: task)
+      let before = try taskAccuracy(task)
       progress(
         .taskStarted(
           task: task.index, of: stream.tasks.count, classes: task.classes,
           events: Array(model.lifecycleLog[logStart...])))
       let (seconds, loss) = try train(task, progress: progress)
       try finish(task)
-      let report = try evaluate(
+      var report = try evaluate(
         after: task, seconds: seconds, loss: loss, events: Array(model.lifecycleLog[logStart...]))
+      report.forwardTransferTerms = (before, initialAccuracies[task.index])
       finishedReports.append(report)
       progress(.taskFinished(report))
     }

@@ -381,7 +381,8 @@ extension RunCommand {
         + "class-IL \(percent(ContinualResult.averageAccuracy(result.accuracyMatrixClassIL)))%; "
         + "class-IL BWT \(percent(ContinualResult.backwardTransfer(result.accuracyMatrixClassIL))) points, "
         + "forgetting \(percent(ContinualResult.forgetting(result.accuracyMatrixClassIL))) points; "
-        + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%"
+        + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%; "
+        + "task-IL forward transfer \(percent(result.forwardTransferTaskIL)) points"
     )
     let experts = result.experts.map { expert in
       "expert \(expert.id): spawned at task \(expert.spawnedAtTask + 1)"

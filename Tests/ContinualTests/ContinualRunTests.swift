@@ -82,6 +82,7 @@ func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
   for key in [
     "accuracy_matrix_task_il", "accuracy_matrix_class_il", "average_accuracy_class_il",
     "bwt_class_il", "forgetting_class_il", "routing_forgetting", "oracle_accuracy_class_il",
+    "fwt_task_il",
     "scenario_hash", "experts", "decompositions",
   ] {
     #expect(record[key] != nil, "\(policy): \(key)")

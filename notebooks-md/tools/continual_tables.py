@@ -23,15 +23,17 @@ def main():
     for run in runs:
         if run["policy"] not in policies:
             policies.append(run["policy"])
-    print("| policy | seeds | task-IL acc (%) | task-IL BWT | class-IL acc (%) | class-IL BWT | class-IL forgetting | oracle-routing class-IL (%) | routing forgetting (TV) | experts | train s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| policy | seeds | task-IL acc (%) | task-IL BWT | class-IL acc (%) | class-IL BWT | class-IL forgetting | oracle-routing class-IL (%) | routing forgetting (TV) | task-IL FWT | experts | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for policy in policies:
         rs = [r for r in runs if r["policy"] == policy]
         print(f"| {policy} | {len(rs)} | {ms([r['average_accuracy_task_il'] for r in rs])} | "
               f"{ms([r['bwt_task_il'] for r in rs])} | {ms([r['average_accuracy_class_il'] for r in rs])} | "
               f"{ms([r['bwt_class_il'] for r in rs])} | {ms([r['forgetting_class_il'] for r in rs])} | "
               f"{ms([r['oracle_accuracy_class_il'] for r in rs])} | "
-              f"{ms([r['routing_forgetting'] for r in rs], 1, 3)} | {len(rs[0]['experts'])} | "
+              f"{ms([r['routing_forgetting'] for r in rs], 1, 3)} | "
+              f"{ms([r['fwt_task_il'] for r in rs]) if 'fwt_task_il' in rs[0] else '–'} | "
+              f"{len(rs[0]['experts'])} | "
               f"{ms([sum(r['training_seconds']) for r in rs], 1, 0)} |")
     if "--decompositions" in sys.argv:
         policy = sys.argv[sys.argv.index("--decompositions") + 1]
