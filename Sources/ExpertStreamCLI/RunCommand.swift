@@ -215,6 +215,13 @@ struct RunCommand: Command {
     _ event: PaperRunProgress, method: PaperMethod, seed: UInt64, console: Console
   ) {
     guard !quiet else { return }
+    if case .batch(let epoch, let done, let of, let loss, let seconds) = event {
+      let eta = done > 0 ? seconds / Double(done) * Double(of - done) : 0
+      console.progress(
+        "  \(method.rawValue) seed \(seed) epoch \(epoch) "
+          + Console.bar(
+            done: done, total: of, detail: String(format: "loss %.4f, %.0f s left", loss, eta)))
+    }
     if case .epoch(let epoch, let total, let loss, let seconds) = event {
       console.print(
         String(
@@ -338,6 +345,13 @@ extension RunCommand {
       let labels = classes.map { "\($0) \(names[$0])" }.joined(separator: ", ")
       console.print("task \(task + 1)/\(count): classes \(labels)")
       for event in events { console.print("  \(event)") }
+    case .batch(let task, let epoch, let done, let of, let loss, let seconds):
+      let eta = done > 0 ? seconds / Double(done) * Double(of - done) : 0
+      console.progress(
+        "  task \(task + 1) epoch \(epoch) "
+          + Console.bar(
+            done: done, total: of,
+            detail: String(format: "loss %.4f, %.0f s left", loss, eta)))
     case .epoch(let task, let epoch, let of, let loss, let seconds, let rate):
       console.print(
         String(

@@ -1,5 +1,7 @@
 import ExpertStreamCLI
+import Foundation
 import Testing
+import _TestSupport
 
 /// Runs the tool in-process and captures what it printed.
 func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: String) {
@@ -89,4 +91,22 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
     #expect(result.output.contains("train step: forward+backward+Adam"))
     #expect(result.output.contains("samples/s"))
   }
+}
+
+@Test func progressBarsAppearOnlyOnTerminals() throws {
+  #expect(Console.bar(done: 3, total: 6, width: 10, detail: "x") == "[#####.....] 3/6 x")
+  var written = ""
+  let terminal = Console(isTerminal: true, output: { written += $0 }, error: { _ in })
+  terminal.progress("working")
+  terminal.print("done")
+  #expect(written == "\r\u{1B}[2Kworking\r\u{1B}[2Kdone\n")
+  let quick = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../tasks/quick.json").standardized.path
+  let directory = try TemporaryDirectory()
+  let result = runTool([
+    "run", quick, "--set", "training.epochs=1", "--set",
+    "checkpoint.directory=\(directory.url.path)",
+  ])
+  #expect(result.status == 0, "\(result.error)")
+  #expect(!result.output.contains("\u{1B}") && !result.output.contains("\r"))
 }
