@@ -30,7 +30,7 @@ struct RunCommand: Command {
         repeatable: true),
       .option(
         "--seeds", "N",
-        "Seeds per method or policy (paper: 0..<N, default paper.seeds; continual: training.seed + 0..<N, default 1)."
+        "Seeds per method or policy: training.seed + 0..<N (default: paper.seeds for paper scenarios, 1 otherwise)."
       ),
       .option("--metrics-json", "FILE", "Also write every run's metrics as JSON."),
       .option(
@@ -160,7 +160,8 @@ struct RunCommand: Command {
       console.print("scenario hash \(scenario.hash)")
     }
     var results: [PaperRunResult] = []
-    for seed in 0..<UInt64(seedCount) {
+    let firstSeed = UInt64(scenario.training.seed)
+    for seed in firstSeed..<(firstSeed + UInt64(seedCount)) {
       var trained: [PaperMethod: MixtureOfExperts] = [:]
       for method in methods {
         let reuse = method == .distilled ? trained[settings.distillFrom] : nil
