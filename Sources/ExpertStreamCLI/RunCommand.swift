@@ -72,42 +72,31 @@ struct RunCommand: Command {
         "unexpected argument '\(arguments.positionals[1])'",
         hint: "run takes one scenario file; a checkpoint file goes after --resume")
     }
-    let names = arguments.allValues("--method").flatMap {
-      $0.split(separator: ",").map(String.init)
-    }
-    methods =
-      try names.isEmpty
-      ? nil
-      : names.map { name in
-        guard let method = PaperMethod(rawValue: name) else {
-          throw UsageError(
-            "unknown method '\(name)' for --method",
-            hint: suggestion(for: name, among: PaperMethod.allCases.map(\.rawValue)) + "one of: "
-              + PaperMethod.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        return method
-      }
-    let policyNames = arguments.allValues("--policy").flatMap {
-      $0.split(separator: ",").map(String.init)
-    }
-    policies =
-      try policyNames.isEmpty
-      ? nil
-      : policyNames.map { name in
-        let known = Scenario.LifecycleSettings.policies
-        guard known.contains(name) else {
-          throw UsageError(
-            "unknown policy '\(name)' for --policy",
-            hint: suggestion(for: name, among: known) + "one of: " + known.joined(separator: ", "))
-        }
-        return name
-      }
+    methods = try Self.names(arguments, "--method", known: PaperMethod.allCases.map(\.rawValue))?
+      .map { PaperMethod(rawValue: $0)! }
+    policies = try Self.names(arguments, "--policy", known: Scenario.LifecycleSettings.policies)
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
     overrides = arguments.allValues("--set")
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
     quiet = arguments.flag("--quiet")
+  }
+
+  /// The values of a repeatable, comma-separated option, each checked against `known`;
+  /// `nil` when the option is absent.
+  static func names(_ arguments: ParsedArguments, _ option: String, known: [String]) throws
+    -> [String]?
+  {
+    let names = arguments.allValues(option).flatMap { $0.split(separator: ",").map(String.init) }
+    guard !names.isEmpty else { return nil }
+    if let unknown = names.first(where: { !known.contains($0) }) {
+      let noun = option.dropFirst(2)
+      throw UsageError(
+        "unknown \(noun) '\(unknown)' for \(option)",
+        hint: suggestion(for: unknown, among: known) + "one of: " + known.joined(separator: ", "))
+    }
+    return names
   }
 
   func run(_ console: Console) throws {
