@@ -295,7 +295,6 @@ public final class ContinualRun {
   private var fisher: [String: [Float]] = [:]
   private var anchors: [String: [Float]] = [:]
   private var decompositionAtTaskEnd: [Int: [Double]] = [:]
-  private var expertCountAtTaskEnd: [Int: Int] = [:]
 
   /// The single-network baselines.
   public static let baselines: Set<String> = ["fine-tune", "ewc", "replay", "joint"]
