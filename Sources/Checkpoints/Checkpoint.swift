@@ -309,8 +309,44 @@ public enum Checkpoint {
     let run = try ContinualRun(
       scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),
       policy: policy, makeExpert: makeExpert)
-    try run.restore(try resumeState(from: path, scenario: scenario, policy: policy))
+    try restore(run, from: path)
     return run
+  }
+
+  /// Puts `run` where the checkpoint at `path` left it (see ``resumeState(from:scenario:policy:)``).
+  ///
+  /// - Throws: ``HDF5Error`` naming the file and the object (`/model/experts/expert_000/…`)
+  ///   when the checkpoint does not fit the run: another scenario or policy, or a tensor of
+  ///   the wrong shape.
+  public static func restore(_ run: ContinualRun, from path: String) throws {
+    let state = try resumeState(from: path, scenario: run.scenario, policy: run.policy)
+    do {
+      try run.restore(state)
+    } catch let error as ModuleError {
+      switch error {
+      case .shapeMismatch(let key, let expected, let found):
+        throw HDF5Error(
+          file: path, path: objectPath(ofModelKey: key),
+          message: "shape \(found) does not fit the model's \(expected)")
+      case .missingKey(let key):
+        throw HDF5Error(file: path, path: objectPath(ofModelKey: key), message: "missing dataset")
+      case .unusedKey(let key):
+        throw HDF5Error(
+          file: path, path: objectPath(ofModelKey: key), message: "not a tensor of the model")
+      case .invalidConfiguration(let message):
+        throw HDF5Error(file: path, path: "/model", message: message)
+      }
+    }
+  }
+
+  /// The checkpoint object holding the mixture tensor `key` (`experts.3.output.weight` →
+  /// `/model/experts/expert_003/output.weight`).
+  static func objectPath(ofModelKey key: String) -> String {
+    let parts = key.split(separator: ".", maxSplits: 2).map(String.init)
+    if parts.count == 3, parts[0] == "experts", let index = Int(parts[1]) {
+      return String(format: "/model/experts/expert_%03d/", index) + parts[2]
+    }
+    return "/model/gate/" + key.dropFirst("gate.".count)
   }
 
   /// The state a run needs to continue from the checkpoint at `path`.

@@ -42,16 +42,21 @@ public final class HDF5File {
     return HDF5File(path: path, id: id)
   }
 
-  /// Opens an existing file for reading.
-  public static func open(_ path: String) throws -> HDF5File {
+  /// Opens an existing file for reading (or, with `writable`, for changing it in place).
+  public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
     es_silence_errors()
-    guard FileManager.default.fileExists(atPath: path) else {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw HDF5Error(file: path, path: "/", message: "no such file")
+    }
+    guard !isDirectory.boolValue else {
+      throw HDF5Error(file: path, path: "/", message: "is a directory, not a checkpoint file")
     }
     guard H5Fis_hdf5(path) > 0 else {
       throw HDF5Error(file: path, path: "/", message: "not an HDF5 file")
     }
-    let id = H5Fopen(path, es_H5F_ACC_RDONLY(), es_H5P_DEFAULT())
+    let id = H5Fopen(
+      path, writable ? es_H5F_ACC_RDWR() : es_H5F_ACC_RDONLY(), es_H5P_DEFAULT())
     guard id >= 0 else {
       throw HDF5Error(file: path, path: "/", message: "cannot open the file")
     }
@@ -101,6 +106,13 @@ public struct HDF5Group {
   public func existingGroup(_ name: String) throws -> HDF5Group {
     guard contains(name) else { throw error(name, "missing group") }
     return HDF5Group(file: file, path: childPath(name))
+  }
+
+  /// Removes the member `name` (a dataset or group) from this group.
+  public func remove(_ name: String) throws {
+    guard H5Ldelete(file.id, childPath(name), es_H5P_DEFAULT()) >= 0 else {
+      throw error(name, "cannot remove")
+    }
   }
 
   /// Whether a link `name` exists in this group.

@@ -64,6 +64,7 @@ struct InspectCommand: Command {
       "\(path): checkpoint format \(summary.formatVersion), written by expertstream \(summary.toolVersion)"
     )
     console.print("policy \(summary.policy), scenario hash \(summary.scenarioHash)")
+    console.print("scenario: \(summary.scenario)")
     console.print(
       "tasks: " + summary.taskClasses.map { "\($0)" }.joined(separator: " ")
         + " (\(summary.tasks.count) finished)")

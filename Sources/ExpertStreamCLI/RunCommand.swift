@@ -83,6 +83,16 @@ struct RunCommand: Command {
     quiet = arguments.flag("--quiet")
   }
 
+  /// `latest.h5` in `directory`, or, when a kill came between writing a task's file and
+  /// `latest.h5`, the task file of the highest number.
+  static func newestCheckpoint(in directory: String) -> String {
+    let latest = "\(directory)/latest.h5"
+    if FileManager.default.fileExists(atPath: latest) { return latest }
+    let tasks = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+      .filter { $0.hasPrefix("task_") && $0.hasSuffix(".h5") }.sorted()
+    return tasks.last.map { "\(directory)/\($0)" } ?? latest
+  }
+
   /// The values of a repeatable, comma-separated option, each checked against `known`;
   /// `nil` when the option is absent.
   static func names(_ arguments: ParsedArguments, _ option: String, known: [String]) throws
@@ -255,13 +265,12 @@ extension RunCommand {
             throw UsageError(
               "--resume continues one run", hint: "give at most one --policy and no --seeds")
           }
-          let file = resumeFile ?? "\(directory)/latest.h5"
-          let state = try Checkpoint.resumeState(from: file, scenario: scenario, policy: policy)
-          try run.restore(state)
-          reports = state.reports
+          let file = resumeFile ?? Self.newestCheckpoint(in: directory)
+          try Checkpoint.restore(run, from: file)
+          reports = run.state.reports
           if !quiet {
             console.print(
-              "resuming from \(file): \(state.reports.count) of \(stream.tasks.count) tasks done")
+              "resuming from \(file): \(reports.count) of \(stream.tasks.count) tasks done")
           }
         }
         var checkpointError: Error?

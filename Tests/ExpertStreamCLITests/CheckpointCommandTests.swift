@@ -79,6 +79,20 @@ func h5pyReadsEveryPartOfACheckpoint() throws {
     assert f["history/task_002/decomposition"].shape == (3, 10)
     assert f["metrics/accuracy_matrix_class_il"].shape == (3, 3)
     assert f["optimizer"].attrs["step"] > 0 and len(f["optimizer/m"]) > 0
+    for name, expert in f["model/experts"].items():
+        for key in ("kind", "frozen", "spawned_at_task", "frozen_at_task"):
+            assert key in expert.attrs, (name, key)
+        assert expert["features.layers.1.weight"].shape == (64, 784)
+        assert expert["features.layers.3.weight"].shape == (32, 64)
+        assert expert["output.weight"].shape == (10, 32)
+    for task in range(3):
+        history = f["history/task_%03d" % task]
+        decomposition = history["decomposition"][()]
+        seen = sorted(c for t in scenario["split"]["groups"][:task + 1] for c in t)
+        columns = decomposition[:, seen].sum(axis=0)
+        assert abs(columns - 1).max() < 1e-6, columns
+        for key in ("usage_entropy_bits", "class_entropy_bits", "routing_forgetting"):
+            assert key in history.attrs
     print("ok")
     """
   let process = Process()
@@ -222,4 +236,111 @@ func checkpointLoadGivesBackARunThatContinuesWithNewExperts() throws {
   #expect(run.model.experts.count == 4)
   #expect(result.experts.map(\.spawnedAtTask) == [0, 1, 2, 2])
   #expect(result.experts.suffix(2).map(\.classes) == [[4, 5], [4, 5]])
+}
+
+/// The `expertstream` executable SwiftPM built beside this test bundle, if any.
+private let executable: String? = {
+  let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+  let candidates = [directory, directory.deletingLastPathComponent()].map {
+    $0.appendingPathComponent("expertstream").path
+  }
+  return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST && executable != nil,
+    "needs the built expertstream executable beside the tests and the FashionMNIST package"))
+func aRunKilledMidTaskResumesToIdenticalCheckpoints() throws {
+  let directory = try TemporaryDirectory()
+  let (killed, full) = (directory.path("killed"), directory.path("full"))
+  let settings = ["--set", "training.epochs=40", "--quiet"]
+  #expect(
+    runTool(["run", quickScenario, "--set", "checkpoint.directory=\(full)"] + settings).status == 0)
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable!)
+  process.arguments = ["run", quickScenario, "--set", "checkpoint.directory=\(killed)"] + settings
+  process.standardOutput = FileHandle.nullDevice
+  try process.run()
+  // Kill it with SIGKILL as soon as the first task's checkpoint exists: mid task 2.
+  let deadline = Date().addingTimeInterval(120)
+  while !FileManager.default.fileExists(atPath: "\(killed)/task_000.h5"), Date() < deadline,
+    process.isRunning
+  {
+    usleep(2_000)
+  }
+  kill(process.processIdentifier, SIGKILL)
+  process.waitUntilExit()
+  #expect(process.terminationReason == .uncaughtSignal, "the run ended before it was killed")
+  // Killed during task 2: no checkpoint of a later task exists (a temporary may remain).
+  let left = try FileManager.default.contentsOfDirectory(atPath: killed)
+  #expect(left.contains("task_000.h5") && !left.contains("task_001.h5"), "\(left)")
+  let resumed = runTool(
+    ["run", quickScenario, "--resume", "--set", "checkpoint.directory=\(killed)"] + settings)
+  #expect(resumed.status == 0, "\(resumed.error)")
+  let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
+  let actual = try datasets(in: HDF5File.open("\(killed)/latest.h5").root)
+  #expect(Set(expected.keys) == Set(actual.keys))
+  #expect(
+    expected.keys.filter { expected[$0]!.elementsEqualNaN(actual[$0] ?? []) == false }.isEmpty)
+}
+
+extension Array where Element == Double {
+  /// Element-wise equality with NaN equal to NaN.
+  fileprivate func elementsEqualNaN(_ other: [Double]) -> Bool {
+    count == other.count && zip(self, other).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
+  }
+}
+
+@Test(
+  .enabled(
+    if: hasFashionMNIST,
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+  ))
+func checkpointsThatDoNotFitAreRefusedAndGoodOnesNeverOverwritten() throws {
+  let directory = try TemporaryDirectory()
+  let good = directory.path("good")
+  #expect(
+    runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(good)"]).status == 0)
+
+  // A dataset of the wrong shape: named by file and object path, exit 2.
+  let bad = directory.path("bad")
+  try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
+  try FileManager.default.copyItem(atPath: "\(good)/task_000.h5", toPath: "\(bad)/latest.h5")
+  do {
+    let file = try HDF5File.open("\(bad)/latest.h5", writable: true)
+    let expert = try file.root.existingGroup("model").existingGroup("experts")
+      .existingGroup("expert_000")
+    try expert.remove("output.weight")
+    try expert.write("output.weight", floats: [Float](repeating: 0, count: 30), shape: [10, 3])
+  }
+  let shape = runTool(["run", quickScenario, "--resume", "--set", "checkpoint.directory=\(bad)"])
+  #expect(shape.status == 2)
+  #expect(
+    shape.error.contains("\(bad)/latest.h5: /model/experts/expert_000/output.weight: shape [10, 3]")
+  )
+
+  // A directory where a checkpoint file is expected.
+  let folder = runTool(["inspect", good])
+  #expect(folder.status == 2 && folder.error.contains("\(good): /: is a directory"))
+
+  // A checkpoint directory that cannot be created: a clear error, exit ≠ 0.
+  let blocked = directory.path("file")
+  try "x".write(toFile: blocked, atomically: true, encoding: .utf8)
+  let unwritable = runTool([
+    "run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(blocked)/sub",
+  ])
+  #expect(unwritable.status != 0)
+  #expect(unwritable.error.contains("\(blocked)/sub"))
+
+  // A write that fails leaves the existing good checkpoint untouched.
+  let before = try Data(contentsOf: URL(fileURLWithPath: "\(good)/latest.h5"))
+  let temporary = "\(good)/.latest.h5.partial-\(ProcessInfo.processInfo.processIdentifier)"
+  try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+  let failing = runTool([
+    "run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(good)", "--set",
+    "checkpoint.every_task=false",
+  ])
+  #expect(failing.status != 0)
+  #expect(try Data(contentsOf: URL(fileURLWithPath: "\(good)/latest.h5")) == before)
 }
