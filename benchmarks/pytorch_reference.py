@@ -4,6 +4,7 @@ comparing training curves and speed with ExpertStream on the same machine.
 Usage:
   python3 benchmarks/pytorch_reference.py --gate attentive --epochs 20 --seed 0 \
       [--arch paper-fmnist|paper-mnist] [--ls BETA_S,BETA_D] [--threads T] [--data-dir DIR]
+  python3 benchmarks/pytorch_reference.py --batches 40 --warmup 5 ...   # timing only
 
 Reads the IDX files (raw or .gz) of FashionMNIST (default /usr/share/datasets/fashion-mnist)
 or MNIST. Prints one line per epoch (mean training loss, seconds, samples/s) and the final
@@ -125,6 +126,9 @@ def main():
     p.add_argument("--ls", default=None)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--batches", type=int, default=0,
+                   help="time this many training batches after --warmup and exit")
+    p.add_argument("--warmup", type=int, default=5)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -138,21 +142,39 @@ def main():
     model = Mixture(a.arch, a.experts, 10, a.gate)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=a.weight_decay)
     betas = tuple(float(v) for v in a.ls.split(",")) if a.ls else None
+
+    def step(idx):
+        x, y = xtr[idx], ytr[idx]
+        p_mix, g = model(x)
+        loss = -torch.log(p_mix[torch.arange(len(y)), y] + 1e-15).mean()
+        total_loss = loss + (sample_similarity(x, g, *betas) if betas else 0)
+        opt.zero_grad()
+        total_loss.backward()
+        opt.step()
+        return loss.item()
+
+    if a.batches:
+        import resource
+        model.train()
+        order = torch.randperm(len(xtr))
+        batch = lambda i: order[(i * a.batch) % (len(xtr) - a.batch):][:a.batch]
+        for i in range(a.warmup):
+            step(batch(i))
+        start = time.time()
+        for i in range(a.batches):
+            step(batch(a.warmup + i))
+        seconds = time.time() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"samples/s {a.batches * a.batch / seconds:.0f} ({a.batches} batches in {seconds:.2f} s "
+              f"after {a.warmup} warm-up); peak memory {peak:.0f} MiB")
+        return
     for epoch in range(1, a.epochs + 1):
         model.train()
         start = time.time()
         order = torch.randperm(len(xtr))
         total, batches = 0.0, 0
         for i in range(0, len(xtr), a.batch):
-            idx = order[i:i + a.batch]
-            x, y = xtr[idx], ytr[idx]
-            p_mix, g = model(x)
-            loss = -torch.log(p_mix[torch.arange(len(y)), y] + 1e-15).mean()
-            total_loss = loss + (sample_similarity(x, g, *betas) if betas else 0)
-            opt.zero_grad()
-            total_loss.backward()
-            opt.step()
-            total += loss.item()
+            total += step(order[i:i + a.batch])
             batches += 1
         seconds = time.time() - start
         print(f"epoch {epoch}: loss {total / batches:.4f}, {seconds:.1f} s, {len(xtr) / seconds:.0f} samples/s", flush=True)

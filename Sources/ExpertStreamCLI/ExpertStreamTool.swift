@@ -10,7 +10,7 @@ public enum ExpertStreamTool {
   public static let commands: [any Command.Type] = [
     RunCommand.self, InspectCommand.self, DataListCommand.self, DataFetchCommand.self,
     ScenarioCheckCommand.self,
-    BenchOpsCommand.self, BenchMoECommand.self, BenchGradientsCommand.self,
+    BenchOpsCommand.self, BenchMoECommand.self, BenchTrainCommand.self, BenchGradientsCommand.self,
   ]
 
   /// Runs the tool on `arguments` (without the program name) and returns the exit code.
