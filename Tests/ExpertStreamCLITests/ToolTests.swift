@@ -83,6 +83,16 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
     #expect(result.output.contains("GFLOP/s"))
   }
 
+  @Test func benchTrainReportsSamplesPerSecondAndPeakMemory() {
+    let result = runTool([
+      "bench", "train", "--synthetic", "--batches", "2", "--warmup", "0", "--batch", "16",
+      "--threads", "1", "--experts", "2", "--ls", "1e-6,1e-6",
+    ])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.contains("samples/s") && result.output.contains("peak memory"))
+    #expect(runTool(["bench", "train", "--ls", "1e-6"]).status == 2)
+  }
+
   @Test func benchMoEReportsSamplesPerSecond() {
     let result = runTool([
       "bench", "moe", "--quick", "--batch", "16", "--threads", "1", "--experts", "2",
