@@ -19,7 +19,7 @@ if ! python3 -c "import torch" 2>/dev/null; then
 fi
 swift build -c release --product expertstream > /dev/null
 BIN=.build/release/expertstream
-BATCHES=${BATCHES:-30}
+BATCHES=${BATCHES:-60}
 
 rate() { sed -n 's/^samples\/s \([0-9]*\).*/\1/p'; }
 
@@ -30,10 +30,10 @@ for arch in paper-mnist paper-fmnist; do
     for ls in none 1e-6,1e-6; do
       if [ "$arch" = paper-mnist ] && [ "$gate" = attentive ] && [ "$ls" != none ]; then ls=1e-6,1e-2; fi
       swift_args=(bench train --arch "$arch" --gate "$gate" --batch 512 --experts 5
-        --threads "$THREADS" --batches "$BATCHES")
+        --threads "$THREADS" --batches "$BATCHES" --warmup 20)
       torch_args=(benchmarks/pytorch_reference.py --arch "$arch"
         --gate "$([ "$gate" = original ] && echo softmax || echo attentive)" --batch 512
-        --threads "$THREADS" --batches "$BATCHES" --data-dir "$data")
+        --threads "$THREADS" --batches "$BATCHES" --warmup 20 --data-dir "$data")
       if [ "$ls" != none ]; then swift_args+=(--ls "$ls"); torch_args+=(--ls "$ls"); fi
       ratios=(); swift_rates=(); torch_rates=()
       for _ in $(seq "$ROUNDS"); do

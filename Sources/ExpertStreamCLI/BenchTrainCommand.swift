@@ -22,8 +22,8 @@ struct BenchTrainCommand: Command {
       .option("--batch", "B", "Batch size (default 512)."),
       .option("--ls", "BETA_S,BETA_D", "Add L_s with the authors' placement."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
-      .option("--batches", "N", "Timed batches (default 40)."),
-      .option("--warmup", "W", "Untimed batches first (default 5)."),
+      .option("--batches", "N", "Timed batches (default 60)."),
+      .option("--warmup", "W", "Untimed batches first (default 20: allocator and caches settle)."),
       .flag("--synthetic", "Random data of FashionMNIST's shape instead of the real files."),
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
     ],
@@ -51,8 +51,8 @@ struct BenchTrainCommand: Command {
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
-    batches = try arguments.integer("--batches", in: 1...100_000) ?? 40
-    warmup = try arguments.integer("--warmup", in: 0...100_000) ?? 5
+    batches = try arguments.integer("--batches", in: 1...100_000) ?? 60
+    warmup = try arguments.integer("--warmup", in: 0...100_000) ?? 20
     synthetic = arguments.flag("--synthetic")
     dataDirectory = arguments.value("--data-dir")
     if let text = arguments.value("--ls") {
