@@ -10,7 +10,8 @@ import TensorCore
 struct BenchTrainCommand: Command {
   static let configuration = CommandConfiguration(
     name: "bench train",
-    summary: "Train a paper mixture for a fixed number of batches; print samples/s and peak memory.",
+    summary:
+      "Train a paper mixture for a fixed number of batches; print samples/s and peak memory.",
     usage: [
       "bench train [--arch paper-mnist|paper-fmnist] [--gate original|attentive] [--experts E] "
         + "[--batch B] [--ls BETA_S,BETA_D] [--threads T] [--batches N] [--warmup W] [--synthetic]"
@@ -46,7 +47,8 @@ struct BenchTrainCommand: Command {
     architecture = PaperArchitecture(
       rawValue: try arguments.choice("--arch", from: ["paper-mnist", "paper-fmnist"])
         ?? "paper-fmnist")!
-    attentive = (try arguments.choice("--gate", from: ["original", "attentive"]) ?? "attentive")
+    attentive =
+      (try arguments.choice("--gate", from: ["original", "attentive"]) ?? "attentive")
       == "attentive"
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
@@ -93,7 +95,8 @@ struct BenchTrainCommand: Command {
       if cursor + batch > order.count { cursor = 0 }
       let (input, labels) = try source.batch(Array(order[cursor..<(cursor + batch)]))
       cursor += batch
-      _ = try model.trainStep(input: input, targets: labels, objective: objective, optimizer: optimizer)
+      _ = try model.trainStep(
+        input: input, targets: labels, objective: objective, optimizer: optimizer)
     }
     for _ in 0..<warmup { try step() }
     let start = DispatchTime.now().uptimeNanoseconds
