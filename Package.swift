@@ -34,6 +34,8 @@ let package = Package(
     .target(name: "MoE", dependencies: ["NN"], swiftSettings: optimised),
     .target(name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimised),
     .target(name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimised),
+    // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
+    .target(name: "Plots"),
     .target(
       name: "ExpertStream",
       dependencies: ["TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints"]),
@@ -43,7 +45,7 @@ let package = Package(
       // incremental builds track direct imports only, and missed changes behind
       // `@_exported` imports left stale objects.
       dependencies: [
-        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
+        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Plots",
       ], swiftSettings: optimised),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
 
@@ -55,6 +57,7 @@ let package = Package(
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "_TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
+    .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v5]

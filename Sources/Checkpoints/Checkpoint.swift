@@ -138,6 +138,8 @@ public enum Checkpoint {
       try group.setAttribute("training_seconds", report.trainingSeconds)
       try group.setAttribute("final_loss", report.finalLoss)
       try group.write(
+        "epoch_losses", doubles: report.epochLosses, shape: [report.epochLosses.count])
+      try group.write(
         "accuracy_before_training_task_il", doubles: [report.forwardTransferTerms.beforeTraining],
         shape: [1])
       try group.setAttribute(
@@ -210,6 +212,15 @@ public enum Checkpoint {
       public var classEntropy: Double
       public var routingForgetting: Double
       public var events: String
+      /// Class-IL accuracy with oracle routing on each task seen.
+      public var oracleAccuracyClassIL: [Double]
+      /// The share of test samples whose highest-weight expert is each expert.
+      public var expertUsage: [Double]
+      /// The mean training loss of each epoch of the task (empty in files written before
+      /// tool version 0.2).
+      public var epochLosses: [Double]
+      /// Seconds spent training the task.
+      public var trainingSeconds: Double
     }
 
     public var path: String
@@ -276,7 +287,11 @@ public enum Checkpoint {
         usageEntropy: try group.doubleAttribute("usage_entropy_bits"),
         classEntropy: try group.doubleAttribute("class_entropy_bits"),
         routingForgetting: try group.doubleAttribute("routing_forgetting"),
-        events: try group.stringAttribute("lifecycle_events"))
+        events: try group.stringAttribute("lifecycle_events"),
+        oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
+        expertUsage: try group.readDoubles("expert_usage").values,
+        epochLosses: try group.optionalDoubles("epoch_losses"),
+        trainingSeconds: try group.doubleAttribute("training_seconds"))
     }
     return Summary(
       path: path, formatVersion: version, toolVersion: try root.stringAttribute("tool_version"),
@@ -460,6 +475,7 @@ public enum Checkpoint {
         trainingSeconds: try group.doubleAttribute("training_seconds"),
         finalLoss: try group.doubleAttribute("final_loss"), events: events)
       report.forwardTransferTerms = (before, index < initial.count ? initial[index] : 0)
+      report.epochLosses = try group.optionalDoubles("epoch_losses")
       return report
     }
     return ContinualRunState(
@@ -474,5 +490,13 @@ public enum Checkpoint {
   private static func readTensor(_ group: HDF5Group, _ key: String) throws -> Tensor {
     let (shape, values) = try group.readFloats(key)
     return try Tensor(shape: shape, values: values)
+  }
+}
+
+extension HDF5Group {
+  /// The values of the dataset `name`, or an empty array when there is none (a part added
+  /// to the schema after the file was written).
+  fileprivate func optionalDoubles(_ name: String) throws -> [Double] {
+    try memberNames().contains(name) ? readDoubles(name).values : []
   }
 }

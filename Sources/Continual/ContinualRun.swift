@@ -44,6 +44,8 @@ public struct TaskReport: Sendable {
   public var trainingSeconds: Double
   /// The mean training loss of the task's last epoch.
   public var finalLoss: Double
+  /// The mean training loss of each of the task's epochs, in order.
+  public var epochLosses: [Double] = []
   /// Lifecycle events of this task.
   public var events: [LifecycleEvent]
   /// Task-IL accuracy on this task just before training on it, and of the untrained
@@ -399,10 +401,12 @@ public final class ContinualRun {
         .taskStarted(
           task: task.index, of: stream.tasks.count, classes: task.classes,
           events: Array(model.lifecycleLog[logStart...])))
-      let (seconds, loss) = try train(task, progress: progress)
+      let (seconds, losses) = try train(task, progress: progress)
       try finish(task)
       var report = try evaluate(
-        after: task, seconds: seconds, loss: loss, events: Array(model.lifecycleLog[logStart...]))
+        after: task, seconds: seconds, loss: losses.last ?? 0,
+        events: Array(model.lifecycleLog[logStart...]))
+      report.epochLosses = losses
       report.forwardTransferTerms = (before, initialAccuracies[task.index])
       finishedReports.append(report)
       progress(.taskFinished(report))
@@ -473,7 +477,7 @@ public final class ContinualRun {
   }
 
   private func train(_ task: ContinualTask, progress: (ContinualProgress) -> Void) throws
-    -> (seconds: Double, loss: Double)
+    -> (seconds: Double, epochLosses: [Double])
   {
     model.train(true)
     var indices = task.trainIndices
@@ -487,7 +491,7 @@ public final class ContinualRun {
     let batchSize = scenario.training.batchSize
     let augmentation = scenario.dataset.augment ? Augmentation() : nil
     var seconds = 0.0
-    var lastLoss = 0.0
+    var epochLosses: [Double] = []
     for epoch in 1...max(scenario.training.epochs, 1) where scenario.training.epochs > 0 {
       let start = DispatchTime.now().uptimeNanoseconds
       var order = indices
@@ -523,14 +527,14 @@ public final class ContinualRun {
       }
       let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       seconds += elapsed
-      lastLoss = total / Double(max(batches, 1))
+      epochLosses.append(total / Double(max(batches, 1)))
       progress(
         .epoch(
-          task: task.index, epoch: epoch, of: scenario.training.epochs, loss: lastLoss,
+          task: task.index, epoch: epoch, of: scenario.training.epochs, loss: epochLosses.last!,
           seconds: elapsed, samplesPerSecond: Double(samples) / max(elapsed, 1e-9)))
     }
     if usesReplay { addToReplay(task.trainIndices) }
-    return (seconds, lastLoss)
+    return (seconds, epochLosses)
   }
 
   /// Reservoir sampling over every training sample seen, seeded.

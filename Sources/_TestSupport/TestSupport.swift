@@ -3,6 +3,10 @@
 import Foundation
 import TensorCore
 
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
+
 /// Whether every pair of elements satisfies |a − b| ≤ absolute + relative·|b|.
 public func allClose(
   _ actual: [Float], _ expected: [Float], relative: Float = 1e-5, absolute: Float = 1e-6
@@ -112,4 +116,23 @@ public func randomTensor(
 ) throws -> Tensor {
   var generator = RandomGenerator(seed: seed)
   return try Tensor.uniform(shape, low: low, high: high, using: &generator)
+}
+
+/// Parses `document` as XML with Foundation's XMLParser; returns the error, if any, and the
+/// element names seen.
+public func parseXML(_ document: String) -> (error: Error?, elements: [String]) {
+  final class Collector: NSObject, XMLParserDelegate {
+    var elements: [String] = []
+    func parser(
+      _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+      qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+      elements.append(elementName)
+    }
+  }
+  let parser = XMLParser(data: Data(document.utf8))
+  let collector = Collector()
+  parser.delegate = collector
+  let ok = parser.parse()
+  return (ok ? nil : parser.parserError ?? CocoaError(.fileReadCorruptFile), collector.elements)
 }

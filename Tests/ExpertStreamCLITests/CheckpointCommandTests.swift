@@ -6,12 +6,6 @@ import TensorCore
 import Testing
 import _TestSupport
 
-private let quickScenario = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-  .appendingPathComponent("../../tasks/quick.json").standardized.path
-
-private let hasFashionMNIST = FileManager.default.fileExists(
-  atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz")
-
 @Test(
   .enabled(
     if: hasFashionMNIST,
@@ -237,15 +231,6 @@ func checkpointLoadGivesBackARunThatContinuesWithNewExperts() throws {
   #expect(result.experts.map(\.spawnedAtTask) == [0, 1, 2, 2])
   #expect(result.experts.suffix(2).map(\.classes) == [[4, 5], [4, 5]])
 }
-
-/// The `expertstream` executable SwiftPM built beside this test bundle, if any.
-private let executable: String? = {
-  let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-  let candidates = [directory, directory.deletingLastPathComponent()].map {
-    $0.appendingPathComponent("expertstream").path
-  }
-  return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-}()
 
 @Test(
   .enabled(
