@@ -181,9 +181,10 @@ public struct ContinualRunState {
 public enum ContinualProgress {
   /// A task started: index, count, its classes, the lifecycle events of the policy.
   case taskStarted(task: Int, of: Int, classes: [Int], events: [LifecycleEvent])
-  /// A batch ended: task, epoch (from 1), batches done and per epoch, running mean loss,
-  /// seconds since the epoch started.
-  case batch(task: Int, epoch: Int, done: Int, of: Int, loss: Double, seconds: Double)
+  /// A batch ended: task, epoch (from 1), batches done and per epoch, samples done in the
+  /// epoch, running mean loss, seconds since the epoch started.
+  case batch(
+    task: Int, epoch: Int, done: Int, of: Int, samples: Int, loss: Double, seconds: Double)
   /// An epoch ended: task, epoch (from 1), epochs, mean loss, seconds, samples/s.
   case epoch(
     task: Int, epoch: Int, of: Int, loss: Double, seconds: Double, samplesPerSecond: Double)
@@ -522,7 +523,8 @@ public final class ContinualRun {
         progress(
           .batch(
             task: task.index, epoch: epoch, done: batches,
-            of: (order.count + batchSize - 1) / batchSize, loss: total / Double(batches),
+            of: (order.count + batchSize - 1) / batchSize, samples: samples,
+            loss: total / Double(batches),
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
       }
       let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -101,9 +101,10 @@ public struct PaperRunResult: Sendable {
 
 /// What a run reports while it trains.
 public enum PaperRunProgress {
-  /// A batch finished: epoch (from 1), batches done in the epoch, batches per epoch, the
-  /// running mean loss of the epoch, seconds since the epoch started.
-  case batch(epoch: Int, done: Int, of: Int, loss: Double, seconds: Double)
+  /// A batch finished: epoch (from 1), batches done in the epoch, batches per epoch,
+  /// samples done in the epoch, the running mean loss of the epoch, seconds since the epoch
+  /// started.
+  case batch(epoch: Int, done: Int, of: Int, samples: Int, loss: Double, seconds: Double)
   /// An epoch finished: epoch, mean loss, seconds it took.
   case epoch(epoch: Int, of: Int, loss: Double, seconds: Double)
   /// A phase started (training, distillation, evaluation), with a description.
@@ -234,6 +235,7 @@ public struct PaperExperiment {
       var order = Array(0..<count)
       order.shuffle(using: &shuffler)
       var lossTotal = 0.0
+      var samples = 0
       for index in 0..<batches {
         let indices = Array(order[(index * batchSize)..<min(count, (index + 1) * batchSize)])
         // A last batch of one sample cannot be batch-normalised; drop it as PyTorch users do.
@@ -242,9 +244,11 @@ public struct PaperExperiment {
         let terms = try model.trainStep(
           input: input, targets: labels, objective: objective, optimizer: optimizer)
         lossTotal += Double(terms.data)
+        samples += indices.count
         progress(
           .batch(
-            epoch: epoch, done: index + 1, of: batches, loss: lossTotal / Double(index + 1),
+            epoch: epoch, done: index + 1, of: batches, samples: samples,
+            loss: lossTotal / Double(index + 1),
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
       }
       let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -55,3 +55,58 @@ public final class Console {
   /// Writes a line to standard error.
   public func printError(_ line: String) { writeError(line + "\n") }
 }
+
+/// How a command reports progress: lines for people, or one JSON object per line for
+/// programs (`--log-format json`).
+public enum LogFormat: String, CaseIterable {
+  case text, json
+}
+
+/// A command's progress and results, written in one ``LogFormat``.
+///
+/// In text format, events print their text line (unless quiet) and the live bar is drawn
+/// on a terminal; in JSON format every event is one JSON object on its own line, with an
+/// `"event"` field, and neither bars nor text tables are written.
+struct EventLog {
+  let console: Console
+  let format: LogFormat
+  let quiet: Bool
+
+  /// An event: a line of text for people, or a JSON object with `event: name`.
+  func event(_ name: String, _ fields: [String: Any], text: @autoclosure () -> String) {
+    switch format {
+    case .json:
+      console.print(Self.jsonLine(fields.merging(["event": name]) { $1 }))
+    case .text:
+      if !quiet { console.print(text()) }
+    }
+  }
+
+  /// Redraws the live progress bar (text format on a terminal only).
+  func bar(_ line: @autoclosure () -> String) {
+    if format == .text && !quiet && console.isTerminal { console.progress(line()) }
+  }
+
+  /// Results for people (tables): printed in text format, also when quiet.
+  func result(_ text: String) {
+    if format == .text { console.print(text) }
+  }
+
+  /// `object` as compact JSON with sorted keys; non-finite numbers become `null`.
+  static func jsonLine(_ object: [String: Any]) -> String {
+    let data =
+      (try? JSONSerialization.data(
+        withJSONObject: sanitized(object), options: [.sortedKeys, .withoutEscapingSlashes]))
+      ?? Data("{}".utf8)
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  private static func sanitized(_ value: Any) -> Any {
+    switch value {
+    case let number as Double: return number.isFinite ? number : NSNull()
+    case let array as [Any]: return array.map(sanitized)
+    case let dictionary as [String: Any]: return dictionary.mapValues(sanitized)
+    default: return value
+    }
+  }
+}

@@ -14,7 +14,7 @@ struct RunCommand: Command {
     summary: "Train a scenario and print its metrics table.",
     usage: [
       "run SCENARIO [--method NAME]... [--policy NAME]... [--seeds N] [--metrics-json FILE] "
-        + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--quiet]",
+        + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--quiet] [--log-format text|json]",
       "run SCENARIO --resume [FILE]",
     ],
     options: [
@@ -38,7 +38,11 @@ struct RunCommand: Command {
       ),
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
-      .flag("--quiet", "Print only the final tables."),
+      .flag("--quiet", "Print only the final tables (no progress)."),
+      .option(
+        "--log-format", "FORMAT",
+        "text (default: progress lines, and a live bar on a terminal) or json (one JSON object "
+          + "per line: epoch, task and run events with their metrics; no tables)."),
       .flag(
         "--resume",
         "Continual scenarios: continue from a checkpoint (the FILE after the scenario, default "
@@ -62,6 +66,7 @@ struct RunCommand: Command {
   let dataDirectory: String?
   let threads: Int?
   let quiet: Bool
+  let logFormat: LogFormat
 
   init(_ arguments: ParsedArguments) throws {
     path = arguments.positionals[0]
@@ -81,6 +86,13 @@ struct RunCommand: Command {
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
     quiet = arguments.flag("--quiet")
+    logFormat =
+      try arguments.choice("--log-format", from: LogFormat.allCases.map(\.rawValue))
+      .flatMap(LogFormat.init(rawValue:)) ?? .text
+  }
+
+  private func log(_ console: Console) -> EventLog {
+    EventLog(console: console, format: logFormat, quiet: quiet)
   }
 
   /// `latest.h5` in `directory`, or, when a kill came between writing a task's file and
@@ -151,13 +163,18 @@ struct RunCommand: Command {
     let experiment = PaperExperiment(
       settings: settings, train: TaskView(dataset: train, indices: task.trainIndices),
       test: TaskView(dataset: test, indices: task.testIndices))
-    if !quiet {
-      console.print(
-        "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
-          + "\(task.trainIndices.count) training / \(task.testIndices.count) test samples, "
-          + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads")
-      console.print("scenario hash \(scenario.hash)")
-    }
+    let log = log(console)
+    log.event(
+      "start",
+      [
+        "scenario": scenario.name, "scenario_hash": scenario.hash,
+        "architecture": architecture.rawValue, "experts": settings.experts,
+        "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
+      ],
+      text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
+        + "\(task.trainIndices.count) training / \(task.testIndices.count) test samples, "
+        + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads\n"
+        + "scenario hash \(scenario.hash)")
     var results: [PaperRunResult] = []
     let firstSeed = UInt64(scenario.training.seed)
     for seed in firstSeed..<(firstSeed + UInt64(seedCount)) {
@@ -165,30 +182,29 @@ struct RunCommand: Command {
       for method in methods {
         let reuse = method == .distilled ? trained[settings.distillFrom] : nil
         let (result, model) = try experiment.run(method, seed: seed, startingFrom: reuse) { event in
-          report(event, method: method, seed: seed, console: console)
+          report(event, method: method, seed: seed, log: log)
         }
         trained[method] = model
         results.append(result)
         // Rewritten after every run, so a long comparison cut short keeps what finished.
         if let metricsPath { try writeAtomically(try PaperReport.json(results), to: metricsPath) }
-        if !quiet {
-          console.print(
-            String(
-              format:
-                "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
-              method.rawValue, seed, result.train.error, result.test.error,
-              result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
-        }
+        log.event(
+          "run", PaperReport.record(result),
+          text: String(
+            format:
+              "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
+            method.rawValue, seed, result.train.error, result.test.error,
+            result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
       }
     }
-    console.print("")
-    console.print(
+    log.result("")
+    log.result(
       "Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
-    console.print(formatTable(PaperReport.summaryTable(results)))
-    console.print("")
-    console.print("The paper's rule (per method, the seed with the lowest training error):")
-    console.print(formatTable(PaperReport.bestOfTable(results)))
-    for method in methods {
+    log.result(formatTable(PaperReport.summaryTable(results)))
+    log.result("")
+    log.result("The paper's rule (per method, the seed with the lowest training error):")
+    log.result(formatTable(PaperReport.bestOfTable(results)))
+    for method in methods where logFormat == .text {
       guard
         let best = results.filter({ $0.method == method }).min(by: {
           $0.train.error < $1.train.error
@@ -203,38 +219,60 @@ struct RunCommand: Command {
       console.print(formatTable(table))
     }
     if let metricsPath {
-      console.print("")
-      console.print("metrics written to \(metricsPath)")
+      log.result("")
+      log.result("metrics written to \(metricsPath)")
     }
-    if !quiet {
-      console.print(String(format: "total %.1f s", Date().timeIntervalSince(started)))
+    let total = Date().timeIntervalSince(started)
+    log.event(
+      "finished", ["seconds": total, "metrics_json": metricsPath ?? NSNull()],
+      text: String(format: "total %.1f s", total))
+  }
+
+  private func report(_ event: PaperRunProgress, method: PaperMethod, seed: UInt64, log: EventLog) {
+    if case .batch(let epoch, let done, let of, let samples, let loss, let seconds) = event {
+      log.bar(
+        "  \(method.rawValue) seed \(seed) epoch \(epoch) "
+          + Console.bar(
+            done: done, total: of,
+            detail: Self.barDetail(
+              samples: samples, seconds: seconds, loss: loss, done: done, of: of)))
+    }
+    if case .epoch(let epoch, let total, let loss, let seconds) = event {
+      log.event(
+        "epoch",
+        [
+          "method": method.rawValue, "seed": seed, "epoch": epoch, "epochs": total, "loss": loss,
+          "seconds": seconds,
+        ],
+        text: String(
+          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
+          total, loss, seconds))
     }
   }
 
-  private func report(
-    _ event: PaperRunProgress, method: PaperMethod, seed: UInt64, console: Console
-  ) {
-    guard !quiet else { return }
-    if case .batch(let epoch, let done, let of, let loss, let seconds) = event {
-      let eta = done > 0 ? seconds / Double(done) * Double(of - done) : 0
-      console.progress(
-        "  \(method.rawValue) seed \(seed) epoch \(epoch) "
-          + Console.bar(
-            done: done, total: of, detail: String(format: "loss %.4f, %.0f s left", loss, eta)))
-    }
-    if case .epoch(let epoch, let total, let loss, let seconds) = event {
-      console.print(
-        String(
-          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
-          total,
-          loss, seconds))
-    }
+  /// The bar's detail: samples/s, the running loss and the time left in the epoch.
+  static func barDetail(samples: Int, seconds: Double, loss: Double, done: Int, of: Int)
+    -> String
+  {
+    let rate = seconds > 0 ? Double(samples) / seconds : 0
+    let left = done > 0 ? seconds / Double(done) * Double(of - done) : 0
+    return String(format: "%.0f samples/s, loss %.4f, ETA %@", rate, loss, duration(left))
+  }
+
+  /// `m:ss` (or `h:mm:ss`) for a number of seconds.
+  static func duration(_ seconds: Double) -> String {
+    let total = Int(seconds.rounded())
+    let (hours, minutes, rest) = (total / 3600, total / 60 % 60, total % 60)
+    return hours > 0
+      ? String(format: "%d:%02d:%02d", hours, minutes, rest)
+      : String(format: "%d:%02d", minutes, rest)
   }
 }
 
 extension RunCommand {
   func runContinual(_ baseScenario: Scenario, _ console: Console) throws {
     let started = Date()
+    let log = log(console)
     let (train, test) = try baseScenario.loadDatasets(dataDirectory: dataDirectory)
     let names = train.classNames
     var results: [ContinualResult] = []
@@ -244,15 +282,18 @@ extension RunCommand {
         scenario.training.seed += offset
         scenario.lifecycle.policy = policy
         let stream = TaskStream(scenario: scenario, train: train, test: test)
-        if !quiet {
-          console.print(
-            "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
-              + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
-              + "\(scenario.model.gate) gate, \(Compute.threads) threads")
-          console.print(
-            "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " "))
-          console.print("scenario hash \(scenario.hash)")
-        }
+        log.event(
+          "start",
+          [
+            "scenario": scenario.name, "scenario_hash": scenario.hash, "policy": policy,
+            "seed": scenario.training.seed, "tasks": scenario.classGroups,
+            "threads": Compute.threads,
+          ],
+          text: "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
+            + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
+            + "\(scenario.model.gate) gate, \(Compute.threads) threads\n"
+            + "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " ")
+            + "\nscenario hash \(scenario.hash)")
         let run = try ContinualRun(scenario: scenario, stream: stream, policy: policy)
         let severalRuns = (policies?.count ?? 1) * (seeds ?? 1) > 1
         let directory =
@@ -268,14 +309,13 @@ extension RunCommand {
           let file = resumeFile ?? Self.newestCheckpoint(in: directory)
           try Checkpoint.restore(run, from: file)
           reports = run.state.reports
-          if !quiet {
-            console.print(
-              "resuming from \(file): \(reports.count) of \(stream.tasks.count) tasks done")
-          }
+          log.event(
+            "resume", ["file": file, "tasks_done": reports.count],
+            text: "resuming from \(file): \(reports.count) of \(stream.tasks.count) tasks done")
         }
         var checkpointError: Error?
         let result = try run.run { event in
-          self.report(event, console: console, names: names)
+          self.report(event, log: log, names: names)
           guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
           reports.append(finished)
           do {
@@ -293,9 +333,11 @@ extension RunCommand {
           }
         }
         if let checkpointError { throw checkpointError }
-        if !quiet { console.print("checkpoints in \(directory)") }
         results.append(result)
-        printSummary(result, console: console)
+        log.event(
+          "run", result.record.merging(["checkpoints": directory]) { $1 },
+          text: "checkpoints in \(directory)")
+        printSummary(result, log: log)
         if let metricsPath {
           let records: [[String: Any]] = results.map(\.record)
           var object: [String: Any] = records[0]
@@ -307,7 +349,7 @@ extension RunCommand {
         }
       }
     }
-    if results.count > 1 {
+    if results.count > 1 && logFormat == .text {
       console.print("")
       console.print("Summary (accuracy in %, mean ± std over seeds):")
       var rows = [
@@ -333,46 +375,70 @@ extension RunCommand {
       }
       console.print(formatTable(rows))
     }
-    if let metricsPath { console.print("metrics written to \(metricsPath)") }
-    if !quiet { console.print(String(format: "total %.1f s", Date().timeIntervalSince(started))) }
+    if let metricsPath { log.result("metrics written to \(metricsPath)") }
+    let total = Date().timeIntervalSince(started)
+    log.event(
+      "finished", ["seconds": total, "metrics_json": metricsPath ?? NSNull()],
+      text: String(format: "total %.1f s", total))
   }
 
-  private func report(_ event: ContinualProgress, console: Console, names: [String]) {
-    guard !quiet else { return }
+  private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {
     switch event {
     case .taskStarted(let task, let count, let classes, let events):
       let labels = classes.map { "\($0) \(names[$0])" }.joined(separator: ", ")
-      console.print("task \(task + 1)/\(count): classes \(labels)")
-      for event in events { console.print("  \(event)") }
-    case .batch(let task, let epoch, let done, let of, let loss, let seconds):
-      let eta = done > 0 ? seconds / Double(done) * Double(of - done) : 0
-      console.progress(
+      log.event(
+        "task_started",
+        [
+          "task": task + 1, "tasks": count, "classes": classes,
+          "lifecycle": events.map(\.description),
+        ],
+        text: (["task \(task + 1)/\(count): classes \(labels)"] + events.map { "  \($0)" })
+          .joined(separator: "\n"))
+    case .batch(let task, let epoch, let done, let of, let samples, let loss, let seconds):
+      log.bar(
         "  task \(task + 1) epoch \(epoch) "
           + Console.bar(
             done: done, total: of,
-            detail: String(format: "loss %.4f, %.0f s left", loss, eta)))
+            detail: Self.barDetail(
+              samples: samples, seconds: seconds, loss: loss, done: done, of: of)))
     case .epoch(let task, let epoch, let of, let loss, let seconds, let rate):
-      console.print(
-        String(
+      log.event(
+        "epoch",
+        [
+          "task": task + 1, "epoch": epoch, "epochs": of, "loss": loss, "seconds": seconds,
+          "samples_per_second": rate,
+        ],
+        text: String(
           format: "  task %d epoch %d/%d: loss %.4f, %.1f s, %.0f samples/s", task + 1, epoch, of,
           loss, seconds, rate))
     case .taskFinished(let report):
       let percent = { (values: [Double]) in
         values.map { String(format: "%.1f", 100 * $0) }.joined(separator: " ")
       }
-      console.print(
-        "  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))"
-      )
-      console.print(
-        String(
-          format:
-            "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
-          report.routing.experts, report.routing.usageEntropy, report.routing.classEntropy,
-          report.routingForgetting))
+      log.event(
+        "task_finished",
+        [
+          "task": report.task + 1, "accuracy_task_il": report.accuracyTaskIL,
+          "accuracy_class_il": report.accuracyClassIL,
+          "oracle_accuracy_class_il": report.oracleAccuracyClassIL,
+          "experts": report.routing.experts, "usage_entropy_bits": report.routing.usageEntropy,
+          "class_entropy_bits": report.routing.classEntropy,
+          "routing_forgetting": report.routingForgetting,
+          "training_seconds": report.trainingSeconds,
+        ],
+        text:
+          "  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))\n"
+          + String(
+            format:
+              "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f; task trained in %.1f s",
+            report.routing.experts, report.routing.usageEntropy, report.routing.classEntropy,
+            report.routingForgetting, report.trainingSeconds))
     }
   }
 
-  private func printSummary(_ result: ContinualResult, console: Console) {
+  private func printSummary(_ result: ContinualResult, log: EventLog) {
+    guard log.format == .text else { return }
+    let console = log.console
     let percent = { (value: Double) in String(format: "%.1f", 100 * value) }
     console.print("")
     console.print(
