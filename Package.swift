@@ -48,6 +48,10 @@ let package = Package(
         "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Plots",
       ], swiftSettings: optimised),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
+    // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
+    .executableTarget(
+      name: "custom-expert-example", dependencies: ["ExpertStream"],
+      path: "Sources/CustomExpertExample"),
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),

@@ -211,8 +211,22 @@ public final class ContinualRun {
   public let policy: String
   /// The mixture being trained.
   public private(set) var model: MixtureOfExperts
-  /// Per expert: spawn, freeze and classes.
-  public private(set) var records: [ExpertRecord] = []
+  /// Per expert: spawn, freeze and classes. Experts added to `model` by hand between tasks
+  /// are recorded as spawned for the next task, and experts frozen by hand as frozen after
+  /// the last finished task.
+  public var records: [ExpertRecord] {
+    let next = finishedReports.count
+    while storedRecords.count < model.experts.count {
+      storedRecords.append(
+        ExpertRecord(id: storedRecords.count, spawnedAtTask: next, frozenAtTask: nil, classes: []))
+    }
+    for index in storedRecords.indices
+    where storedRecords[index].frozenAtTask == nil && model.isFrozen(expert: index) {
+      storedRecords[index].frozenAtTask = max(next - 1, storedRecords[index].spawnedAtTask)
+    }
+    return storedRecords
+  }
+  private var storedRecords: [ExpertRecord] = []
 
   private var generator: RandomGenerator
 
@@ -258,7 +272,7 @@ public final class ContinualRun {
       try model.addExpert(try makeExpert(&scratch), using: &scratch)
     }
     try model.loadState(state.modelState)
-    records = state.records
+    storedRecords = state.records
     for (index, record) in records.enumerated() where record.frozenAtTask != nil {
       try model.freeze(expert: index)
     }
@@ -333,7 +347,7 @@ public final class ContinualRun {
       ? SingleExpertGate() : try Self.makeGate(scenario, experts: initial, using: &generator)
     self.generator = generator
     model = try MixtureOfExperts(experts: experts, gate: gate)
-    records = (0..<initial).map {
+    storedRecords = (0..<initial).map {
       ExpertRecord(id: $0, spawnedAtTask: 0, frozenAtTask: nil, classes: [])
     }
     optimizer = SGD(learningRate: 0)
@@ -422,10 +436,7 @@ public final class ContinualRun {
   /// on (and may predict) the task's classes.
   private func applyPolicy(before task: ContinualTask) throws {
     // Experts added to `model` by the user between tasks get their record here.
-    while records.count < model.experts.count {
-      records.append(
-        ExpertRecord(id: records.count, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
-    }
+    storedRecords = records
     if task.index > 0, policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
       let fitting =
         policy == "reuse-or-spawn"
@@ -433,27 +444,27 @@ public final class ContinualRun {
           try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
         } : []
       for index in fitting {
-        records[index].classes = mergeClasses(records[index].classes, task.classes)
+        storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
       }
       if fitting.isEmpty {
         for _ in 0..<scenario.lifecycle.expertsPerTask {
           let id = try model.addExpert(try makeExpert(&generator), using: &generator)
-          records.append(
+          storedRecords.append(
             ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
         }
       }
     }
-    for index in records.indices where records[index].frozenAtTask == nil {
-      records[index].classes = mergeClasses(records[index].classes, task.classes)
+    for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
+      storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
     }
   }
 
   /// Freezes what the policy freezes after `task`, and records the task's routing.
   private func finish(_ task: ContinualTask) throws {
     if policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
-      for index in records.indices where records[index].frozenAtTask == nil {
+      for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
         try model.freeze(expert: index)
-        records[index].frozenAtTask = task.index
+        storedRecords[index].frozenAtTask = task.index
       }
       if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
         try model.freezeGate(rows: Array(records.indices))

@@ -131,7 +131,7 @@ extension Scenario {
   /// Loads the scenario's dataset, both splits, through the registry.
   ///
   /// - Parameter dataDirectory: Searched first (`--data-dir`).
-  public func loadDatasets(dataDirectory: String?) throws -> (train: Dataset, test: Dataset) {
+  public func loadDatasets(dataDirectory: String? = nil) throws -> (train: Dataset, test: Dataset) {
     let train = try DatasetRegistry.load(
       dataset.name, split: .train, dataDirectory: dataDirectory, labels: dataset.labels)
     let test = try DatasetRegistry.load(

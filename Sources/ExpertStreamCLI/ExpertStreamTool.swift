@@ -10,7 +10,7 @@ public enum ExpertStreamTool {
   public static let commands: [any Command.Type] = [
     RunCommand.self, InspectCommand.self, ReportCommand.self, DataListCommand.self,
     DataFetchCommand.self,
-    ScenarioCheckCommand.self,
+    ScenarioCheckCommand.self, NotebookCheckCommand.self,
     BenchOpsCommand.self, BenchMoECommand.self, BenchTrainCommand.self, BenchGradientsCommand.self,
   ]
 

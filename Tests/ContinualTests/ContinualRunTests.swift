@@ -135,4 +135,7 @@ private final class ResearcherExpert: Module, Expert {
   try run.model.freeze(expert: index)
   #expect(run.model.isFrozen(expert: index))
   #expect(run.model.lifecycleLog.last == LifecycleEvent(task: 2, expert: 3, kind: .frozen))
+  // The run records the hand-added expert (checkpoints index records by expert).
+  #expect(
+    run.records.last == ExpertRecord(id: 3, spawnedAtTask: 3, frozenAtTask: 3, classes: []))
 }
