@@ -125,11 +125,12 @@ struct ScenarioCheckCommand: Command {
     console.print("tasks (class order as run):")
     for (index, classes) in scenario.classGroups.enumerated() {
       let labels = classes.map { label in names.map { "\(label) \($0[label])" } ?? "\(label)" }
-      console.print("  task \(index): " + labels.joined(separator: ", "))
+      console.print("  task \(index + 1): " + labels.joined(separator: ", "))
     }
     let text = String(
       decoding: try JSONSerialization.data(
-        withJSONObject: scenario.resolvedObject, options: [.prettyPrinted, .sortedKeys]),
+        withJSONObject: scenario.resolvedObject,
+        options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
       as: UTF8.self)
     console.print("resolved scenario:")
     console.print(text)

@@ -56,7 +56,7 @@ struct InspectCommand: Command {
         },
       ]
       let data = try JSONSerialization.data(
-        withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
       console.print(String(decoding: data, as: UTF8.self))
       return
     }

@@ -344,7 +344,8 @@ extension RunCommand {
           if records.count > 1 { object = ["runs": records] }
           try writeAtomically(
             try JSONSerialization.data(
-              withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+              withJSONObject: object,
+              options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
             to: metricsPath)
         }
       }
