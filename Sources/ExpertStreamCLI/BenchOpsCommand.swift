@@ -43,7 +43,7 @@ struct BenchOpsCommand: Command {
     console.print(
       "Engine threads: \(threads); OpenBLAS runs single-threaded inside the engine's blocks.")
 
-    let peak = try measurePeak(timer)
+    let peak = try Self.measurePeak(threads: threads, timer)
     console.print(
       String(
         format:
@@ -92,7 +92,11 @@ struct BenchOpsCommand: Command {
     var rate: Double { flops / seconds / 1e9 }
   }
 
-  func measurePeak(_ timer: Stopwatch) throws -> (library: Double, engine: Double) {
+  /// sgemm 1024³ in GFLOP/s: one call with OpenBLAS's own `threads` threads, and as the
+  /// engine's fixed blocks.
+  static func measurePeak(threads: Int, _ timer: Stopwatch) throws
+    -> (library: Double, engine: Double)
+  {
     let n = 1024
     var generator = RandomGenerator(seed: 2)
     let a = try Tensor.uniform([n, n], using: &generator)
