@@ -110,28 +110,18 @@ struct ReportCommand: Command {
       throw ReportError(path: path, message: "no such file or directory")
     }
     guard isDirectory.boolValue else { return [("", path)] }
+    // Every directory (the root included) that holds a checkpoint is one run.
     let root = URL(fileURLWithPath: path).standardized
-    var found: [(String, String)] = []
+    var runs: Set<String> = []
     let enumerator = FileManager.default.enumerator(atPath: root.path)
-    var directories: Set<String> = [""]
     while let relative = enumerator?.nextObject() as? String {
-      let url = root.appendingPathComponent(relative)
-      var isSubdirectory: ObjCBool = false
-      if FileManager.default.fileExists(atPath: url.path, isDirectory: &isSubdirectory),
-        isSubdirectory.boolValue
-      {
-        directories.insert(relative)
+      let name = (relative as NSString).lastPathComponent
+      if name == "latest.h5" || (name.hasPrefix("task_") && name.hasSuffix(".h5")) {
+        runs.insert((relative as NSString).deletingLastPathComponent)
       }
     }
-    for directory in directories.sorted() {
-      let folder = directory.isEmpty ? root.path : root.appendingPathComponent(directory).path
-      let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-      guard
-        names.contains(where: {
-          $0 == "latest.h5" || ($0.hasPrefix("task_") && $0.hasSuffix(".h5"))
-        })
-      else { continue }
-      found.append((directory, RunCommand.newestCheckpoint(in: folder)))
+    let found = runs.sorted().map { run in
+      (run, RunCommand.newestCheckpoint(in: run.isEmpty ? root.path : "\(root.path)/\(run)"))
     }
     guard !found.isEmpty else {
       throw ReportError(

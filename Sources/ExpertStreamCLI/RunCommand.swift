@@ -222,20 +222,15 @@ struct RunCommand: Command {
       log.result("")
       log.result("metrics written to \(metricsPath)")
     }
-    let total = Date().timeIntervalSince(started)
-    log.event(
-      "finished", ["seconds": total, "metrics_json": metricsPath ?? NSNull()],
-      text: String(format: "total %.1f s", total))
+    logFinished(log, started: started)
   }
 
   private func report(_ event: PaperRunProgress, method: PaperMethod, seed: UInt64, log: EventLog) {
     if case .batch(let epoch, let done, let of, let samples, let loss, let seconds) = event {
       log.bar(
-        "  \(method.rawValue) seed \(seed) epoch \(epoch) "
-          + Console.bar(
-            done: done, total: of,
-            detail: Self.barDetail(
-              samples: samples, seconds: seconds, loss: loss, done: done, of: of)))
+        Self.progressBar(
+          "  \(method.rawValue) seed \(seed) epoch \(epoch)", done: done, of: of,
+          samples: samples, loss: loss, seconds: seconds))
     }
     if case .epoch(let epoch, let total, let loss, let seconds) = event {
       log.event(
@@ -250,13 +245,25 @@ struct RunCommand: Command {
     }
   }
 
-  /// The bar's detail: samples/s, the running loss and the time left in the epoch.
-  static func barDetail(samples: Int, seconds: Double, loss: Double, done: Int, of: Int)
-    -> String
-  {
+  /// The live bar of an epoch: `label`, batches done of `of`, samples/s, the running loss
+  /// and the time left in the epoch.
+  static func progressBar(
+    _ label: String, done: Int, of: Int, samples: Int, loss: Double, seconds: Double
+  ) -> String {
     let rate = seconds > 0 ? Double(samples) / seconds : 0
     let left = done > 0 ? seconds / Double(done) * Double(of - done) : 0
-    return String(format: "%.0f samples/s, loss %.4f, ETA %@", rate, loss, duration(left))
+    return label + " "
+      + Console.bar(
+        done: done, total: of,
+        detail: String(format: "%.0f samples/s, loss %.4f, ETA %@", rate, loss, duration(left)))
+  }
+
+  /// The last event of a run: total seconds and where the metrics went.
+  func logFinished(_ log: EventLog, started: Date) {
+    let total = Date().timeIntervalSince(started)
+    log.event(
+      "finished", ["seconds": total, "metrics_json": metricsPath ?? NSNull()],
+      text: String(format: "total %.1f s", total))
   }
 
   /// `m:ss` (or `h:mm:ss`) for a number of seconds.
@@ -377,10 +384,7 @@ extension RunCommand {
       console.print(formatTable(rows))
     }
     if let metricsPath { log.result("metrics written to \(metricsPath)") }
-    let total = Date().timeIntervalSince(started)
-    log.event(
-      "finished", ["seconds": total, "metrics_json": metricsPath ?? NSNull()],
-      text: String(format: "total %.1f s", total))
+    logFinished(log, started: started)
   }
 
   private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {
@@ -397,11 +401,9 @@ extension RunCommand {
           .joined(separator: "\n"))
     case .batch(let task, let epoch, let done, let of, let samples, let loss, let seconds):
       log.bar(
-        "  task \(task + 1) epoch \(epoch) "
-          + Console.bar(
-            done: done, total: of,
-            detail: Self.barDetail(
-              samples: samples, seconds: seconds, loss: loss, done: done, of: of)))
+        Self.progressBar(
+          "  task \(task + 1) epoch \(epoch)", done: done, of: of, samples: samples, loss: loss,
+          seconds: seconds))
     case .epoch(let task, let epoch, let of, let loss, let seconds, let rate):
       log.event(
         "epoch",
