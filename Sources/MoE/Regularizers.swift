@@ -32,7 +32,7 @@ public struct SampleSimilarityRegularizer: Sendable, Equatable {
   }
 
   /// The Euclidean distances between the batch's flattened samples, divided by their
-  /// maximum, by one GEMM: ‖x − x'‖² = ‖x‖² + ‖x'‖² − 2·x·x'.
+  /// maximum (``Tensor/pairwiseDistances()``: half a GEMM from the Gram matrix).
   ///
   /// Computed without gradient (it depends on the inputs only). The diagonal is exactly 0;
   /// rounding below 0 is clamped. An all-zero matrix (identical samples) stays 0.
@@ -43,27 +43,10 @@ public struct SampleSimilarityRegularizer: Sendable, Equatable {
       throw TensorError.invalidShape(
         operation: "distanceMatrix", shape: inputs.shape, expected: "[B, …]")
     }
-    let batch = inputs.shape[0]
     return try withGradientsDisabled {
-      let flat = try inputs.detached().reshaped([batch, -1])
-      let gram = try flat.matmul(flat, transposeOther: true)
-      let g = gram.storage.pointer
-      var largest: Float = 0
-      var squared = [Float](repeating: 0, count: batch)
-      for i in 0..<batch { squared[i] = g[i * batch + i] }
-      for i in 0..<batch {
-        for j in 0..<batch {
-          let value =
-            i == j ? 0 : Swift.max(0, squared[i] + squared[j] - 2 * g[i * batch + j]).squareRoot()
-          g[i * batch + j] = value
-          largest = Swift.max(largest, value)
-        }
-      }
-      if largest > 0 {
-        let scale = 1 / largest
-        for k in 0..<batch * batch { g[k] *= scale }
-      }
-      return gram
+      let distances = try inputs.detached().reshaped([inputs.shape[0], -1]).pairwiseDistances()
+      let largest = try distances.reshaped([-1]).max(axis: 0).item()
+      return largest > 0 ? distances * (1 / largest) : distances
     }
   }
 
@@ -79,22 +62,26 @@ public struct SampleSimilarityRegularizer: Sendable, Equatable {
         operation: "sample similarity", lhs: gate.shape, rhs: distances.shape,
         expected: "gate [B, E] and distances [B, B]")
     }
+    // S = Σ (G·Gᵀ ⊙ D) = tr(Gᵀ·D·G) and Σ (r·rᵀ ⊙ D) = rᵀ·D·r, so L_s is
+    // cS·tr(Gᵀ·D·G) + cT·rᵀ·D·r: one fused op, no [B, B] intermediates.
     let (batch, experts) = (Float(gate.shape[0]), Float(gate.shape[1]))
-    let within = try gate.matmul(gate, transposeOther: true)
-    let same = try (within * distances).sum() / experts
     let batchSquared = batch * batch
     guard experts > 1 else {
-      return same * (betaSame / batchSquared)
+      return try gate.quadraticForm(
+        distances, traceWeight: betaSame / batchSquared, rowSumWeight: 0)
     }
-    let rowSums = try gate.sum(axis: 1, keepingDimension: true)
-    let all = try rowSums.matmul(rowSums, transposeOther: true)
-    let different = try ((all - within) * distances).sum() / (experts * experts - experts)
+    let pairs = experts * experts - experts
+    let (traceWeight, rowSumWeight): (Float, Float)
     switch placement {
     case .both:
-      return try (same * betaSame - different * betaDifferent) / batchSquared
+      traceWeight = (betaSame / experts + betaDifferent / pairs) / batchSquared
+      rowSumWeight = -betaDifferent / pairs / batchSquared
     case .differentOnly:
-      return try same * betaSame - different * (betaDifferent / batchSquared)
+      traceWeight = betaSame / experts + betaDifferent / (pairs * batchSquared)
+      rowSumWeight = -betaDifferent / (pairs * batchSquared)
     }
+    return try gate.quadraticForm(
+      distances, traceWeight: traceWeight, rowSumWeight: rowSumWeight)
   }
 }
 

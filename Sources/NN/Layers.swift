@@ -37,7 +37,35 @@ public final class Sequential: Module, UnaryLayer {
     self.init(layers)
   }
 
+  /// Runs the layers in order. A ``Conv2D`` followed by a ``ReLU`` and a ``MaxPool2D`` (in
+  /// either order: they commute) runs as one fused op,
+  /// `Tensor.convolutionReLUMaxPool`, which computes the same function and gradient.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
-    try layers.reduce(input) { try $1($0) }
+    var value = input
+    var index = 0
+    while index < layers.count {
+      if let (convolution, pool) = convolutionBlock(at: index) {
+        value = try value.convolutionReLUMaxPool(
+          weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
+          padding: convolution.padding, poolSize: pool.kernelSize, poolStride: pool.stride)
+        index += 3
+      } else {
+        value = try layers[index](value)
+        index += 1
+      }
+    }
+    return value
+  }
+
+  /// The convolution and pooling of a Conv2D, ReLU, MaxPool2D block (ReLU and pooling in
+  /// either order) starting at `index`, or `nil`.
+  private func convolutionBlock(at index: Int) -> (Conv2D, MaxPool2D)? {
+    guard index + 2 < layers.count, let convolution = layers[index] as? Conv2D else {
+      return nil
+    }
+    let (first, second) = (layers[index + 1], layers[index + 2])
+    if first is ReLU, let pool = second as? MaxPool2D { return (convolution, pool) }
+    if let pool = first as? MaxPool2D, second is ReLU { return (convolution, pool) }
+    return nil
   }
 }

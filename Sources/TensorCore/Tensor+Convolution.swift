@@ -67,12 +67,7 @@ extension Tensor {
         expected: "a kernel no larger than the padded input")
     }
     let outShape = [g.batch, outChannels, g.outputHeight, g.outputWidth]
-    let kernel: ConvolutionKernel =
-      g.channels * g.kernelHeight * g.kernelWidth > Tensor.directConvolutionLimit
-      ? GEMMConvolution(geometry: g, outChannels: outChannels)
-      : stride == 1
-        ? RowConvolution(geometry: g, outChannels: outChannels) as ConvolutionKernel
-        : DirectConvolution(geometry: g, outChannels: outChannels)
+    let kernel = Tensor.convolutionKernel(geometry: g, outChannels: outChannels)
     let out = TensorStorage(uninitializedCount: outShape.reduce(1, *))
     try kernel.forward(
       input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
@@ -90,6 +85,20 @@ extension Tensor {
         biasGradient: gradBias?.storage.pointer)
       return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
     }
+  }
+}
+
+extension Tensor {
+  /// The kernel for a convolution's shape: im2col and GEMM for large patches, whole-row
+  /// axpys at stride 1, a direct loop otherwise.
+  static func convolutionKernel(geometry g: WindowGeometry, outChannels: Int)
+    -> ConvolutionKernel
+  {
+    g.channels * g.kernelHeight * g.kernelWidth > Tensor.directConvolutionLimit
+      ? GEMMConvolution(geometry: g, outChannels: outChannels)
+      : g.stride == 1
+        ? RowConvolution(geometry: g, outChannels: outChannels) as ConvolutionKernel
+        : DirectConvolution(geometry: g, outChannels: outChannels)
   }
 }
 

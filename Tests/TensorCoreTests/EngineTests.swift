@@ -142,6 +142,19 @@ private func atOneAndTwoThreads(_ body: () throws -> [Float]) rethrows -> ([Floa
     #expect(one == two)
   }
 
+  @Test func fusedConvolutionBlockIsBitIdentical() throws {
+    let (one, two) = try atOneAndTwoThreads {
+      let input = try randomTensor([64, 1, 28, 28], seed: 7)
+      let weight = try randomTensor([2, 1, 3, 3], seed: 8)
+      let bias = try randomTensor([2], seed: 9)
+      for tensor in [input, weight, bias] { tensor.requiresGrad = true }
+      let output = try input.convolutionReLUMaxPool(weight: weight, bias: bias, poolSize: 2)
+      try (output * output).sum().backward()
+      return output.values + input.grad!.values + weight.grad!.values + bias.grad!.values
+    }
+    #expect(one == two)
+  }
+
   @Test func reductionsSoftmaxAndBatchNormAreBitIdentical() throws {
     let (one, two) = try atOneAndTwoThreads {
       let x = try randomTensor([256, 8, 13, 13], seed: 6)
@@ -155,5 +168,37 @@ private func atOneAndTwoThreads(_ body: () throws -> [Float]) rethrows -> ([Floa
       return [try loss.item(), try x.sum().item()] + x.grad!.values
     }
     #expect(one == two)
+  }
+}
+
+/// The fused block against the three ops it replaces, in both orders of ReLU and pooling.
+@Test(arguments: [(1, 0, 2, 2), (2, 1, 2, 2), (3, 1, 3, 2)])
+func fusedConvolutionBlockMatchesTheUnfusedOps(
+  channels: Int, padding: Int, poolSize: Int, poolStride: Int
+) throws {
+  func run(_ op: (Tensor, Tensor, Tensor) throws -> Tensor) throws -> [[Float]] {
+    let input = try randomTensor([5, channels, 12, 12], seed: 21)
+    let weight = try randomTensor([4, channels, 3, 3], seed: 22)
+    let bias = try randomTensor([4], seed: 23)
+    for tensor in [input, weight, bias] { tensor.requiresGrad = true }
+    let output = try op(input, weight, bias)
+    try (output * output).sum().backward()
+    return [output.values, input.grad!.values, weight.grad!.values, bias.grad!.values]
+  }
+  let fused = try run {
+    try $0.convolutionReLUMaxPool(
+      weight: $1, bias: $2, padding: padding, poolSize: poolSize, poolStride: poolStride)
+  }
+  let reluFirst = try run {
+    try $0.conv2d(weight: $1, bias: $2, padding: padding).relu()
+      .maxPool2d(kernelSize: poolSize, stride: poolStride)
+  }
+  let poolFirst = try run {
+    try $0.conv2d(weight: $1, bias: $2, padding: padding)
+      .maxPool2d(kernelSize: poolSize, stride: poolStride).relu()
+  }
+  for (a, (b, c)) in zip(fused, zip(reluFirst, poolFirst)) {
+    #expect(allClose(a, b, relative: 1e-5, absolute: 1e-5))
+    #expect(allClose(a, c, relative: 1e-5, absolute: 1e-5))
   }
 }

@@ -56,6 +56,9 @@ private let cases: [GradientCase] = [
   GradientCase(name: "matmul with both transposes", shapes: [[4, 3], [2, 4]]) {
     try $0[0].matmul($0[1], transposeSelf: true, transposeOther: true)
   },
+  GradientCase(name: "quadraticForm, both operands", shapes: [[5, 3], [5, 5]]) {
+    try $0[0].quadraticForm($0[1], traceWeight: 0.7, rowSumWeight: -0.4)
+  },
   GradientCase(name: "reshape", shapes: [[2, 6]]) { try $0[0].reshaped([3, 4]).squared() },
   GradientCase(name: "permute", shapes: [[2, 3, 4]]) { try $0[0].permuted([2, 0, 1]).squared() },
   GradientCase(name: "transpose", shapes: [[3, 5]]) { try $0[0].transposed().squared() },
@@ -89,6 +92,24 @@ private let cases: [GradientCase] = [
   },
   GradientCase(name: "maxPool2d", shapes: [[2, 2, 4, 6]], epsilon: 1e-3) {
     try $0[0].maxPool2d(kernelSize: 2)
+  },
+  GradientCase(
+    name: "convolutionReLUMaxPool, padded, 2×2 pool", shapes: [[2, 2, 6, 6], [3, 2, 3, 3], [3]],
+    epsilon: 1e-3
+  ) {
+    try $0[0].convolutionReLUMaxPool(weight: $0[1], bias: $0[2], padding: 1, poolSize: 2)
+  },
+  GradientCase(
+    name: "convolutionReLUMaxPool, 2×2 kernel, 2 channels, unpadded",
+    shapes: [[2, 2, 7, 7], [3, 2, 2, 2], [3]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionReLUMaxPool(weight: $0[1], bias: $0[2], poolSize: 2)
+  },
+  GradientCase(
+    name: "convolutionReLUMaxPool, overlapping 3×3 pool, stride 2",
+    shapes: [[2, 1, 9, 9], [2, 1, 3, 3], [2]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionReLUMaxPool(weight: $0[1], bias: $0[2], poolSize: 3, poolStride: 2)
   },
   GradientCase(name: "batchNorm training, rank 4", shapes: [[4, 3, 2, 2], [3], [3]]) {
     try $0[0].batchNorm(

@@ -68,3 +68,45 @@ private func naiveProduct(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) ->
   let double = try a.matmul(b, transposeOther: true).values
   #expect(single == double)
 }
+
+@Test(arguments: [1, 3, 9, 130])
+func pairwiseDistancesMatchADirectLoop(rows: Int) throws {
+  let features = 6
+  let x = try randomTensor([rows, features], seed: UInt64(rows))
+  let values = x.values
+  let distances = try x.pairwiseDistances()
+  #expect(distances.shape == [rows, rows])
+  var expected = [Float](repeating: 0, count: rows * rows)
+  for i in 0..<rows {
+    for j in 0..<rows {
+      var total = 0.0
+      for f in 0..<features {
+        let difference = Double(values[i * features + f]) - Double(values[j * features + f])
+        total += difference * difference
+      }
+      expected[i * rows + j] = Float(total.squareRoot())
+    }
+  }
+  let result = distances.values
+  #expect(allClose(result, expected, relative: 1e-4, absolute: 1e-3))
+  #expect((0..<rows).allSatisfy { i in result[i * rows + i] == 0 })
+  #expect(
+    (0..<rows).allSatisfy { i in
+      (0..<rows).allSatisfy { result[i * rows + $0] == result[$0 * rows + i] }
+    })
+}
+
+@Test func pairwiseDistancesAreBitIdenticalAtOneAndTwoThreads() throws {
+  let x = try randomTensor([512, 784], seed: 8)
+  let saved = Compute.threads
+  defer { Compute.threads = saved }
+  Compute.threads = 1
+  let single = try x.pairwiseDistances().values
+  Compute.threads = 2
+  let double = try x.pairwiseDistances().values
+  #expect(single == double)
+}
+
+@Test func pairwiseDistancesRejectOtherRanks() throws {
+  #expect(throws: TensorError.self) { try Tensor.zeros([2, 3, 4]).pairwiseDistances() }
+}
