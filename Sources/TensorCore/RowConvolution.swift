@@ -45,24 +45,54 @@ struct RowConvolution: ConvolutionKernel {
       let (input, weight, bias, output) = pointers.value
       let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + span)
       let full = scratch.pointer + g.channels * paddedPlane
+      let tapOffsets = (0..<(g.channels * taps)).map { index in
+        let (c, tap) = index.quotientAndRemainder(dividingBy: taps)
+        let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.kernelWidth)
+        return c * paddedPlane + kh * paddedWidth + kw
+      }
       for n in samples {
         let planes = paddedChannels(input, sample: n, scratch: scratch.pointer)
         for oc in 0..<outChannels {
-          full.update(repeating: bias?[oc] ?? 0, count: span)
-          for c in 0..<g.channels {
-            for tap in 0..<taps {
-              let w = weight[(oc * g.channels + c) * taps + tap]
-              let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.kernelWidth)
-              let source = planes + c * paddedPlane + kh * paddedWidth + kw
-              VectorKernels.axpy(w, source, full, span)
-            }
-          }
+          Self.convolveSpan(
+            planes, weights: weight + oc * g.channels * taps, tapOffsets: tapOffsets,
+            bias: bias?[oc] ?? 0, into: full, span: span)
           let target = output + (n * outChannels + oc) * g.outputPlane
           for oh in 0..<g.outputHeight {
             (target + oh * g.outputWidth).update(
               from: full + oh * paddedWidth, count: g.outputWidth)
           }
         }
+      }
+    }
+  }
+
+  /// full[i] = bias + Σ_t weights[t]·planes[i + tapOffsets[t]] for i < span, sixteen
+  /// positions at a time in one register accumulator (taps in a fixed order).
+  @inline(__always)
+  private static func convolveSpan(
+    _ planes: UnsafePointer<Float>, weights: UnsafePointer<Float>, tapOffsets: [Int],
+    bias: Float, into full: UnsafeMutablePointer<Float>, span: Int
+  ) {
+    typealias Lanes = VectorKernels.Lanes
+    let raw = UnsafeRawPointer(planes)
+    let stride = MemoryLayout<Float>.stride
+    var i = 0
+    tapOffsets.withUnsafeBufferPointer { offsets in
+      while i + Lanes.scalarCount <= span {
+        var total = Lanes(repeating: bias)
+        for (t, offset) in offsets.enumerated() {
+          total +=
+            weights[t] * raw.loadUnaligned(fromByteOffset: (i + offset) * stride, as: Lanes.self)
+        }
+        UnsafeMutableRawPointer(full).storeBytes(
+          of: total, toByteOffset: i * stride, as: Lanes.self)
+        i += Lanes.scalarCount
+      }
+      while i < span {
+        var total = bias
+        for (t, offset) in offsets.enumerated() { total += weights[t] * planes[i + offset] }
+        full[i] = total
+        i += 1
       }
     }
   }
