@@ -25,6 +25,9 @@ let package = Package(
       name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
       providers: [.apt(["libhdf5-dev"])]),
     .systemLibrary(
+      name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev"])]),
+    .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
 
@@ -34,18 +37,22 @@ let package = Package(
     .target(name: "MoE", dependencies: ["NN"], swiftSettings: optimised),
     .target(name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimised),
     .target(name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimised),
+    .target(name: "Sweeps", dependencies: ["Checkpoints", "CMPI"]),
     // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
     .target(name: "Plots"),
     .target(
       name: "ExpertStream",
-      dependencies: ["TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints"]),
+      dependencies: [
+        "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Sweeps",
+      ]),
     .target(
       name: "ExpertStreamCLI",
       // The modules are listed (and imported) directly, not only through the umbrella:
       // incremental builds track direct imports only, and missed changes behind
       // `@_exported` imports left stale objects.
       dependencies: [
-        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Plots",
+        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Sweeps",
+        "Plots",
       ], swiftSettings: optimised),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
@@ -61,6 +68,7 @@ let package = Package(
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "_TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
+    .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
     .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],

@@ -4,4 +4,5 @@
 @_exported import Datasets
 @_exported import MoE
 @_exported import NN
+@_exported import Sweeps
 @_exported import TensorCore

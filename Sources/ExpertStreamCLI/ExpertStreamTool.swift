@@ -8,7 +8,8 @@ public enum ExpertStreamTool {
 
   /// Every subcommand, by the words that invoke it.
   public static let commands: [any Command.Type] = [
-    RunCommand.self, InspectCommand.self, ReportCommand.self, DataListCommand.self,
+    RunCommand.self, SweepCommand.self, InspectCommand.self, ReportCommand.self,
+    DataListCommand.self,
     DataFetchCommand.self,
     ScenarioCheckCommand.self, NotebookCheckCommand.self,
     BenchOpsCommand.self, BenchMoECommand.self, BenchTrainCommand.self, BenchGradientsCommand.self,

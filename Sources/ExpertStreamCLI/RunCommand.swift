@@ -132,37 +132,13 @@ struct RunCommand: Command {
   }
 
   fileprivate func runPaper(_ scenario: Scenario, _ console: Console) throws {
-    guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
-      throw ScenarioError(
-        file: path, path: "model.expert",
-        message: "paper runs need a paper architecture (paper-mnist, paper-fmnist, paper-cifar100)")
-    }
     let methods = self.methods ?? scenario.paper.methods
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
-    let stream = TaskStream(
-      scenario: scenario, train: train, test: test,
-      classGroups: [scenario.classGroups.flatMap { $0 }])
-    let task = stream.tasks[0]
-    var settings = PaperExperimentSettings(architecture: architecture)
-    settings.experts = scenario.model.experts
-    settings.classes = scenario.classCount
-    settings.epochs = scenario.training.epochs
-    settings.distillationEpochs = scenario.paper.distillationEpochs
-    settings.batchSize = scenario.training.batchSize
-    settings.learningRate = Float(scenario.training.optimizer.learningRate)
-    settings.weightDecay = Float(scenario.training.optimizer.weightDecay)
-    settings.singleWeightDecay = Float(scenario.paper.singleWeightDecay)
-    settings.loss = scenario.training.loss
-    if let similarity = scenario.regularizers.sampleSimilarity {
-      settings.sampleSimilarity = similarity
-    }
-    if let importance = scenario.regularizers.importance { settings.importance = importance }
-    settings.distillFrom = scenario.paper.distillFrom
-    let experiment = PaperExperiment(
-      settings: settings, train: TaskView(dataset: train, indices: task.trainIndices),
-      test: TaskView(dataset: test, indices: task.testIndices))
+    let experiment = try Self.paperExperiment(scenario, file: path, train: train, test: test)
+    let (settings, architecture) = (experiment.settings, experiment.settings.architecture)
+    let task = (train: experiment.train, test: experiment.test)
     let log = log(console)
     log.event(
       "start",
@@ -172,7 +148,7 @@ struct RunCommand: Command {
         "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
       ],
       text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
-        + "\(task.trainIndices.count) training / \(task.testIndices.count) test samples, "
+        + "\(task.train.sampleCount) training / \(task.test.sampleCount) test samples, "
         + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads\n"
         + "scenario hash \(scenario.hash)")
     var results: [PaperRunResult] = []
@@ -223,6 +199,40 @@ struct RunCommand: Command {
       log.result("metrics written to \(metricsPath)")
     }
     logFinished(log, started: started)
+  }
+
+  /// The paper experiment a paper scenario describes: its one task (every class) of
+  /// `train` and `test`, and the scenario's model, training and regularizer settings.
+  static func paperExperiment(
+    _ scenario: Scenario, file: String, train: Dataset, test: Dataset
+  ) throws -> PaperExperiment {
+    guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
+      throw ScenarioError(
+        file: file, path: "model.expert",
+        message: "paper runs need a paper architecture (paper-mnist, paper-fmnist, paper-cifar100)")
+    }
+    let stream = TaskStream(
+      scenario: scenario, train: train, test: test,
+      classGroups: [scenario.classGroups.flatMap { $0 }])
+    let task = stream.tasks[0]
+    var settings = PaperExperimentSettings(architecture: architecture)
+    settings.experts = scenario.model.experts
+    settings.classes = scenario.classCount
+    settings.epochs = scenario.training.epochs
+    settings.distillationEpochs = scenario.paper.distillationEpochs
+    settings.batchSize = scenario.training.batchSize
+    settings.learningRate = Float(scenario.training.optimizer.learningRate)
+    settings.weightDecay = Float(scenario.training.optimizer.weightDecay)
+    settings.singleWeightDecay = Float(scenario.paper.singleWeightDecay)
+    settings.loss = scenario.training.loss
+    if let similarity = scenario.regularizers.sampleSimilarity {
+      settings.sampleSimilarity = similarity
+    }
+    if let importance = scenario.regularizers.importance { settings.importance = importance }
+    settings.distillFrom = scenario.paper.distillFrom
+    return PaperExperiment(
+      settings: settings, train: TaskView(dataset: train, indices: task.trainIndices),
+      test: TaskView(dataset: test, indices: task.testIndices))
   }
 
   private func report(_ event: PaperRunProgress, method: PaperMethod, seed: UInt64, log: EventLog) {
@@ -301,45 +311,29 @@ extension RunCommand {
             + "\(scenario.model.gate) gate, \(Compute.threads) threads\n"
             + "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " ")
             + "\nscenario hash \(scenario.hash)")
-        let run = try ContinualRun(scenario: scenario, stream: stream, policy: policy)
         let severalRuns = (policies?.count ?? 1) * (seeds ?? 1) > 1
         let directory =
           severalRuns
           ? "\(scenario.checkpoint.directory)/\(policy)/seed_\(scenario.training.seed)"
           : scenario.checkpoint.directory
-        var reports: [TaskReport] = []
+        var resumeFrom: String?
         if resume {
           guard !severalRuns else {
             throw UsageError(
               "--resume continues one run", hint: "give at most one --policy and no --seeds")
           }
-          let file = resumeFile ?? Self.newestCheckpoint(in: directory)
-          try Checkpoint.restore(run, from: file)
-          reports = run.state.reports
-          log.event(
-            "resume", ["file": file, "tasks_done": reports.count],
-            text: "resuming from \(file): \(reports.count) of \(stream.tasks.count) tasks done")
+          resumeFrom = resumeFile ?? Self.newestCheckpoint(in: directory)
         }
-        var checkpointError: Error?
-        let result = try run.run { event in
-          self.report(event, log: log, names: names)
-          guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
-          reports.append(finished)
-          do {
-            if scenario.checkpoint.everyTask {
-              try Checkpoint.write(
-                run, reports: reports,
-                to: "\(directory)/" + String(format: "task_%03d.h5", finished.task),
-                toolVersion: ExpertStreamTool.version)
-            }
-            try Checkpoint.write(
-              run, reports: reports, to: "\(directory)/latest.h5",
-              toolVersion: ExpertStreamTool.version)
-          } catch {
-            checkpointError = error
+        let result = try Self.trainContinual(
+          scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
+        ) { event in
+          if case .resumed(let file, let done, let of) = event {
+            log.event(
+              "resume", ["file": file, "tasks_done": done],
+              text: "resuming from \(file): \(done) of \(of) tasks done")
           }
+          if case .progress(let progress) = event { self.report(progress, log: log, names: names) }
         }
-        if let checkpointError { throw checkpointError }
         results.append(result)
         log.event(
           "run", result.record.merging(["checkpoints": directory]) { $1 },
@@ -385,6 +379,52 @@ extension RunCommand {
     }
     if let metricsPath { log.result("metrics written to \(metricsPath)") }
     logFinished(log, started: started)
+  }
+
+  /// What ``trainContinual(_:stream:checkpointDirectory:resumingFrom:events:)`` reports.
+  enum ContinualEvent {
+    /// Restored from `file`, with `done` of `of` tasks finished.
+    case resumed(file: String, done: Int, of: Int)
+    /// The run's own progress.
+    case progress(ContinualProgress)
+  }
+
+  /// Trains `scenario`'s lifecycle policy on `stream`, writing `task_NNN.h5` (when the
+  /// scenario asks) and `latest.h5` into `checkpointDirectory` after every task; with
+  /// `resumingFrom`, restores that checkpoint first and continues after its last task.
+  static func trainContinual(
+    _ scenario: Scenario, stream: TaskStream, checkpointDirectory directory: String,
+    resumingFrom file: String?, events: (ContinualEvent) -> Void
+  ) throws -> ContinualResult {
+    let run = try ContinualRun(
+      scenario: scenario, stream: stream, policy: scenario.lifecycle.policy)
+    var reports: [TaskReport] = []
+    if let file {
+      try Checkpoint.restore(run, from: file)
+      reports = run.state.reports
+      events(.resumed(file: file, done: reports.count, of: stream.tasks.count))
+    }
+    var checkpointError: Error?
+    let result = try run.run { event in
+      events(.progress(event))
+      guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
+      reports.append(finished)
+      do {
+        if scenario.checkpoint.everyTask {
+          try Checkpoint.write(
+            run, reports: reports,
+            to: "\(directory)/" + String(format: "task_%03d.h5", finished.task),
+            toolVersion: ExpertStreamTool.version)
+        }
+        try Checkpoint.write(
+          run, reports: reports, to: "\(directory)/latest.h5",
+          toolVersion: ExpertStreamTool.version)
+      } catch {
+        checkpointError = error
+      }
+    }
+    if let checkpointError { throw checkpointError }
+    return result
   }
 
   private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {

@@ -1,0 +1,274 @@
+import Continual
+import Datasets
+import Foundation
+import MoE
+
+/// What went wrong with a sweep: its file, its output directory or its processes.
+public enum SweepError: Error, CustomStringConvertible, Equatable {
+  /// The sweep file is wrong at `field`.
+  case invalid(file: String, field: String, message: String)
+  /// Another sweep holds the output directory.
+  case locked(directory: String, message: String)
+  /// MPI failed.
+  case messagePassing(String)
+
+  public var description: String {
+    switch self {
+    case .invalid(let file, let field, let message):
+      return field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)"
+    case .locked(let directory, let message):
+      return "\(directory): \(message)"
+    case .messagePassing(let message):
+      return "MPI: \(message)"
+    }
+  }
+}
+
+/// One run of a sweep: a method or policy, a seed and scenario overrides.
+public struct SweepRun: Sendable, Equatable {
+  /// The run's position in the grid (the order of `results.jsonl`).
+  public let index: Int
+  /// Stable across processes, ranks and restarts: a readable prefix and the first 8 hex
+  /// digits of SHA-256 over the resolved scenario's hash and the method.
+  public let id: String
+  /// The paper method (paper scenarios) or lifecycle policy (continual scenarios).
+  public let variant: String
+  /// `training.seed`.
+  public let seed: Int
+  /// The sweep's `set` and this run's axis values, as `key.path=JSON` overrides (the
+  /// seed and policy included), in a fixed order.
+  public let overrides: [String]
+  /// The axis values other than method, policy and seed, by field.
+  public let axisValues: [(field: String, value: String)]
+
+  public static func == (a: SweepRun, b: SweepRun) -> Bool {
+    a.index == b.index && a.id == b.id && a.overrides == b.overrides
+  }
+
+  /// The settings that define the run, as `results.jsonl` records them.
+  public var settings: [String: Any] {
+    var object: [String: Any] = ["seed": seed, "variant": variant]
+    object["set"] = Dictionary(uniqueKeysWithValues: axisValues.map { ($0.field, $0.value) })
+    return object
+  }
+
+  /// The settings without the seed: runs that differ only in seed share a group.
+  public var group: String {
+    ([variant] + axisValues.map { "\($0.field)=\($0.value)" }).joined(separator: ", ")
+  }
+}
+
+/// A sweep file, validated and expanded into its grid of runs.
+///
+/// ```json
+/// {
+///   "name": "sweep-quick",
+///   "scenario": "quick.json",
+///   "set": {"training.epochs": 1},
+///   "axes": {"policy": ["spawn-and-freeze", "shared"], "seed": [0, 1],
+///            "training.optimizer.learning_rate": [0.001, 0.002]}
+/// }
+/// ```
+/// `scenario` is relative to the sweep file. Axes: `seed` (a list, or a count n for
+/// training.seed + 0..<n), `method` (paper scenarios) or `policy` (continual scenarios),
+/// and any scenario field with a list of values. The grid is the product of the axes:
+/// method or policy outermost, other fields by name, seed innermost.
+public struct SweepPlan {
+  /// The sweep's name (default: the file's name without `.json`).
+  public let name: String
+  /// The sweep file.
+  public let file: String
+  /// The base scenario file, resolved against the sweep file's directory.
+  public let scenarioPath: String
+  /// The base scenario with the sweep's `set` applied.
+  public let base: Scenario
+  /// `"paper"` or `"continual"`.
+  public var mode: String { base.mode }
+  /// The runs, in grid order.
+  public let runs: [SweepRun]
+
+  static let topLevelKeys = ["name", "scenario", "set", "axes"]
+
+  /// Reads, validates and expands the sweep file at `path`.
+  ///
+  /// Every run's scenario is resolved here, so a bad axis field or value fails before
+  /// anything starts.
+  /// - Throws: ``SweepError/invalid(file:field:message:)`` naming the file and field.
+  public static func load(_ path: String) throws -> SweepPlan {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
+      throw SweepError.invalid(file: path, field: "", message: reason)
+    }
+    let root: Any
+    do {
+      root = try JSONSerialization.jsonObject(with: data)
+    } catch {
+      throw SweepError.invalid(file: path, field: "", message: "not valid JSON")
+    }
+    func fail(_ field: String, _ message: String) -> SweepError {
+      .invalid(file: path, field: field, message: message)
+    }
+    guard let object = root as? [String: Any] else {
+      throw fail("", "expected a JSON object")
+    }
+    for key in object.keys.sorted() where !topLevelKeys.contains(key) {
+      throw fail(key, "unknown field; expected one of \(topLevelKeys.joined(separator: ", "))")
+    }
+    guard let scenarioName = object["scenario"] as? String else {
+      throw fail("scenario", "expected the path of a scenario file (relative to the sweep file)")
+    }
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+    let scenarioPath =
+      scenarioName.hasPrefix("/")
+      ? scenarioName : directory.appendingPathComponent(scenarioName).relativePath
+    let name =
+      try (object["name"]).map { value -> String in
+        guard let name = value as? String, !name.isEmpty, !name.contains("/") else {
+          throw fail("name", "expected a non-empty string without '/'")
+        }
+        return name
+      } ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+    guard let fixed = (object["set"] ?? [String: Any]()) as? [String: Any] else {
+      throw fail("set", "expected an object of field paths and values")
+    }
+    let fixedOverrides = try fixed.keys.sorted().map { key in
+      "\(key)=\(try jsonText(fixed[key]!, field: "set.\(key)", fail: fail))"
+    }
+    let base: Scenario
+    do {
+      base = try Scenario.load(scenarioPath, overrides: fixedOverrides)
+    } catch let error as ScenarioError {
+      throw fail(error.file == "--set" ? "set" : "scenario", error.description)
+    }
+    guard let axes = (object["axes"] ?? [String: Any]()) as? [String: Any] else {
+      throw fail("axes", "expected an object of axis names and lists of values")
+    }
+    let variantKey = base.mode == "paper" ? "method" : "policy"
+    let wrongVariant = base.mode == "paper" ? "policy" : "method"
+    if axes[wrongVariant] != nil {
+      throw fail(
+        "axes.\(wrongVariant)",
+        "\(base.mode) scenarios vary the \(variantKey), not the \(wrongVariant)")
+    }
+    func list(_ key: String) throws -> [Any]? {
+      guard let value = axes[key] else { return nil }
+      guard let values = value as? [Any] else {
+        throw fail("axes.\(key)", "expected a list of values")
+      }
+      guard !values.isEmpty else {
+        throw fail("axes.\(key)", "the list is empty, so the grid has no runs")
+      }
+      return values
+    }
+    let known =
+      base.mode == "paper"
+      ? PaperMethod.allCases.map(\.rawValue) : Scenario.LifecycleSettings.policies
+    let variants: [String] =
+      try (list(variantKey)).map { values in
+        try values.enumerated().map { index, value in
+          guard let name = value as? String, known.contains(name) else {
+            throw fail(
+              "axes.\(variantKey)[\(index)]",
+              "expected one of \(known.joined(separator: ", ")), got \(value)")
+          }
+          return name
+        }
+      } ?? (base.mode == "paper" ? base.paper.methods.map(\.rawValue) : [base.lifecycle.policy])
+    let seeds: [Int]
+    if let count = integer(axes["seed"]) {
+      guard count >= 1 else { throw fail("axes.seed", "a count of seeds must be ≥ 1") }
+      seeds = (0..<count).map { base.training.seed + $0 }
+    } else if let values = try list("seed") {
+      seeds = try values.enumerated().map { index, value in
+        guard let seed = integer(value), seed >= 0 else {
+          throw fail("axes.seed[\(index)]", "expected an integer ≥ 0, got \(value)")
+        }
+        return seed
+      }
+    } else {
+      seeds = [base.training.seed]
+    }
+    let fields = axes.keys.filter { $0 != "seed" && $0 != variantKey }.sorted()
+    var fieldValues: [[(field: String, value: String)]] = []
+    for field in fields {
+      let values = try list(field)!
+      fieldValues.append(
+        try values.enumerated().map { index, value in
+          (field, try jsonText(value, field: "axes.\(field)[\(index)]", fail: fail))
+        })
+    }
+    var combinations: [[(field: String, value: String)]] = [[]]
+    for values in fieldValues {
+      combinations = combinations.flatMap { prefix in values.map { prefix + [$0] } }
+    }
+    var runs: [SweepRun] = []
+    var seen: [String: Int] = [:]
+    for variant in variants {
+      for combination in combinations {
+        for seed in seeds {
+          var overrides = fixedOverrides + combination.map { "\($0.field)=\($0.value)" }
+          overrides.append("training.seed=\(seed)")
+          if base.mode != "paper" { overrides.append("lifecycle.policy=\"\(variant)\"") }
+          let scenario: Scenario
+          do {
+            scenario = try Scenario.load(scenarioPath, overrides: overrides)
+          } catch let error as ScenarioError {
+            let field = combination.first { error.path.hasPrefix($0.field) }?.field
+            throw fail(
+              field.map { "axes.\($0)" } ?? "axes",
+              "\(error.description) (run \(variant), seed \(seed)"
+                + combination.map { ", \($0.field)=\($0.value)" }.joined() + ")")
+          }
+          let readable =
+            ([variant, "seed\(seed)"] + combination.map { "\($0.field)=\($0.value)" })
+            .joined(separator: "_")
+          let digest = SHA256.hexDigest(Array("\(scenario.hash) \(variant)".utf8))
+          let id = safeName(readable) + "_" + String(digest.prefix(8))
+          if let earlier = seen[id] {
+            throw fail(
+              "axes",
+              "duplicate run id \(id): runs \(earlier + 1) and \(runs.count + 1) have the same "
+                + "settings (a value repeated in an axis?)")
+          }
+          seen[id] = runs.count
+          runs.append(
+            SweepRun(
+              index: runs.count, id: id, variant: variant, seed: seed, overrides: overrides,
+              axisValues: combination))
+        }
+      }
+    }
+    return SweepPlan(
+      name: name, file: path, scenarioPath: scenarioPath, base: base, runs: runs)
+  }
+
+  /// `value` as an integer, or `nil` for anything else (booleans and fractions included).
+  private static func integer(_ value: Any?) -> Int? {
+    guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
+      let integer = Int(exactly: number.doubleValue)
+    else { return nil }
+    return integer
+  }
+
+  /// `value` as JSON text (a `--set` value).
+  private static func jsonText(
+    _ value: Any, field: String, fail: (String, String) -> SweepError
+  ) throws -> String {
+    guard
+      let data = try? JSONSerialization.data(
+        withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]),
+      let text = String(data: data, encoding: .utf8)
+    else {
+      throw fail(field, "not a JSON value")
+    }
+    return text
+  }
+
+  /// `text` with every character other than letters, digits and `.+-=` replaced by `-`.
+  private static func safeName(_ text: String) -> String {
+    String(
+      text.map { character in
+        character.isLetter || character.isNumber || ".+-=_".contains(character) ? character : "-"
+      })
+  }
+}

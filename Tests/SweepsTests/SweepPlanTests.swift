@@ -1,0 +1,94 @@
+import Foundation
+import Sweeps
+import Testing
+import _TestSupport
+
+/// A scenario and a sweep over it in a temporary directory.
+private func writeSweep(_ sweep: String, scenario: String? = nil) throws -> (
+  TemporaryDirectory, String
+) {
+  let directory = try TemporaryDirectory()
+  let scenarioText =
+    scenario ?? """
+      {"name": "tiny", "dataset": {"name": "fashion-mnist"},
+       "split": {"tasks": 2, "classes_per_task": 2},
+       "model": {"expert": "mlp", "experts": 1, "hidden": [8, 4]},
+       "lifecycle": {"policy": "spawn-and-freeze"}}
+      """
+  try scenarioText.write(toFile: directory.path("tiny.json"), atomically: true, encoding: .utf8)
+  let path = directory.path("sweep.json")
+  try sweep.write(toFile: path, atomically: true, encoding: .utf8)
+  return (directory, path)
+}
+
+@Test func theGridIsTheProductOfTheAxesWithStableIds() throws {
+  let (directory, path) = try writeSweep(
+    """
+    {"scenario": "tiny.json", "set": {"training.epochs": 2},
+     "axes": {"seed": [3, 4], "policy": ["shared", "spawn-and-freeze"],
+              "training.optimizer.learning_rate": [0.001, 0.01]}}
+    """)
+  _ = directory
+  let plan = try SweepPlan.load(path)
+  #expect(plan.name == "sweep")
+  #expect(plan.runs.count == 8)
+  #expect(
+    plan.runs.map(\.variant) == Array(repeating: "shared", count: 4)
+      + Array(repeating: "spawn-and-freeze", count: 4))
+  #expect(plan.runs.map(\.seed) == [3, 4, 3, 4, 3, 4, 3, 4])
+  #expect(Set(plan.runs.map(\.id)).count == 8)
+  #expect(plan.runs[0].id.hasPrefix("shared_seed3_training.optimizer.learning_rate=0.001_"))
+  #expect(plan.runs[0].overrides.contains("training.epochs=2"))
+  // Ids depend on settings, not on the position: the same run in a smaller grid keeps its id.
+  let (other, smaller) = try writeSweep(
+    """
+    {"scenario": "tiny.json", "set": {"training.epochs": 2},
+     "axes": {"seed": [4], "policy": ["spawn-and-freeze"],
+              "training.optimizer.learning_rate": [0.01]}}
+    """)
+  _ = other
+  let single = try SweepPlan.load(smaller)
+  #expect(single.runs.count == 1)
+  #expect(single.runs[0].id == plan.runs[7].id)
+  #expect(single.runs[0].index == 0)
+}
+
+@Test func aSeedCountCountsFromTheScenarioSeed() throws {
+  let (directory, path) = try writeSweep(
+    #"{"scenario": "tiny.json", "set": {"training.seed": 10}, "axes": {"seed": 3}}"#)
+  _ = directory
+  #expect(try SweepPlan.load(path).runs.map(\.seed) == [10, 11, 12])
+}
+
+@Test(arguments: [
+  (#"{"scenario": "tiny.json", "axis": {}}"#, "axis", "unknown field"),
+  (
+    #"{"scenario": "tiny.json", "axes": {"training.epoch": [1, 2]}}"#, "axes.training.epoch",
+    "epoch"
+  ),
+  (
+    #"{"scenario": "tiny.json", "axes": {"training.epochs": ["two"]}}"#, "axes.training.epochs",
+    "two"
+  ),
+  (#"{"scenario": "tiny.json", "axes": {"seed": []}}"#, "axes.seed", "empty"),
+  (#"{"scenario": "tiny.json", "axes": {"training.epochs": 3}}"#, "axes.training.epochs", "list"),
+  (#"{"scenario": "tiny.json", "axes": {"seed": [1, 1]}}"#, "axes", "duplicate run id"),
+  (#"{"scenario": "tiny.json", "axes": {"method": ["attentive"]}}"#, "axes.method", "policy"),
+  (#"{"scenario": "tiny.json", "axes": {"policy": ["sharde"]}}"#, "axes.policy[0]", "sharde"),
+  (#"{"scenario": "missing.json"}"#, "scenario", "no such file"),
+  (#"{"axes": {}}"#, "scenario", "path"),
+  ("[1, 2]", "", "object"),
+])
+func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: String) throws {
+  let (directory, path) = try writeSweep(sweep)
+  _ = directory
+  #expect {
+    try SweepPlan.load(path)
+  } throws: { error in
+    guard case .invalid(let file, let reportedField, let text)? = error as? SweepError else {
+      return false
+    }
+    return file == path && reportedField == field && "\(error)".contains(message)
+      && text.count > 0
+  }
+}
