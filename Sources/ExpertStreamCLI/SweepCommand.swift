@@ -89,7 +89,7 @@ struct SweepCommand: Command {
         }
         let record = execute(
           run, plan: plan, directory: store.directory(of: run), datasets: &datasets,
-          service: service)
+          note: { console.print(prefix + $0) }, service: service)
         if !quiet { console.print(prefix + Self.outcome(of: run, record, total: plan.runs.count)) }
         return record
       },
@@ -148,7 +148,8 @@ struct SweepCommand: Command {
   /// Trains one run and returns its record; a failure is recorded, not thrown.
   private func execute(
     _ run: SweepRun, plan: SweepPlan, directory: String,
-    datasets: inout [String: (train: Dataset, test: Dataset)], service: () -> Void
+    datasets: inout [String: (train: Dataset, test: Dataset)], note: (String) -> Void,
+    service: () -> Void
   ) -> [String: Any] {
     let started = Date()
     var record: [String: Any] = ["run_id": run.id, "index": run.index, "settings": run.settings]
@@ -176,7 +177,12 @@ struct SweepCommand: Command {
         let resumeFrom = FileManager.default.fileExists(atPath: checkpoint) ? checkpoint : nil
         let result = try RunCommand.trainContinual(
           scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
-        ) { _ in service() }
+        ) { event in
+          if case .resumed(let file, let done, let of) = event {
+            note("resuming \(run.id) from \(file): \(done) of \(of) tasks done")
+          }
+          service()
+        }
         metrics = result.record
       }
       let (deterministic, timing) = SweepSummary.separatingTimings(metrics)

@@ -1,8 +1,8 @@
 import Foundation
 
-/// A sweep's output directory: one directory per run under `runs/`, each finished run's
-/// record in `runs/<id>/result.json`, and `results.jsonl` rebuilt from those records in
-/// grid order after every run.
+/// A sweep's output directory: one directory per run under `runs/` (its checkpoints and
+/// metrics), each ended run's record in `records/<id>.json`, and `results.jsonl` rebuilt
+/// from those records in grid order after every run.
 ///
 /// Only rank 0 writes records. A record is written atomically (temporary file, then
 /// rename), so a sweep killed at any point leaves whole records or none.
@@ -17,8 +17,10 @@ public final class SweepStore {
   public init(directory: String, runs: [SweepRun]) throws {
     self.directory = directory
     self.runs = runs
-    try FileManager.default.createDirectory(
-      atPath: "\(directory)/runs", withIntermediateDirectories: true)
+    for subdirectory in ["runs", "records"] {
+      try FileManager.default.createDirectory(
+        atPath: "\(directory)/\(subdirectory)", withIntermediateDirectories: true)
+    }
   }
 
   deinit {
@@ -56,10 +58,11 @@ public final class SweepStore {
 
   /// `run`'s stored record, or `nil` when it has not finished.
   public func record(of run: SweepRun) -> [String: Any]? {
-    guard let data = FileManager.default.contents(atPath: "\(directory(of: run))/result.json")
-    else { return nil }
+    guard let data = FileManager.default.contents(atPath: recordPath(of: run)) else { return nil }
     return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
   }
+
+  private func recordPath(of run: SweepRun) -> String { "\(directory)/records/\(run.id).json" }
 
   /// Whether `run` finished successfully in an earlier or this sweep.
   public func isFinished(_ run: SweepRun) -> Bool {
@@ -68,11 +71,7 @@ public final class SweepStore {
 
   /// Stores `record` as `run`'s result and rebuilds `results.jsonl`.
   public func store(_ record: [String: Any], for run: SweepRun) throws {
-    let runDirectory = directory(of: run)
-    try FileManager.default.createDirectory(
-      atPath: runDirectory, withIntermediateDirectories: true)
-    try Self.line(record).write(
-      to: URL(fileURLWithPath: "\(runDirectory)/result.json"), options: .atomic)
+    try Self.line(record).write(to: URL(fileURLWithPath: recordPath(of: run)), options: .atomic)
     var lines = Data()
     for run in runs {
       guard let stored = self.record(of: run) else { continue }

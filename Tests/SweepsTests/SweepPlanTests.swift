@@ -92,3 +92,16 @@ func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: Str
       && text.count > 0
   }
 }
+
+@Test func theShippedSweepsAreValid() throws {
+  let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("../../tasks").standardized.path
+  let sweeps = try FileManager.default.contentsOfDirectory(atPath: tasks).filter {
+    $0.hasPrefix("sweep-") && $0.hasSuffix(".json")
+  }
+  #expect(sweeps.count >= 2)
+  let counts = try Dictionary(
+    uniqueKeysWithValues: sweeps.map { ($0, try SweepPlan.load("\(tasks)/\($0)").runs.count) })
+  #expect(counts["sweep-quick.json"] == 4)
+  #expect(counts["sweep-paper-fashion-mnist.json"] == 80)
+}
