@@ -3,6 +3,7 @@ import Continual
 import Datasets
 import Foundation
 import MoE
+import NN
 import Sweeps
 import TensorCore
 
@@ -145,6 +146,39 @@ struct SweepCommand: Command {
         String(format: unit.isEmpty ? "%.4f" : "%.1f", value), unit)
   }
 
+  /// Writes a trained paper model's state (weights, batch-norm statistics) to an HDF5 file,
+  /// `state/<key>` per tensor, through a temporary file renamed into place.
+  private static func writeModel(
+    _ model: Module, to path: String, attributes: [String: String], seed: Int, testError: Double
+  ) throws {
+    let temporary = path + ".partial"
+    // The file is closed when `file` is released, at the end of this function.
+    func writeTemporary() throws {
+      let file = try HDF5File.create(temporary)
+      let root = file.root
+      for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
+        try root.setAttribute(name, value)
+      }
+      try root.setAttribute("seed", seed)
+      try root.setAttribute("test_error", testError)
+      try root.setAttribute("tool_version", ExpertStreamTool.version)
+      let state = try root.group("state")
+      for (key, tensor) in model.state() {
+        try state.write(key, floats: tensor.values, shape: tensor.shape)
+      }
+    }
+    do {
+      try writeTemporary()
+      if FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.removeItem(atPath: path)
+      }
+      try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    } catch {
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw error
+    }
+  }
+
   /// Trains one run and returns its record; a failure is recorded, not thrown.
   private func execute(
     _ run: SweepRun, plan: SweepPlan, directory: String,
@@ -167,10 +201,16 @@ struct SweepCommand: Command {
       if scenario.mode == "paper" {
         let experiment = try RunCommand.paperExperiment(
           scenario, file: plan.scenarioPath, train: train, test: test)
-        let (result, _) = try experiment.run(
+        let (result, model) = try experiment.run(
           PaperMethod(rawValue: run.variant)!, seed: UInt64(run.seed)
         ) { _ in service() }
         metrics = PaperReport.record(result)
+        try Self.writeModel(
+          model, to: "\(directory)/model.h5",
+          attributes: [
+            "method": run.variant, "scenario_hash": scenario.hash,
+            "architecture": scenario.model.expert,
+          ], seed: run.seed, testError: result.test.error)
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
         let checkpoint = RunCommand.newestCheckpoint(in: directory)

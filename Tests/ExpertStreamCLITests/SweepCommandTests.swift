@@ -1,3 +1,4 @@
+import Checkpoints
 import ExpertStreamCLI
 import Foundation
 import Sweeps
@@ -155,6 +156,27 @@ struct SweepCommandTests {
     lines = try results(in: output)
     #expect(lines.count == 4)
     #expect(lines.allSatisfy { $0.contains(#""status":"finished""#) })
+  }
+
+  @Test func paperRunsWriteTheirTrainedModelAndTheBestOfNRule() throws {
+    let directory = try TemporaryDirectory()
+    let sweep = directory.path("paper.json")
+    try """
+    {"scenario": "\(repositoryRoot)/tasks/paper-fashion-mnist.json",
+     "set": {"training.epochs": 1, "training.batch_size": 64, "paper.distillation_epochs": 1,
+             "dataset.train_samples_per_class": 60, "dataset.test_samples_per_class": 20},
+     "axes": {"method": ["attentive", "distilled"], "seed": 2}}
+    """.write(toFile: sweep, atomically: true, encoding: .utf8)
+    let output = directory.path("out")
+    let result = runTool(["sweep", sweep, "--out", output, "--quiet"])
+    #expect(result.status == 0, "\(result.error)")
+    #expect(result.output.contains("The paper's rule"))
+    let plan = try SweepPlan.load(sweep)
+    for run in plan.runs {
+      let model = try HDF5File.open("\(output)/runs/\(run.id)/model.h5")
+      #expect(try model.root.stringAttribute("method") == run.variant)
+      #expect(try model.root.existingGroup("state").memberNames().count > 20)
+    }
   }
 
   @Test func aSecondSweepOnTheSameDirectoryIsRefused() throws {
