@@ -82,29 +82,43 @@ struct SweepCommand: Command {
     var datasets: [String: (train: Dataset, test: Dataset)] = [:]
     var finishedHere = 0
     let queue = SweepQueue(runs: plan.runs, group: group)
-    try queue.run(
-      pending: pending,
-      execute: { run, service in
-        if !quiet {
-          console.print("\(prefix)run \(run.index + 1)/\(plan.runs.count) \(run.id): started")
-        }
-        let record = execute(
-          run, plan: plan, directory: store.directory(of: run), datasets: &datasets,
-          note: { console.print(prefix + $0) }, service: service)
-        if !quiet { console.print(prefix + Self.outcome(of: run, record, total: plan.runs.count)) }
-        return record
-      },
-      store: { run, record in
-        try store.store(record, for: run)
-        finishedHere += 1
-        if !quiet && group.rank == 0 {
-          let elapsed = Date().timeIntervalSince(started)
-          let left = elapsed / Double(finishedHere) * Double(pending.count - finishedHere)
-          console.print(
-            "\(finishedHere + plan.runs.count - pending.count)/\(plan.runs.count) runs done, "
-              + "\(RunCommand.duration(elapsed)) elapsed, ETA \(RunCommand.duration(left))")
-        }
-      })
+    do {
+      try runQueue()
+    } catch {
+      if group.size > 1 {
+        // The other ranks would wait for this one forever: end the job.
+        console.printError("error: \(error)")
+        group.abort(code: 1)
+      }
+      throw error
+    }
+    func runQueue() throws {
+      try queue.run(
+        pending: pending,
+        execute: { run, service in
+          if !quiet {
+            console.print("\(prefix)run \(run.index + 1)/\(plan.runs.count) \(run.id): started")
+          }
+          let record = execute(
+            run, plan: plan, directory: store.directory(of: run), datasets: &datasets,
+            note: { console.print(prefix + $0) }, service: service)
+          if !quiet {
+            console.print(prefix + Self.outcome(of: run, record, total: plan.runs.count))
+          }
+          return record
+        },
+        store: { run, record in
+          try store.store(record, for: run)
+          finishedHere += 1
+          if !quiet && group.rank == 0 {
+            let elapsed = Date().timeIntervalSince(started)
+            let left = elapsed / Double(finishedHere) * Double(pending.count - finishedHere)
+            console.print(
+              "\(finishedHere + plan.runs.count - pending.count)/\(plan.runs.count) runs done, "
+                + "\(RunCommand.duration(elapsed)) elapsed, ETA \(RunCommand.duration(left))")
+          }
+        })
+    }
     guard group.rank == 0 else { return }
     let summary = SweepSummary(plan: plan, records: store.records())
     try summary.write(to: directory)

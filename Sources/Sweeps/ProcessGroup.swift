@@ -66,6 +66,12 @@ public final class ProcessGroup {
     if usesMPI { MPI_Finalize() }
   }
 
+  /// Ends every rank of the job with `code` (`MPI_Abort`), for an error that leaves the
+  /// others waiting; without MPI, nothing (the caller's error ends this process).
+  public func abort(code: Int32) {
+    if usesMPI && size > 1 { MPI_Abort(es_MPI_COMM_WORLD(), code) }
+  }
+
   /// Rank 0's `value`, in every rank.
   public func broadcast(_ value: Int) -> Int {
     guard usesMPI else { return value }
