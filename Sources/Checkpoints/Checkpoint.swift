@@ -23,30 +23,14 @@ public enum Checkpoint {
   public static func write(
     _ run: ContinualRun, reports: [TaskReport], to path: String, toolVersion: String
   ) throws {
-    let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(
-      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    let temporary = url.deletingLastPathComponent()
-      .appendingPathComponent(
-        ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)"
-      ).path
-    do {
-      try writeContents(run, reports: reports, to: temporary, toolVersion: toolVersion)
-      if FileManager.default.fileExists(atPath: path) {
-        try FileManager.default.removeItem(atPath: path)
-      }
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    } catch {
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw error
+    try HDF5File.createAtomically(path) { root in
+      try writeContents(run, reports: reports, into: root, toolVersion: toolVersion)
     }
   }
 
   private static func writeContents(
-    _ run: ContinualRun, reports: [TaskReport], to path: String, toolVersion: String
+    _ run: ContinualRun, reports: [TaskReport], into root: HDF5Group, toolVersion: String
   ) throws {
-    let file = try HDF5File.create(path)
-    let root = file.root
     try root.setAttribute("format", format)
     try root.setAttribute("format_version", formatVersion)
     try root.setAttribute("tool_version", toolVersion)
@@ -177,7 +161,6 @@ public enum Checkpoint {
       }
       try metrics.write(name, doubles: square, shape: [size, size])
     }
-    try file.flush()
   }
 
   /// One dataset per tensor of `module`, named by its dotted key.

@@ -42,6 +42,37 @@ public final class HDF5File {
     return HDF5File(path: path, id: id)
   }
 
+  /// Writes a new file at `path` (creating its directory): `fill` writes into the root of a
+  /// temporary file beside it, which is flushed, closed and renamed into place, so a crash
+  /// or an error never leaves a half-written file under `path`.
+  public static func createAtomically(
+    _ path: String, _ fill: (HDF5Group) throws -> Void
+  ) throws {
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(
+      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let temporary = url.deletingLastPathComponent()
+      .appendingPathComponent(
+        ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)"
+      ).path
+    // The file closes when `file` is released, at the end of this function.
+    func writeTemporary() throws {
+      let file = try create(temporary)
+      try fill(file.root)
+      try file.flush()
+    }
+    do {
+      try writeTemporary()
+      if FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.removeItem(atPath: path)
+      }
+      try FileManager.default.moveItem(atPath: temporary, toPath: path)
+    } catch {
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw error
+    }
+  }
+
   /// Opens an existing file for reading (or, with `writable`, for changing it in place).
   public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
     es_silence_errors()

@@ -161,15 +161,11 @@ struct SweepCommand: Command {
   }
 
   /// Writes a trained paper model's state (weights, batch-norm statistics) to an HDF5 file,
-  /// `state/<key>` per tensor, through a temporary file renamed into place.
+  /// `state/<key>` per tensor, atomically.
   private static func writeModel(
     _ model: Module, to path: String, attributes: [String: String], seed: Int, testError: Double
   ) throws {
-    let temporary = path + ".partial"
-    // The file is closed when `file` is released, at the end of this function.
-    func writeTemporary() throws {
-      let file = try HDF5File.create(temporary)
-      let root = file.root
+    try HDF5File.createAtomically(path) { root in
       for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
         try root.setAttribute(name, value)
       }
@@ -180,16 +176,6 @@ struct SweepCommand: Command {
       for (key, tensor) in model.state() {
         try state.write(key, floats: tensor.values, shape: tensor.shape)
       }
-    }
-    do {
-      try writeTemporary()
-      if FileManager.default.fileExists(atPath: path) {
-        try FileManager.default.removeItem(atPath: path)
-      }
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    } catch {
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw error
     }
   }
 
@@ -253,6 +239,6 @@ struct SweepCommand: Command {
       record["error"] = "\(error)"
     }
     record["seconds"] = Date().timeIntervalSince(started)
-    return SweepSummary.jsonSafe(record) as! [String: Any]
+    return SweepSummary.jsonSafe(record)
   }
 }
