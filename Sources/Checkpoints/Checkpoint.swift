@@ -119,6 +119,7 @@ public enum Checkpoint {
       try group.setAttribute("sample_entropy_bits", routing.sampleEntropy)
       try group.setAttribute("class_entropy_bits", routing.classEntropy)
       try group.setAttribute("routing_forgetting", report.routingForgetting)
+      try group.setAttribute("routing_accuracy", report.routingAccuracy)
       try group.setAttribute("training_seconds", report.trainingSeconds)
       try group.setAttribute("final_loss", report.finalLoss)
       try group.write(
@@ -194,6 +195,9 @@ public enum Checkpoint {
       public var usageEntropy: Double
       public var classEntropy: Double
       public var routingForgetting: Double
+      /// The share of test samples whose highest-weight expert holds their class (`nil` in
+      /// files written before tool version 0.3).
+      public var routingAccuracy: Double?
       public var events: String
       /// Class-IL accuracy with oracle routing on each task seen.
       public var oracleAccuracyClassIL: [Double]
@@ -270,6 +274,8 @@ public enum Checkpoint {
         usageEntropy: try group.doubleAttribute("usage_entropy_bits"),
         classEntropy: try group.doubleAttribute("class_entropy_bits"),
         routingForgetting: try group.doubleAttribute("routing_forgetting"),
+        routingAccuracy: group.hasAttribute("routing_accuracy")
+          ? try group.doubleAttribute("routing_accuracy") : nil,
         events: try group.stringAttribute("lifecycle_events"),
         oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
         expertUsage: try group.readDoubles("expert_usage").values,
@@ -459,6 +465,10 @@ public enum Checkpoint {
         finalLoss: try group.doubleAttribute("final_loss"), events: events)
       report.forwardTransferTerms = (before, index < initial.count ? initial[index] : 0)
       report.epochLosses = try group.optionalDoubles("epoch_losses")
+      report.routingAccuracy =
+        group.hasAttribute("routing_accuracy")
+        ? try group.doubleAttribute("routing_accuracy")
+        : routing.routingAccuracy(expertClasses: records.map(\.classes))
       return report
     }
     return ContinualRunState(

@@ -6,6 +6,7 @@ extension ContinualResult {
   public var record: [String: Any] {
     let last = reports.last
     let oracle = last?.oracleAccuracyClassIL ?? []
+    let isMixture = !ContinualRun.baselines.contains(policy)
     return [
       "scenario": scenario,
       "scenario_hash": scenarioHash,
@@ -26,6 +27,8 @@ extension ContinualResult {
         / Double(max(reports.count - 1, 1)),
       "routing_forgetting_per_task": reports.map(\.routingForgetting),
       "oracle_accuracy_class_il": oracle.isEmpty ? 0 : oracle.reduce(0, +) / Double(oracle.count),
+      "routing_accuracy": isMixture ? (last?.routingAccuracy ?? 0) as Any : NSNull(),
+      "routing_accuracy_per_task": isMixture ? reports.map(\.routingAccuracy) as Any : NSNull(),
       "experts": experts.map { expert -> [String: Any] in
         [
           "id": expert.id, "spawned_at_task": expert.spawnedAtTask,

@@ -40,6 +40,9 @@ public struct TaskReport: Sendable {
   /// Routing forgetting: the mean total-variation distance between each old class's
   /// p(e|y) when its task ended and now (0 after the first task).
   public var routingForgetting: Double
+  /// Routing accuracy on the test samples of every task seen so far: the fraction whose
+  /// highest-weight expert was trained on their class (their own task's expert).
+  public var routingAccuracy: Double = 0
   /// Seconds spent training the task.
   public var trainingSeconds: Double
   /// The mean training loss of the task's last epoch.
@@ -700,10 +703,12 @@ public final class ContinualRun {
         return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
       }
     }
-    return TaskReport(
+    var report = TaskReport(
       task: task.index, accuracyTaskIL: taskIL, accuracyClassIL: classIL,
       oracleAccuracyClassIL: oracle, routing: routing,
       routingForgetting: drift.isEmpty ? 0 : drift.reduce(0, +) / Double(drift.count),
       trainingSeconds: seconds, finalLoss: loss, events: events)
+    report.routingAccuracy = routing.routingAccuracy(expertClasses: records.map(\.classes))
+    return report
   }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// and maps errors to exit codes (0 success, 1 failure, 2 usage or input error).
 public enum ExpertStreamTool {
   /// The tool's version, recorded in checkpoints.
-  public static let version = "0.2.0"
+  public static let version = "0.3.0"
 
   /// Every subcommand, by the words that invoke it.
   public static let commands: [any Command.Type] = [

@@ -52,6 +52,7 @@ struct InspectCommand: Command {
             "accuracy_class_il": $0.accuracyClassIL, "decomposition": $0.decomposition,
             "usage_entropy": $0.usageEntropy, "class_entropy": $0.classEntropy,
             "routing_forgetting": $0.routingForgetting,
+            "routing_accuracy": $0.routingAccuracy.map { $0 as Any } ?? NSNull(),
           ] as [String: Any]
         },
       ]
@@ -93,7 +94,9 @@ struct InspectCommand: Command {
         String(
           format:
             "after task %d: usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
-          record.task + 1, record.usageEntropy, record.classEntropy, record.routingForgetting))
+          record.task + 1, record.usageEntropy, record.classEntropy, record.routingForgetting)
+          + (record.routingAccuracy.map { String(format: ", routing accuracy %.1f %%", 100 * $0) }
+            ?? ""))
       if !record.events.isEmpty { console.print("  events: \(record.events)") }
       console.print("  p(expert | class), shaded ' ░▒▓█' from 0 to 1:")
       let classes = record.decomposition.first?.count ?? 0

@@ -357,7 +357,7 @@ extension RunCommand {
       var rows = [
         [
           "policy", "seeds", "task-IL acc", "class-IL acc", "class-IL BWT", "class-IL forgetting",
-          "oracle class-IL", "routing forgetting",
+          "oracle class-IL", "routing acc", "routing forgetting",
         ]
       ]
       for policy in policies ?? [baseScenario.lifecycle.policy] {
@@ -372,6 +372,8 @@ extension RunCommand {
           column { ContinualResult.backwardTransfer($0.accuracyMatrixClassIL) },
           column { ContinualResult.forgetting($0.accuracyMatrixClassIL) },
           column { ContinualResult.averageAccuracy($0.reports.map(\.oracleAccuracyClassIL)) },
+          ContinualRun.baselines.contains(policy)
+            ? "-" : column { $0.reports.last?.routingAccuracy ?? 0 },
           column { ($0.record["routing_forgetting"] as? Double) ?? 0 },
         ])
       }
@@ -467,15 +469,16 @@ extension RunCommand {
           "experts": report.routing.experts, "usage_entropy_bits": report.routing.usageEntropy,
           "class_entropy_bits": report.routing.classEntropy,
           "routing_forgetting": report.routingForgetting,
+          "routing_accuracy": report.routingAccuracy,
           "training_seconds": report.trainingSeconds,
         ],
         text:
           "  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))\n"
           + String(
             format:
-              "  routing: %d experts, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f; task trained in %.1f s",
-            report.routing.experts, report.routing.usageEntropy, report.routing.classEntropy,
-            report.routingForgetting, report.trainingSeconds))
+              "  routing: %d experts, routing accuracy %.1f%%, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f; task trained in %.1f s",
+            report.routing.experts, 100 * report.routingAccuracy, report.routing.usageEntropy,
+            report.routing.classEntropy, report.routingForgetting, report.trainingSeconds))
     }
   }
 
@@ -504,6 +507,8 @@ extension RunCommand {
         + "class-IL BWT \(percent(ContinualResult.backwardTransfer(result.accuracyMatrixClassIL))) points, "
         + "forgetting \(percent(ContinualResult.forgetting(result.accuracyMatrixClassIL))) points; "
         + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%; "
+        + (ContinualRun.baselines.contains(result.policy)
+          ? "" : "routing accuracy \(percent(result.reports.last?.routingAccuracy ?? 0))%; ")
         + "task-IL forward transfer \(percent(result.forwardTransferTaskIL)) points"
     )
     let experts = result.experts.map { expert in

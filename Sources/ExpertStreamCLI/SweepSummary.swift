@@ -66,6 +66,7 @@ struct SweepSummary {
         ("class-IL acc (%)", "average_accuracy_class_il", 100),
         ("class-IL BWT (points)", "bwt_class_il", 100),
         ("oracle class-IL (%)", "oracle_accuracy_class_il", 100),
+        ("routing acc (%)", "routing_accuracy", 100),
       ]
   }
 

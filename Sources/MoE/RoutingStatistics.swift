@@ -11,6 +11,8 @@ import Foundation
 /// - ``mutualInformationPredicted``: I(E;Y) between the argmax expert and the label that
 ///   expert predicts (the authors' version).
 /// - ``decomposition``: the E×K table p(e|y); ``counts``: argmax expert × true class.
+/// - ``routingAccuracy(expertClasses:)``: the share of samples whose argmax expert holds
+///   their class.
 public struct RoutingStatistics: Sendable, Equatable {
   /// The number of experts E.
   public let experts: Int
@@ -156,6 +158,20 @@ public struct RoutingStatistics: Sendable, Equatable {
     guard !present.isEmpty else { return 0 }
     let perClass = entropyPerClass
     return present.reduce(0) { $0 + perClass[$1] } / Double(present.count)
+  }
+
+  /// Routing accuracy: the fraction of samples whose highest-weight expert holds their
+  /// class, given the classes each expert was trained on (`expertClasses[e]`). For an
+  /// expert-per-task mixture, the share of samples sent to an expert of their own task.
+  public func routingAccuracy(expertClasses: [[Int]]) -> Double {
+    guard samples > 0 else { return 0 }
+    var routed = 0
+    for (expert, row) in counts.enumerated() where expert < expertClasses.count {
+      for label in Set(expertClasses[expert]) where label >= 0 && label < classes {
+        routed += row[label]
+      }
+    }
+    return Double(routed) / Double(samples)
   }
 
   /// I(E;Y) from the argmax expert × true class counts.

@@ -70,6 +70,9 @@ private func stream() throws -> TaskStream {
   #expect(ContinualResult.backwardTransfer(result.accuracyMatrixTaskIL) == 0)
   #expect(result.accuracyMatrixClassIL.map(\.count) == [1, 2, 3])
   #expect(result.reports.last!.routing.decomposition.count == 3)
+  // The first task has one expert: every sample is routed to it.
+  #expect(result.reports[0].routingAccuracy == 1)
+  #expect(result.reports.last!.routingAccuracy > 1.0 / 3, "better than chance")
   #expect(
     result.reports.flatMap(\.events).filter { $0.kind == .spawned }.map(\.task) == [1, 2])
 }
@@ -88,7 +91,15 @@ func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
     #expect(record[key] != nil, "\(policy): \(key)")
   }
   #expect(result.accuracyMatrixTaskIL[0][0] > 0.9, "\(policy): \(result.accuracyMatrixTaskIL)")
-  if ContinualRun.baselines.contains(policy) { #expect(result.experts.count == 1) }
+  if ContinualRun.baselines.contains(policy) {
+    #expect(result.experts.count == 1)
+    #expect(record["routing_accuracy"] is NSNull, "\(policy): no routing without a gate")
+  } else {
+    let routing = try #require(record["routing_accuracy"] as? Double, "\(policy)")
+    #expect(routing > 0 && routing <= 1, "\(policy): \(routing)")
+    // Shared experts are trained on every class, so every sample goes to one of its own.
+    if policy == "shared" { #expect(routing == 1) }
+  }
 }
 
 @Test func theSameScenarioAndSeedGiveTheSameResult() throws {

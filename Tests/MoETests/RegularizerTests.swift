@@ -177,6 +177,20 @@ private func directSampleSimilarity(
     #expect(abs(statistics.usageEntropy - h(Double(Float(0.9) + Float(0.2)) / 2)) < 1e-7)
   }
 
+  @Test func routingAccuracyCountsSamplesSentToAnExpertOfTheirClass() throws {
+    // Expert 0 holds classes 0–1, expert 1 holds 2–3; one sample of class 2 goes to
+    // expert 0, one of class 1 to expert 1.
+    var statistics = RoutingStatistics(experts: 2, classes: 4)
+    try statistics.add(
+      gate: [0.9, 0.1, 0.6, 0.4, 0.3, 0.7, 0.2, 0.8, 0.7, 0.3, 0.4, 0.6],
+      labels: [0, 1, 2, 3, 2, 1], predictions: [0, 1, 2, 3, 0, 3],
+      expertPredictions: Array(repeating: 0, count: 12))
+    #expect(statistics.routingAccuracy(expertClasses: [[0, 1], [2, 3]]) == 4.0 / 6.0)
+    // Experts that hold every class route everything correctly; unknown experts nothing.
+    #expect(statistics.routingAccuracy(expertClasses: [[0, 1, 2, 3], [0, 1, 2, 3]]) == 1)
+    #expect(statistics.routingAccuracy(expertClasses: []) == 0)
+  }
+
   @Test func badBatchesThrow() {
     var statistics = RoutingStatistics(experts: 2, classes: 2)
     #expect(throws: RoutingStatisticsError.self) {
