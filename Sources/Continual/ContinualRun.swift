@@ -419,8 +419,9 @@ public final class ContinualRun {
         .taskStarted(
           task: task.index, of: stream.tasks.count, classes: task.classes,
           events: Array(model.lifecycleLog[logStart...])))
-      let (seconds, losses) = try train(task, progress: progress)
+      var (seconds, losses) = try train(task, progress: progress)
       try finish(task)
+      seconds += try trainGateOnReplay(through: task)
       var report = try evaluate(
         after: task, seconds: seconds, loss: losses.last ?? 0,
         events: Array(model.lifecycleLog[logStart...]))
@@ -553,6 +554,35 @@ public final class ContinualRun {
     return (seconds, epochLosses)
   }
 
+  /// Trains the gate alone for `lifecycle.gate_epochs` epochs on the replay buffer after
+  /// `task` (reservoir sampling keeps every task seen, this one included, in proportion),
+  /// with every expert held fixed. Returns the seconds spent.
+  private func trainGateOnReplay(through task: ContinualTask) throws -> Double {
+    guard scenario.lifecycle.gateEpochs > 0, usesReplay, !Self.baselines.contains(policy),
+      replayBuffer.count > 1
+    else { return 0 }
+    let start = DispatchTime.now().uptimeNanoseconds
+    let trainable = model.experts.indices.filter { !model.isFrozen(expert: $0) }
+    for index in trainable { model.experts[index].freeze() }
+    defer { for index in trainable { model.experts[index].unfreeze() } }
+    model.train(true)
+    let head = classIncrementalHead(through: task.index)
+    let objective = MixtureObjective(loss: scenario.training.loss)
+    let batchSize = scenario.training.batchSize
+    for _ in 0..<scenario.lifecycle.gateEpochs {
+      var order = replayBuffer
+      order.shuffle(using: &generator)
+      for first in stride(from: 0, to: order.count, by: batchSize) {
+        let batch = Array(order[first..<min(order.count, first + batchSize)])
+        guard batch.count > 1 else { continue }
+        let (input, labels) = try stream.train.batch(batch)
+        _ = try model.trainStep(
+          input: input, targets: labels, objective: objective, optimizer: optimizer, head: head)
+      }
+    }
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+  }
+
   /// Reservoir sampling over every training sample seen, seeded.
   private func addToReplay(_ indices: [Int]) {
     let capacity = scenario.lifecycle.replaySamples
@@ -589,12 +619,14 @@ public final class ContinualRun {
     return terms
   }
 
-  /// Adds the task's diagonal empirical Fisher (mean squared gradient of the per-batch
-  /// loss over up to 1024 samples) and moves the anchor to the current weights.
+  /// Adds the task's diagonal empirical Fisher and moves the anchor to the current weights.
+  /// The Fisher is the mean over the task's training batches (in order, of the training
+  /// batch size) of the squared gradient of the batch's mean loss, as Avalanche's EWC
+  /// computes it.
   private func updateFisher(_ task: ContinualTask) throws {
     let head = classIncrementalHead(through: task.index)
-    let sample = Array(task.trainIndices.prefix(1024))
-    let batch = 32
+    let sample = task.trainIndices
+    let batch = scenario.training.batchSize
     var batches = 0
     var sums: [String: [Float]] = [:]
     for first in stride(from: 0, to: sample.count, by: batch) {

@@ -54,6 +54,12 @@ extension Scenario {
       "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
         as [String: Any],
     ]
+    // Present only when set, so scenarios written before the field keep their hash (and
+    // their checkpoints and sweep run ids stay valid).
+    if lifecycle.gateEpochs > 0 {
+      object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
+        ["gate_epochs": lifecycle.gateEpochs]) { $1 }
+    }
     var regularizerObject: [String: Any] = [
       "sample_similarity": NSNull(), "importance": NSNull(),
     ]

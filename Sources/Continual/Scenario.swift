@@ -102,6 +102,10 @@ public struct Scenario: Sendable, Equatable {
     public var replaySamples = 200
     /// λ of the `ewc` baseline's penalty.
     public var ewcLambda = 100.0
+    /// Epochs of training the gate alone on the replay buffer after each task (gate
+    /// `replay` only): the buffer holds every task seen in proportion, so this corrects the
+    /// gate's bias towards the task just trained.
+    public var gateEpochs = 0
 
     /// The policies: the MoE lifecycles, then the single-network baselines.
     public static let policies = [
@@ -186,6 +190,11 @@ extension Scenario {
     } catch {
       throw ScenarioError(
         file: file, path: "", message: "not valid JSON: \(jsonErrorDescription(error, data))")
+    }
+    if let object = root as? [String: Any], object["axes"] != nil || object["variants"] != nil {
+      throw ScenarioError(
+        file: file, path: object["axes"] != nil ? "axes" : "variants",
+        message: "this is a sweep file, not a scenario: run it with `expertstream sweep \(file)`")
     }
     for override in overrides { root = try apply(override, to: root, file: file) }
     return try Scenario(JSONReader(file: file, path: "", value: root))
@@ -443,6 +452,7 @@ extension Scenario {
   private mutating func readLifecycle(_ reader: JSONReader) throws {
     let fields = try reader.object(allowed: [
       "policy", "experts_per_task", "reuse_threshold", "gate", "replay_samples", "ewc_lambda",
+      "gate_epochs",
     ])
     if let policy = fields["policy"] {
       lifecycle.policy = try policy.choice(LifecycleSettings.policies)
@@ -459,6 +469,9 @@ extension Scenario {
     }
     if let samples = fields["replay_samples"] {
       lifecycle.replaySamples = try samples.integer(in: 0...1_000_000)
+    }
+    if let epochs = fields["gate_epochs"] {
+      lifecycle.gateEpochs = try epochs.integer(in: 0...10_000)
     }
   }
 

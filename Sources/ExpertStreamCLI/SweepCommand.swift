@@ -139,7 +139,8 @@ struct SweepCommand: Command {
     for run in plan.runs {
       rows.append([
         "\(run.index + 1)", run.id, run.variant, "\(run.seed)",
-        run.axisValues.map { "\($0.field)=\($0.value)" }.joined(separator: " "),
+        ([run.configuration.map { "variant \($0)" }].compactMap { $0 }
+          + run.axisValues.map { "\($0.field)=\($0.value)" }).joined(separator: " "),
       ])
     }
     console.print(formatTable(rows))

@@ -40,6 +40,8 @@ public struct SweepRun: Sendable, Equatable {
   public let overrides: [String]
   /// The axis values other than method, policy and seed, by field.
   public let axisValues: [(field: String, value: String)]
+  /// The named variant of the sweep's `variants` the run belongs to, if it has any.
+  public var configuration: String? = nil
 
   public static func == (a: SweepRun, b: SweepRun) -> Bool {
     a.index == b.index && a.id == b.id && a.overrides == b.overrides
@@ -48,13 +50,15 @@ public struct SweepRun: Sendable, Equatable {
   /// The settings that define the run, as `results.jsonl` records them.
   public var settings: [String: Any] {
     var object: [String: Any] = ["seed": seed, "variant": variant]
+    if let configuration { object["configuration"] = configuration }
     object["set"] = Dictionary(uniqueKeysWithValues: axisValues.map { ($0.field, $0.value) })
     return object
   }
 
   /// The settings without the seed: runs that differ only in seed share a group.
   public var group: String {
-    ([variant] + axisValues.map { "\($0.field)=\($0.value)" }).joined(separator: ", ")
+    ([configuration, variant].compactMap { $0 } + axisValues.map { "\($0.field)=\($0.value)" })
+      .joined(separator: ", ")
   }
 }
 
@@ -69,7 +73,10 @@ public struct SweepRun: Sendable, Equatable {
 ///            "training.optimizer.learning_rate": [0.001, 0.002]}
 /// }
 /// ```
-/// `scenario` is relative to the sweep file. Axes: `seed` (a list, or a count n for
+/// `scenario` is relative to the sweep file. `variants` (optional) names configurations
+/// that are not a grid, each an object of field paths and values like `set`; every axis
+/// is crossed with each of them, and a variant that sets `lifecycle.policy` (or
+/// `paper.methods`) runs that policy unless the `policy` axis is given. Axes: `seed` (a list, or a count n for
 /// training.seed + 0..<n), `method` (paper scenarios) or `policy` (continual scenarios),
 /// and any scenario field with a list of values. The grid is the product of the axes:
 /// method or policy outermost, other fields by name, seed innermost.
@@ -87,7 +94,7 @@ public struct SweepPlan {
   /// The runs, in grid order.
   public let runs: [SweepRun]
 
-  static let topLevelKeys = ["name", "scenario", "set", "axes"]
+  static let topLevelKeys = ["name", "scenario", "set", "variants", "axes"]
 
   /// Reads, validates and expands the sweep file at `path`.
   ///
@@ -163,7 +170,7 @@ public struct SweepPlan {
     let known =
       base.mode == "paper"
       ? PaperMethod.allCases.map(\.rawValue) : Scenario.LifecycleSettings.policies
-    let variants: [String] =
+    let listedVariants: [String]? =
       try (list(variantKey)).map { values in
         try values.enumerated().map { index, value in
           guard let name = value as? String, known.contains(name) else {
@@ -173,7 +180,44 @@ public struct SweepPlan {
           }
           return name
         }
-      } ?? (base.mode == "paper" ? base.paper.methods.map(\.rawValue) : [base.lifecycle.policy])
+      }
+    guard let namedObject = (object["variants"] ?? [String: Any]()) as? [String: Any] else {
+      throw fail("variants", "expected an object of names and objects of field paths and values")
+    }
+    var configurations: [(name: String?, overrides: [String], variants: [String])] = []
+    for name in namedObject.keys.sorted() {
+      guard let fields = namedObject[name] as? [String: Any] else {
+        throw fail("variants.\(name)", "expected an object of field paths and values")
+      }
+      let overrides =
+        fixedOverrides
+        + (try fields.keys.sorted().map { key in
+          "\(key)=\(try jsonText(fields[key]!, field: "variants.\(name).\(key)", fail: fail))"
+        })
+      let scenario: Scenario
+      do {
+        scenario = try Scenario.load(scenarioPath, overrides: overrides)
+      } catch let error as ScenarioError {
+        throw fail("variants.\(name)", error.description)
+      }
+      configurations.append(
+        (
+          name, overrides,
+          listedVariants
+            ?? (base.mode == "paper"
+              ? scenario.paper.methods.map(\.rawValue) : [scenario.lifecycle.policy])
+        ))
+    }
+    if configurations.isEmpty {
+      configurations = [
+        (
+          nil, fixedOverrides,
+          listedVariants
+            ?? (base.mode == "paper"
+              ? base.paper.methods.map(\.rawValue) : [base.lifecycle.policy])
+        )
+      ]
+    }
     let seeds: [Int]
     if let count = integer(axes["seed"]) {
       guard count >= 1 else { throw fail("axes.seed", "a count of seeds must be ≥ 1") }
@@ -203,10 +247,11 @@ public struct SweepPlan {
     }
     var runs: [SweepRun] = []
     var seen: [String: Int] = [:]
-    for variant in variants {
-      for combination in combinations {
-        for seed in seeds {
-          var overrides = fixedOverrides + combination.map { "\($0.field)=\($0.value)" }
+    for configuration in configurations {
+      for variant in configuration.variants {
+        for combination in combinations {
+          for seed in seeds {
+          var overrides = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
           overrides.append("training.seed=\(seed)")
           if base.mode != "paper" { overrides.append("lifecycle.policy=\"\(variant)\"") }
           let scenario: Scenario
@@ -216,11 +261,13 @@ public struct SweepPlan {
             let field = combination.first { error.path.hasPrefix($0.field) }?.field
             throw fail(
               field.map { "axes.\($0)" } ?? "axes",
-              "\(error.description) (run \(variant), seed \(seed)"
+              "\(error.description) (run \(configuration.name.map { "\($0), " } ?? "")\(variant), seed \(seed)"
                 + combination.map { ", \($0.field)=\($0.value)" }.joined() + ")")
           }
           let readable =
-            ([variant, "seed\(seed)"] + combination.map { "\($0.field)=\($0.value)" })
+            ([configuration.name == variant ? nil : configuration.name, variant, "seed\(seed)"]
+              .compactMap { $0 }
+              + combination.map { "\($0.field)=\($0.value)" })
             .joined(separator: "_")
           let digest = SHA256.hexDigest(Array("\(scenario.hash) \(variant)".utf8))
           let id = safeName(readable) + "_" + String(digest.prefix(8))
@@ -234,7 +281,8 @@ public struct SweepPlan {
           runs.append(
             SweepRun(
               index: runs.count, id: id, variant: variant, seed: seed, overrides: overrides,
-              axisValues: combination))
+              axisValues: combination, configuration: configuration.name))
+          }
         }
       }
     }

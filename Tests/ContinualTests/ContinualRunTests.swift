@@ -77,6 +77,36 @@ private func stream() throws -> TaskStream {
     result.reports.flatMap(\.events).filter { $0.kind == .spawned }.map(\.task) == [1, 2])
 }
 
+@Test func gateEpochsTrainTheGateAloneAfterEachTask() throws {
+  var shared = try scenario("shared")
+  shared.model.experts = 3
+  var tuned = shared
+  tuned.lifecycle.gateEpochs = 2
+  let plain = try ContinualRun(scenario: shared, stream: stream())
+  let run = try ContinualRun(scenario: tuned, stream: stream())
+  var expertsAtTaskEnd: [[Float]] = []
+  var plainExperts: [[Float]] = []
+  _ = try run.run { event in
+    if case .taskFinished = event {
+      expertsAtTaskEnd.append(run.model.experts.flatMap { $0.parameters() }.flatMap(\.tensor.values))
+    }
+  }
+  _ = try plain.run { event in
+    if case .taskFinished = event {
+      plainExperts.append(plain.model.experts.flatMap { $0.parameters() }.flatMap(\.tensor.values))
+    }
+  }
+  // After the first task (same generator draws until then) the experts are the same: the
+  // gate phase held them fixed. The gate is not; and the experts are trainable again.
+  #expect(expertsAtTaskEnd[0] == plainExperts[0])
+  let gatesDiffer =
+    run.model.gate.parameters().map(\.tensor.values)
+    != plain.model.gate.parameters().map(\.tensor.values)
+  #expect(gatesDiffer)
+  #expect(run.model.experts.indices.allSatisfy { !run.model.isFrozen(expert: $0) })
+  #expect(!run.model.lifecycleLog.contains { $0.kind == .frozen })
+}
+
 @Test(arguments: ["shared", "reuse-or-spawn", "fine-tune", "ewc", "replay", "joint"])
 func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
   let result = try ContinualRun(scenario: scenario(policy), stream: stream()).run()

@@ -105,6 +105,18 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(failure("{not json")?.message.hasPrefix("not valid JSON") == true)
   #expect(failure("{}", overrides: ["training.epochs"])?.file == "--set")
   #expect(failure("{}", overrides: ["training.epochs=-1"])?.path == "training.epochs")
+  #expect(failure(#"{"lifecycle": {"gate_epochs": -1}}"#)?.path == "lifecycle.gate_epochs")
+  let sweep = failure(#"{"scenario": "quick.json", "axes": {"seed": 3}}"#)
+  #expect(sweep?.path == "axes")
+  #expect(sweep?.message.contains("expertstream sweep") == true)
+}
+
+@Test func gateEpochsEntersTheHashOnlyWhenSet() throws {
+  let plain = try parse("{}")
+  #expect(try parse(#"{"lifecycle": {"gate_epochs": 0}}"#).hash == plain.hash)
+  let tuned = try parse(#"{"lifecycle": {"gate_epochs": 5}}"#)
+  #expect(tuned.lifecycle.gateEpochs == 5)
+  #expect(tuned.hash != plain.hash)
 }
 
 @Test func randomScenarioTextNeverCrashesTheParser() {

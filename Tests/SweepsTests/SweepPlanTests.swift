@@ -105,3 +105,39 @@ func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: Str
   #expect(counts["sweep-quick.json"] == 4)
   #expect(counts["sweep-paper-fashion-mnist.json"] == 80)
 }
+
+@Test func namedVariantsAreCrossedWithTheAxesAndRunTheirOwnPolicy() throws {
+  let (directory, path) = try writeSweep(
+    """
+    {"scenario": "tiny.json",
+     "variants": {"moe": {"lifecycle.gate": "replay"},
+                  "baseline": {"lifecycle.policy": "replay", "lifecycle.replay_samples": 10}},
+     "axes": {"seed": 2}}
+    """)
+  _ = directory
+  let plan = try SweepPlan.load(path)
+  #expect(plan.runs.map(\.configuration) == ["baseline", "baseline", "moe", "moe"])
+  #expect(plan.runs.map(\.variant) == ["replay", "replay", "spawn-and-freeze", "spawn-and-freeze"])
+  #expect(plan.runs[0].id.hasPrefix("baseline_replay_seed0_"))
+  #expect(plan.runs[0].overrides.contains("lifecycle.replay_samples=10"))
+  #expect(plan.runs[0].group == "baseline, replay")
+  #expect(plan.runs[2].settings["configuration"] as? String == "moe")
+}
+
+@Test func aBadVariantNamesItsField() throws {
+  for (variants, field) in [
+    (#"{"moe": {"lifecycle.gate": "sometimes"}}"#, "variants.moe"),
+    (#"{"moe": 3}"#, "variants.moe"),
+    (#"[1]"#, "variants"),
+  ] {
+    let (directory, path) = try writeSweep(
+      #"{"scenario": "tiny.json", "variants": \#(variants)}"#)
+    _ = directory
+    #expect {
+      try SweepPlan.load(path)
+    } throws: { error in
+      guard case .invalid(_, let reported, _) = error as? SweepError else { return false }
+      return reported == field
+    }
+  }
+}
