@@ -57,8 +57,8 @@ public struct SweepRun: Sendable, Equatable {
 
   /// The settings without the seed: runs that differ only in seed share a group.
   public var group: String {
-    ([configuration, variant].compactMap { $0 } + axisValues.map { "\($0.field)=\($0.value)" })
-      .joined(separator: ", ")
+    ([configuration == variant ? nil : configuration, variant].compactMap { $0 }
+      + axisValues.map { "\($0.field)=\($0.value)" }).joined(separator: ", ")
   }
 }
 
@@ -251,37 +251,37 @@ public struct SweepPlan {
       for variant in configuration.variants {
         for combination in combinations {
           for seed in seeds {
-          var overrides = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
-          overrides.append("training.seed=\(seed)")
-          if base.mode != "paper" { overrides.append("lifecycle.policy=\"\(variant)\"") }
-          let scenario: Scenario
-          do {
-            scenario = try Scenario.load(scenarioPath, overrides: overrides)
-          } catch let error as ScenarioError {
-            let field = combination.first { error.path.hasPrefix($0.field) }?.field
-            throw fail(
-              field.map { "axes.\($0)" } ?? "axes",
-              "\(error.description) (run \(configuration.name.map { "\($0), " } ?? "")\(variant), seed \(seed)"
-                + combination.map { ", \($0.field)=\($0.value)" }.joined() + ")")
-          }
-          let readable =
-            ([configuration.name == variant ? nil : configuration.name, variant, "seed\(seed)"]
+            var overrides = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
+            overrides.append("training.seed=\(seed)")
+            if base.mode != "paper" { overrides.append("lifecycle.policy=\"\(variant)\"") }
+            let scenario: Scenario
+            do {
+              scenario = try Scenario.load(scenarioPath, overrides: overrides)
+            } catch let error as ScenarioError {
+              let field = combination.first { error.path.hasPrefix($0.field) }?.field
+              throw fail(
+                field.map { "axes.\($0)" } ?? "axes",
+                "\(error.description) (run \(configuration.name.map { "\($0), " } ?? "")\(variant), seed \(seed)"
+                  + combination.map { ", \($0.field)=\($0.value)" }.joined() + ")")
+            }
+            let readable =
+              ([configuration.name == variant ? nil : configuration.name, variant, "seed\(seed)"]
               .compactMap { $0 }
               + combination.map { "\($0.field)=\($0.value)" })
-            .joined(separator: "_")
-          let digest = SHA256.hexDigest(Array("\(scenario.hash) \(variant)".utf8))
-          let id = safeName(readable) + "_" + String(digest.prefix(8))
-          if let earlier = seen[id] {
-            throw fail(
-              "axes",
-              "duplicate run id \(id): runs \(earlier + 1) and \(runs.count + 1) have the same "
-                + "settings (a value repeated in an axis?)")
-          }
-          seen[id] = runs.count
-          runs.append(
-            SweepRun(
-              index: runs.count, id: id, variant: variant, seed: seed, overrides: overrides,
-              axisValues: combination, configuration: configuration.name))
+              .joined(separator: "_")
+            let digest = SHA256.hexDigest(Array("\(scenario.hash) \(variant)".utf8))
+            let id = safeName(readable) + "_" + String(digest.prefix(8))
+            if let earlier = seen[id] {
+              throw fail(
+                "axes",
+                "duplicate run id \(id): runs \(earlier + 1) and \(runs.count + 1) have the same "
+                  + "settings (a value repeated in an axis?)")
+            }
+            seen[id] = runs.count
+            runs.append(
+              SweepRun(
+                index: runs.count, id: id, variant: variant, seed: seed, overrides: overrides,
+                axisValues: combination, configuration: configuration.name))
           }
         }
       }

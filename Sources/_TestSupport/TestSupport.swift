@@ -136,3 +136,12 @@ public func parseXML(_ document: String) -> (error: Error?, elements: [String]) 
   let ok = parser.parse()
   return (ok ? nil : parser.parserError ?? CocoaError(.fileReadCorruptFile), collector.elements)
 }
+
+/// Whether the JSON file at `path` is a sweep file (it has `axes` or `variants`) rather
+/// than a scenario.
+public func isSweepFile(_ path: String) -> Bool {
+  guard let data = FileManager.default.contents(atPath: path),
+    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+  else { return false }
+  return object["axes"] != nil || object["variants"] != nil
+}

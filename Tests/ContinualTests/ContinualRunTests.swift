@@ -88,7 +88,8 @@ private func stream() throws -> TaskStream {
   var plainExperts: [[Float]] = []
   _ = try run.run { event in
     if case .taskFinished = event {
-      expertsAtTaskEnd.append(run.model.experts.flatMap { $0.parameters() }.flatMap(\.tensor.values))
+      expertsAtTaskEnd.append(
+        run.model.experts.flatMap { $0.parameters() }.flatMap(\.tensor.values))
     }
   }
   _ = try plain.run { event in

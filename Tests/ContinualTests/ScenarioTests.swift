@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import MoE
 import Testing
+import _TestSupport
 
 private func parse(_ json: String, overrides: [String] = []) throws -> Scenario {
   try Scenario.parse(Data(json.utf8), file: "test.json", overrides: overrides)
@@ -25,9 +26,9 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
 @Test func theShippedScenariosAreValid() throws {
   let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../tasks").standardized
-  // Sweep files (`sweep-*.json`) are checked by SweepsTests.
+  // Sweep files are checked by SweepsTests.
   let files = try FileManager.default.contentsOfDirectory(atPath: tasks.path).filter {
-    $0.hasSuffix(".json") && !$0.hasPrefix("sweep-")
+    $0.hasSuffix(".json") && !isSweepFile(tasks.appendingPathComponent($0).path)
   }
   #expect(
     Set(files).isSuperset(of: [

@@ -97,13 +97,14 @@ func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: Str
   let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../tasks").standardized.path
   let sweeps = try FileManager.default.contentsOfDirectory(atPath: tasks).filter {
-    $0.hasPrefix("sweep-") && $0.hasSuffix(".json")
+    $0.hasSuffix(".json") && isSweepFile("\(tasks)/\($0)")
   }
-  #expect(sweeps.count >= 2)
+  #expect(sweeps.count >= 3)
   let counts = try Dictionary(
     uniqueKeysWithValues: sweeps.map { ($0, try SweepPlan.load("\(tasks)/\($0)").runs.count) })
   #expect(counts["sweep-quick.json"] == 4)
   #expect(counts["sweep-paper-fashion-mnist.json"] == 80)
+  #expect(counts["split-fashion-mnist-vs-avalanche.json"] == 15)
 }
 
 @Test func namedVariantsAreCrossedWithTheAxesAndRunTheirOwnPolicy() throws {
