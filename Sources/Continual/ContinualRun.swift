@@ -316,6 +316,10 @@ public final class ContinualRun {
   private var anchors: [String: [Float]] = [:]
   private var decompositionAtTaskEnd: [Int: [Double]] = [:]
 
+  /// Samples per evaluation batch: small enough that evaluating every expert of a large
+  /// mixture stays well below the training step's memory.
+  static let evaluationBatch = 256
+
   /// The single-network baselines.
   public static let baselines: Set<String> = ["fine-tune", "ewc", "replay", "joint"]
 
@@ -663,8 +667,8 @@ public final class ContinualRun {
     let source = dataset ?? stream.test
     var correct = 0
     try withGradientsDisabled {
-      for first in stride(from: 0, to: indices.count, by: 1024) {
-        let batch = Array(indices[first..<min(indices.count, first + 1024)])
+      for first in stride(from: 0, to: indices.count, by: Self.evaluationBatch) {
+        let batch = Array(indices[first..<min(indices.count, first + Self.evaluationBatch)])
         let (input, labels) = try source.batch(batch)
         var routed: Tensor?
         if let routing {
@@ -712,9 +716,9 @@ public final class ContinualRun {
     let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
     var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)
     let testIndices = seen.flatMap(\.testIndices)
-    for first in stride(from: 0, to: testIndices.count, by: 1024) {
+    for first in stride(from: 0, to: testIndices.count, by: Self.evaluationBatch) {
       let (input, labels) = try stream.test.batch(
-        Array(testIndices[first..<min(testIndices.count, first + 1024)]))
+        Array(testIndices[first..<min(testIndices.count, first + Self.evaluationBatch)]))
       try model.accumulate(into: &routing, input: input, targets: labels, head: classHead)
     }
     let decomposition = routing.decomposition  // E × K
