@@ -70,7 +70,7 @@ def heat_map(matrix, title, path):
     """An SVG of a lower-triangular accuracy matrix (rows: after task; columns: task)."""
     size = len(matrix)
     cell, left, top = 56, 90, 50
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + cell * size + 20}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(left + cell * size + 20, 560)}" '
              f'height="{top + cell * size + 40}" font-family="sans-serif" font-size="12">',
              f'<text x="{left}" y="20" font-size="14">{title}</text>',
              f'<text x="{left}" y="38" fill="#555">class-IL accuracy (%), mean over seeds; '

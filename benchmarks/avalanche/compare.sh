@@ -19,6 +19,8 @@ cd "$(dirname "$0")/../.."
 THREADS=${1:-2}
 SWEEP=tasks/split-fashion-mnist-vs-avalanche.json
 SEEDS=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['axes']['seed'])" "$SWEEP")
+# The EWC penalty's λ of the sweep's `ewc` variant, so both tools run the same EWC.
+EWC_LAMBDA=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['variants']['ewc']['lifecycle.ewc_lambda'])" "$SWEEP")
 OUT=${OUT:-checkpoints/vs-avalanche}
 STRATEGIES=${STRATEGIES:-naive ewc lwf replay-200 replay-1000 joint cumulative expertgate}
 VENV=benchmarks/avalanche/.venv
@@ -56,7 +58,7 @@ for seed in $(seq 0 $((SEEDS - 1))); do
     if [ -f "$record" ]; then echo "== Avalanche $strategy seed $seed: done earlier"; continue; fi
     echo "== Avalanche $strategy seed $seed"
     "$VENV/bin/python" benchmarks/avalanche/run_avalanche.py --strategy "$strategy" \
-      --seed "$seed" --threads "$THREADS" --data-dir "$DATA" --out "$record" \
+      --seed "$seed" --threads "$THREADS" --data-dir "$DATA" --ewc-lambda "$EWC_LAMBDA" --out "$record" \
       > "$OUT/avalanche/${strategy}_seed${seed}.log" 2>&1 \
       || { echo "failed: see $OUT/avalanche/${strategy}_seed${seed}.log"; exit 1; }
     tail -n 1 "$OUT/avalanche/${strategy}_seed${seed}.log"

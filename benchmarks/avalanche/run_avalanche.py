@@ -236,7 +236,7 @@ def main():
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--ewc-lambda", type=float, default=10000.0,
+    parser.add_argument("--ewc-lambda", type=float, default=100.0,
                         help="λ of ExpertStream's EWC penalty λ/2·ΣF(θ−θ*)²")
     parser.add_argument("--out", required=True, help="the JSON record to write")
     args = parser.parse_args()
