@@ -138,9 +138,13 @@ public struct SweepPlan {
     guard let fixed = (object["set"] ?? [String: Any]()) as? [String: Any] else {
       throw fail("set", "expected an object of field paths and values")
     }
-    let fixedOverrides = try fixed.keys.sorted().map { key in
-      "\(key)=\(try jsonText(fixed[key]!, field: "set.\(key)", fail: fail))"
+    /// `fields` as `key.path=JSON` overrides in key order; errors name `field.key`.
+    func overrides(_ fields: [String: Any], field: String) throws -> [String] {
+      try fields.keys.sorted().map { key in
+        "\(key)=\(try jsonText(fields[key]!, field: "\(field).\(key)", fail: fail))"
+      }
     }
+    let fixedOverrides = try overrides(fixed, field: "set")
     let base: Scenario
     do {
       base = try Scenario.load(scenarioPath, overrides: fixedOverrides)
@@ -181,6 +185,12 @@ public struct SweepPlan {
           return name
         }
       }
+    /// The methods or policies a configuration runs: the axis's, else its scenario's own.
+    func variants(of scenario: Scenario) -> [String] {
+      listedVariants
+        ?? (base.mode == "paper"
+          ? scenario.paper.methods.map(\.rawValue) : [scenario.lifecycle.policy])
+    }
     guard let namedObject = (object["variants"] ?? [String: Any]()) as? [String: Any] else {
       throw fail("variants", "expected an object of names and objects of field paths and values")
     }
@@ -189,34 +199,17 @@ public struct SweepPlan {
       guard let fields = namedObject[name] as? [String: Any] else {
         throw fail("variants.\(name)", "expected an object of field paths and values")
       }
-      let overrides =
-        fixedOverrides
-        + (try fields.keys.sorted().map { key in
-          "\(key)=\(try jsonText(fields[key]!, field: "variants.\(name).\(key)", fail: fail))"
-        })
+      let variantOverrides = try fixedOverrides + overrides(fields, field: "variants.\(name)")
       let scenario: Scenario
       do {
-        scenario = try Scenario.load(scenarioPath, overrides: overrides)
+        scenario = try Scenario.load(scenarioPath, overrides: variantOverrides)
       } catch let error as ScenarioError {
         throw fail("variants.\(name)", error.description)
       }
-      configurations.append(
-        (
-          name, overrides,
-          listedVariants
-            ?? (base.mode == "paper"
-              ? scenario.paper.methods.map(\.rawValue) : [scenario.lifecycle.policy])
-        ))
+      configurations.append((name, variantOverrides, variants(of: scenario)))
     }
     if configurations.isEmpty {
-      configurations = [
-        (
-          nil, fixedOverrides,
-          listedVariants
-            ?? (base.mode == "paper"
-              ? base.paper.methods.map(\.rawValue) : [base.lifecycle.policy])
-        )
-      ]
+      configurations = [(nil, fixedOverrides, variants(of: base))]
     }
     let seeds: [Int]
     if let count = integer(axes["seed"]) {
