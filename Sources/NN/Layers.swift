@@ -38,17 +38,30 @@ public final class Sequential: Module, UnaryLayer {
   }
 
   /// Runs the layers in order. A ``Conv2D`` followed by a ``ReLU`` and a ``MaxPool2D`` (in
-  /// either order: they commute) runs as one fused op,
-  /// `Tensor.convolutionReLUMaxPool`, which computes the same function and gradient.
+  /// either order: they commute) runs as one fused op, `Tensor.convolutionReLUMaxPool`,
+  /// and one with a ``BatchNorm2D`` between them as
+  /// `Tensor.convolutionBatchNormReLUMaxPool`; both compute the same function and
+  /// gradient as the layers one by one.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
     var value = input
     var index = 0
     while index < layers.count {
-      if let (convolution, pool) = convolutionBlock(at: index) {
-        value = try value.convolutionReLUMaxPool(
-          weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
-          padding: convolution.padding, poolSize: pool.kernelSize, poolStride: pool.stride)
-        index += 3
+      if let block = convolutionBlock(at: index) {
+        let (convolution, pool) = (block.convolution, block.pool)
+        if let normalization = block.normalization {
+          value = try value.convolutionBatchNormReLUMaxPool(
+            weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
+            padding: convolution.padding, normalizationWeight: normalization.weight,
+            normalizationBias: normalization.bias, runningMean: normalization.runningMean,
+            runningVariance: normalization.runningVariance, training: normalization.isTraining,
+            momentum: normalization.momentum, epsilon: normalization.epsilon,
+            poolSize: pool.kernelSize, poolStride: pool.stride)
+        } else {
+          value = try value.convolutionReLUMaxPool(
+            weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
+            padding: convolution.padding, poolSize: pool.kernelSize, poolStride: pool.stride)
+        }
+        index += block.layerCount
       } else {
         value = try layers[index](value)
         index += 1
@@ -57,15 +70,23 @@ public final class Sequential: Module, UnaryLayer {
     return value
   }
 
-  /// The convolution and pooling of a Conv2D, ReLU, MaxPool2D block (ReLU and pooling in
-  /// either order) starting at `index`, or `nil`.
-  private func convolutionBlock(at index: Int) -> (Conv2D, MaxPool2D)? {
-    guard index + 2 < layers.count, let convolution = layers[index] as? Conv2D else {
-      return nil
+  /// A Conv2D, optional BatchNorm2D, ReLU, MaxPool2D block (ReLU and pooling in either
+  /// order) starting at `index`, or `nil`.
+  private func convolutionBlock(at index: Int) -> (
+    convolution: Conv2D, normalization: BatchNorm2D?, pool: MaxPool2D, layerCount: Int
+  )? {
+    guard let convolution = layers[index] as? Conv2D else { return nil }
+    let normalization = index + 1 < layers.count ? layers[index + 1] as? BatchNorm2D : nil
+    let next = index + (normalization == nil ? 1 : 2)
+    guard next + 1 < layers.count else { return nil }
+    let (first, second) = (layers[next], layers[next + 1])
+    let layerCount = next + 2 - index
+    if first is ReLU, let pool = second as? MaxPool2D {
+      return (convolution, normalization, pool, layerCount)
     }
-    let (first, second) = (layers[index + 1], layers[index + 2])
-    if first is ReLU, let pool = second as? MaxPool2D { return (convolution, pool) }
-    if let pool = first as? MaxPool2D, second is ReLU { return (convolution, pool) }
+    if let pool = first as? MaxPool2D, second is ReLU {
+      return (convolution, normalization, pool, layerCount)
+    }
     return nil
   }
 }

@@ -9,11 +9,12 @@ struct RowConvolution: ConvolutionKernel {
   let geometry: WindowGeometry
   let outChannels: Int
 
-  private var paddedWidth: Int { geometry.width + 2 * geometry.padding }
+  /// Wp, the padded input's width: the row pitch of a full-width output plane.
+  var paddedWidth: Int { geometry.width + 2 * geometry.padding }
   private var paddedHeight: Int { geometry.height + 2 * geometry.padding }
   private var paddedPlane: Int { paddedWidth * paddedHeight }
   /// Full-width positions that cover every valid output: (OH − 1)·Wp + OW.
-  private var span: Int { (geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth }
+  var span: Int { (geometry.outputHeight - 1) * paddedWidth + geometry.outputWidth }
   private var taps: Int { geometry.kernelHeight * geometry.kernelWidth }
 
   /// Copies sample `n`'s channels into `target` with zero padding, or returns the input
@@ -39,10 +40,31 @@ struct RowConvolution: ConvolutionKernel {
     output: UnsafeMutablePointer<Float>
   ) throws {
     let g = geometry
+    let paddedWidth = paddedWidth
+    let target = UnsafeSendable(output)
+    try forEachOutputSpan(input: input, weight: weight, bias: bias) { n, oc, full in
+      let plane = target.value + (n * outChannels + oc) * g.outputPlane
+      for oh in 0..<g.outputHeight {
+        (plane + oh * g.outputWidth).update(from: full + oh * paddedWidth, count: g.outputWidth)
+      }
+    }
+  }
+
+  /// Computes the convolution one output plane at a time and hands each to `consume` as
+  /// ``span`` full-width positions: position `oh·Wp + ow` holds output (oh, ow) for
+  /// `ow < OW`; the other columns are scratch.
+  ///
+  /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes; `full` is
+  /// valid only during the call.
+  func forEachOutputSpan(
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    _ consume: (Int, Int, UnsafePointer<Float>) -> Void
+  ) throws {
+    let g = geometry
     let (span, taps, paddedWidth, paddedPlane) = (span, taps, paddedWidth, paddedPlane)
-    let pointers = UnsafeSendable((input, weight, bias, output))
+    let pointers = UnsafeSendable((input, weight, bias))
     try reduceOverSamples(batch: g.batch, size: 0, into: nil) { samples, _ in
-      let (input, weight, bias, output) = pointers.value
+      let (input, weight, bias) = pointers.value
       let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + span)
       let full = scratch.pointer + g.channels * paddedPlane
       let tapOffsets = (0..<(g.channels * taps)).map { index in
@@ -56,11 +78,7 @@ struct RowConvolution: ConvolutionKernel {
           Self.convolveSpan(
             planes, weights: weight + oc * g.channels * taps, tapOffsets: tapOffsets,
             bias: bias?[oc] ?? 0, into: full, span: span)
-          let target = output + (n * outChannels + oc) * g.outputPlane
-          for oh in 0..<g.outputHeight {
-            (target + oh * g.outputWidth).update(
-              from: full + oh * paddedWidth, count: g.outputWidth)
-          }
+          consume(n, oc, UnsafePointer(full))
         }
       }
     }
@@ -103,28 +121,48 @@ struct RowConvolution: ConvolutionKernel {
     weightGradient: UnsafeMutablePointer<Float>?, biasGradient: UnsafeMutablePointer<Float>?
   ) throws {
     let g = geometry
+    let (span, paddedWidth) = (span, paddedWidth)
+    let gradient = UnsafeSendable(outputGradient)
+    try backward(
+      input: input, weight: weight, inputGradient: inputGradient,
+      weightGradient: weightGradient, biasGradient: biasGradient
+    ) { n, oc, full in
+      let dOut = gradient.value + (n * outChannels + oc) * g.outputPlane
+      full.update(repeating: 0, count: span)
+      for oh in 0..<g.outputHeight {
+        (full + oh * paddedWidth).update(from: dOut + oh * g.outputWidth, count: g.outputWidth)
+      }
+    }
+  }
+
+  /// The gradients of the convolution given its output gradient one plane at a time:
+  /// `fill(n, oc, full)` writes plane (n, oc)'s gradient as ``span`` full-width positions
+  /// (as ``forEachOutputSpan(input:weight:bias:_:)`` lays them out), 0 in the columns past
+  /// OW.
+  ///
+  /// `fill` runs on the engine's threads, for disjoint planes.
+  func backward(
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    inputGradient: UnsafeMutablePointer<Float>?, weightGradient: UnsafeMutablePointer<Float>?,
+    biasGradient: UnsafeMutablePointer<Float>?,
+    fill: (Int, Int, UnsafeMutablePointer<Float>) -> Void
+  ) throws {
+    let g = geometry
     let (span, taps, paddedWidth, paddedPlane) = (span, taps, paddedWidth, paddedPlane)
     let weightSize = outChannels * g.channels * taps
     let wantsParameters = weightGradient != nil || biasGradient != nil
     let combined =
       wantsParameters ? TensorStorage(count: weightSize + outChannels, repeating: 0) : nil
-    let pointers = UnsafeSendable((input, weight, outputGradient, inputGradient))
+    let pointers = UnsafeSendable((input, weight, inputGradient))
     try reduceOverSamples(batch: g.batch, size: weightSize + outChannels, into: combined?.pointer) {
       samples, partial in
-      let (input, weight, outputGradient, inputGradient) = pointers.value
+      let (input, weight, inputGradient) = pointers.value
       let planeScratch = 2 * g.channels * paddedPlane
       let scratch = TensorStorage(uninitializedCount: planeScratch + outChannels * span)
       let paddedGradient = scratch.pointer + g.channels * paddedPlane
       let fullGradients = scratch.pointer + planeScratch
       for n in samples {
-        for oc in 0..<outChannels {
-          let full = fullGradients + oc * span
-          let dOut = outputGradient + (n * outChannels + oc) * g.outputPlane
-          full.update(repeating: 0, count: span)
-          for oh in 0..<g.outputHeight {
-            (full + oh * paddedWidth).update(from: dOut + oh * g.outputWidth, count: g.outputWidth)
-          }
-        }
+        for oc in 0..<outChannels { fill(n, oc, fullGradients + oc * span) }
         if let partial {
           let planes = paddedChannels(input, sample: n, scratch: scratch.pointer)
           for oc in 0..<outChannels {

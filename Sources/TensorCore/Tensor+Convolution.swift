@@ -40,32 +40,8 @@ extension Tensor {
   public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0)
     throws -> Tensor
   {
-    guard rank == 4, weight.rank == 4, weight.shape[1] == shape[1] else {
-      throw TensorError.shapeMismatch(
-        operation: "conv2d", lhs: shape, rhs: weight.shape,
-        expected: "input [N, C, H, W] and weight [O, C, kH, kW] with equal C")
-    }
+    let g = try convolutionGeometry(weight: weight, bias: bias, stride: stride, padding: padding)
     let outChannels = weight.shape[0]
-    if let bias, bias.shape != [outChannels] {
-      throw TensorError.shapeMismatch(
-        operation: "conv2d bias", lhs: weight.shape, rhs: bias.shape,
-        expected: "bias [\(outChannels)]")
-    }
-    guard stride >= 1, padding >= 0 else {
-      throw TensorError.invalidArgument(
-        operation: "conv2d", message: "stride \(stride) must be ≥ 1 and padding \(padding) ≥ 0")
-    }
-    let g = WindowGeometry(
-      batch: shape[0], channels: shape[1], height: shape[2], width: shape[3],
-      kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride,
-      padding: padding)
-    guard g.outputHeight >= 1, g.outputWidth >= 1, shape[2] + 2 * padding >= g.kernelHeight,
-      shape[3] + 2 * padding >= g.kernelWidth
-    else {
-      throw TensorError.shapeMismatch(
-        operation: "conv2d", lhs: shape, rhs: weight.shape,
-        expected: "a kernel no larger than the padded input")
-    }
     let outShape = [g.batch, outChannels, g.outputHeight, g.outputWidth]
     let kernel = Tensor.convolutionKernel(geometry: g, outChannels: outChannels)
     let out = TensorStorage(uninitializedCount: outShape.reduce(1, *))
@@ -85,6 +61,43 @@ extension Tensor {
         biasGradient: gradBias?.storage.pointer)
       return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
     }
+  }
+}
+
+extension Tensor {
+  /// The window geometry of convolving this [N, C, H, W] input with `weight`
+  /// [O, C, kH, kW] (and `bias` [O]), after checking that the shapes fit.
+  func convolutionGeometry(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws
+    -> WindowGeometry
+  {
+    guard rank == 4, weight.rank == 4, weight.shape[1] == shape[1] else {
+      throw TensorError.shapeMismatch(
+        operation: "conv2d", lhs: shape, rhs: weight.shape,
+        expected: "input [N, C, H, W] and weight [O, C, kH, kW] with equal C")
+    }
+    let outChannels = weight.shape[0]
+    if let bias, bias.shape != [outChannels] {
+      throw TensorError.shapeMismatch(
+        operation: "conv2d bias", lhs: weight.shape, rhs: bias.shape,
+        expected: "bias [\(outChannels)]")
+    }
+    guard stride >= 1, padding >= 0 else {
+      throw TensorError.invalidArgument(
+        operation: "conv2d", message: "stride \(stride) must be ≥ 1 and padding \(padding) ≥ 0")
+    }
+    let geometry = WindowGeometry(
+      batch: shape[0], channels: shape[1], height: shape[2], width: shape[3],
+      kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride,
+      padding: padding)
+    guard geometry.outputHeight >= 1, geometry.outputWidth >= 1,
+      shape[2] + 2 * padding >= geometry.kernelHeight,
+      shape[3] + 2 * padding >= geometry.kernelWidth
+    else {
+      throw TensorError.shapeMismatch(
+        operation: "conv2d", lhs: shape, rhs: weight.shape,
+        expected: "a kernel no larger than the padded input")
+    }
+    return geometry
   }
 }
 

@@ -21,6 +21,11 @@ extension Tensor {
     poolStride: Int? = nil
   ) throws -> Tensor {
     let poolStride = poolStride ?? poolSize
+    let geometry = try convolutionGeometry(
+      weight: weight, bias: bias, stride: stride, padding: padding)
+    if SpanPooling.applies(to: geometry, poolSize: poolSize, poolStride: poolStride) {
+      return try rowConvolutionReLUMaxPool(geometry: geometry, weight: weight, bias: bias)
+    }
     let convolved = try withGradientsDisabled {
       try conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
     }

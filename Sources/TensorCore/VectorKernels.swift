@@ -84,4 +84,30 @@ enum VectorKernels {
       i += 1
     }
   }
+
+  /// Σ (a[i] − mean)² for i < count.
+  @inline(__always)
+  static func sumOfSquaredDeviations(_ a: UnsafePointer<Float>, _ mean: Float, _ count: Int)
+    -> Float
+  {
+    let raw = UnsafeRawPointer(a)
+    let center = Lanes(repeating: mean)
+    var s0 = Lanes(), s1 = Lanes()
+    var i = 0
+    let stride = MemoryLayout<Float>.stride
+    while i + 32 <= count {
+      let d0 = raw.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self) - center
+      let d1 = raw.loadUnaligned(fromByteOffset: (i + 16) * stride, as: Lanes.self) - center
+      s0 += d0 * d0
+      s1 += d1 * d1
+      i += 32
+    }
+    var total = (s0 + s1).sum()
+    while i < count {
+      let d = a[i] - mean
+      total += d * d
+      i += 1
+    }
+    return total
+  }
 }

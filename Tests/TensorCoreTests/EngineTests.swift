@@ -155,6 +155,25 @@ private func atOneAndTwoThreads(_ body: () throws -> [Float]) rethrows -> ([Floa
     #expect(one == two)
   }
 
+  @Test func fusedNormalizedConvolutionBlockIsBitIdentical() throws {
+    let (one, two) = try atOneAndTwoThreads {
+      let input = try randomTensor([64, 1, 28, 28], seed: 10)
+      let weight = try randomTensor([8, 1, 3, 3], seed: 11)
+      let bias = try randomTensor([8], seed: 12)
+      let gamma = try randomTensor([8], low: 0.5, high: 1.5, seed: 13)
+      let beta = try randomTensor([8], seed: 14)
+      let (mean, variance) = (try Tensor.zeros([8]), try Tensor.ones([8]))
+      for tensor in [input, weight, bias, gamma, beta] { tensor.requiresGrad = true }
+      let output = try input.convolutionBatchNormReLUMaxPool(
+        weight: weight, bias: bias, normalizationWeight: gamma, normalizationBias: beta,
+        runningMean: mean, runningVariance: variance, training: true, poolSize: 2)
+      try (output * output).sum().backward()
+      return output.values + mean.values + variance.values
+        + [input, weight, bias, gamma, beta].flatMap { $0.grad!.values }
+    }
+    #expect(one == two)
+  }
+
   @Test func reductionsSoftmaxAndBatchNormAreBitIdentical() throws {
     let (one, two) = try atOneAndTwoThreads {
       let x = try randomTensor([256, 8, 13, 13], seed: 6)
@@ -200,5 +219,42 @@ func fusedConvolutionBlockMatchesTheUnfusedOps(
   for (a, (b, c)) in zip(fused, zip(reluFirst, poolFirst)) {
     #expect(allClose(a, b, relative: 1e-5, absolute: 1e-5))
     #expect(allClose(a, c, relative: 1e-5, absolute: 1e-5))
+  }
+}
+
+/// The fused normalised block against the four ops it replaces: values, every gradient and
+/// the running statistics, in training and in evaluation.
+@Test(arguments: [(1, 0, 12, true), (2, 1, 13, true), (1, 0, 12, false), (3, 0, 11, true)])
+func fusedNormalizedConvolutionBlockMatchesTheUnfusedOps(
+  channels: Int, padding: Int, size: Int, training: Bool
+) throws {
+  func run(_ fused: Bool) throws -> [[Float]] {
+    let input = try randomTensor([5, channels, size, size], seed: 31)
+    let weight = try randomTensor([4, channels, 3, 3], seed: 32)
+    let bias = try randomTensor([4], seed: 33)
+    let gamma = try randomTensor([4], seed: 34)
+    let beta = try randomTensor([4], seed: 35)
+    let mean = try randomTensor([4], low: -0.2, high: 0.2, seed: 36)
+    let variance = try randomTensor([4], low: 0.5, high: 2, seed: 37)
+    for tensor in [input, weight, bias, gamma, beta] { tensor.requiresGrad = true }
+    let output =
+      fused
+      ? try input.convolutionBatchNormReLUMaxPool(
+        weight: weight, bias: bias, padding: padding, normalizationWeight: gamma,
+        normalizationBias: beta, runningMean: mean, runningVariance: variance,
+        training: training, poolSize: 2)
+      : try input.conv2d(weight: weight, bias: bias, padding: padding)
+        .batchNorm(
+          weight: gamma, bias: beta, runningMean: mean, runningVariance: variance,
+          training: training
+        )
+        .relu().maxPool2d(kernelSize: 2)
+    try (output * output).sum().backward()
+    return [output.values, mean.values, variance.values]
+      + [input, weight, gamma, beta].map { $0.grad!.values }
+  }
+  let (fused, unfused) = (try run(true), try run(false))
+  for (index, (a, b)) in zip(fused, unfused).enumerated() {
+    #expect(allClose(a, b, relative: 1e-4, absolute: 1e-5), "part \(index): \(closeness(a, b))")
   }
 }

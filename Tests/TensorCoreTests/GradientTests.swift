@@ -111,6 +111,41 @@ private let cases: [GradientCase] = [
   ) {
     try $0[0].convolutionReLUMaxPool(weight: $0[1], bias: $0[2], poolSize: 3, poolStride: 2)
   },
+  GradientCase(
+    name: "convolutionBatchNormReLUMaxPool, training, row kernel, 2×2 pool",
+    shapes: [[3, 1, 6, 6], [2, 1, 3, 3], [2], [2], [2]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionBatchNormReLUMaxPool(
+      weight: $0[1], bias: $0[2], normalizationWeight: $0[3], normalizationBias: $0[4],
+      runningMean: nil, runningVariance: nil, training: true, poolSize: 2)
+  },
+  GradientCase(
+    name: "convolutionBatchNormReLUMaxPool, training, padded, 2 channels, odd size",
+    shapes: [[2, 2, 5, 5], [3, 2, 3, 3], [3], [3], [3]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionBatchNormReLUMaxPool(
+      weight: $0[1], bias: $0[2], padding: 1, normalizationWeight: $0[3],
+      normalizationBias: $0[4], runningMean: nil, runningVariance: nil, training: true,
+      poolSize: 2)
+  },
+  GradientCase(
+    name: "convolutionBatchNormReLUMaxPool, evaluation (running statistics)",
+    shapes: [[2, 1, 6, 6], [2, 1, 3, 3], [2], [2], [2]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionBatchNormReLUMaxPool(
+      weight: $0[1], bias: $0[2], normalizationWeight: $0[3], normalizationBias: $0[4],
+      runningMean: try Tensor(shape: [2], values: [0.1, -0.2]),
+      runningVariance: try Tensor(shape: [2], values: [0.5, 1.5]), training: false,
+      poolSize: 2)
+  },
+  GradientCase(
+    name: "convolutionBatchNormReLUMaxPool, overlapping pool (unfused path)",
+    shapes: [[2, 1, 9, 9], [2, 1, 3, 3], [2], [2], [2]], epsilon: 1e-3
+  ) {
+    try $0[0].convolutionBatchNormReLUMaxPool(
+      weight: $0[1], bias: $0[2], normalizationWeight: $0[3], normalizationBias: $0[4],
+      runningMean: nil, runningVariance: nil, training: true, poolSize: 3, poolStride: 2)
+  },
   GradientCase(name: "batchNorm training, rank 4", shapes: [[4, 3, 2, 2], [3], [3]]) {
     try $0[0].batchNorm(
       weight: $0[1], bias: $0[2], runningMean: nil, runningVariance: nil, training: true)

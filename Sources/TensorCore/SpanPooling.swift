@@ -1,0 +1,78 @@
+/// 2×2, stride-2 max pooling with ReLU straight from a ``RowConvolution``'s full-width
+/// output planes, optionally through a per-plane batch normalisation first.
+///
+/// Each plane is pooled while it is still in cache: the convolution's output never needs a
+/// rectified or normalised copy. Winners are recorded as full-width positions
+/// (`oh·Wp + ow`), or as `~position` where the maximum is ≤ 0 and ReLU stops the gradient;
+/// among equal maxima the first in row-major order wins, as in `maxPool2d`.
+struct SpanPooling {
+  /// OH and OW, the convolution's output size.
+  let convolvedHeight: Int
+  let convolvedWidth: Int
+  /// Wp, the row pitch of a full-width plane.
+  let paddedWidth: Int
+
+  /// ⌊OH / 2⌋.
+  var pooledHeight: Int { convolvedHeight / 2 }
+  /// ⌊OW / 2⌋.
+  var pooledWidth: Int { convolvedWidth / 2 }
+  /// Pooled elements per plane.
+  var pooledPlane: Int { pooledHeight * pooledWidth }
+
+  /// Whether a convolution and pooling can run this way: a row kernel and 2×2 windows
+  /// with stride 2.
+  static func applies(to geometry: WindowGeometry, poolSize: Int, poolStride: Int) -> Bool {
+    poolSize == 2 && poolStride == 2 && geometry.stride == 1
+      && geometry.channels * geometry.kernelHeight * geometry.kernelWidth
+        <= Tensor.directConvolutionLimit
+      && geometry.outputHeight >= 2 && geometry.outputWidth >= 2
+  }
+
+  /// Pools one plane of `y = gamma·((x − mean)·inverseDeviation) + beta` (the identity for
+  /// mean 0 and the others 1, 1, 0) and rectifies it.
+  ///
+  /// - Parameters:
+  ///   - full: The plane's full-width convolution output.
+  ///   - output: pooledPlane results.
+  ///   - winners: pooledPlane full-width positions of the winners, `~position` where
+  ///     stopped.
+  @inline(__always)
+  func pool(
+    _ full: UnsafePointer<Float>, mean: Float, inverseDeviation: Float, gamma: Float,
+    beta: Float, into output: UnsafeMutablePointer<Float>,
+    winners: UnsafeMutablePointer<Int32>
+  ) {
+    @inline(__always) func value(_ position: Int) -> Float {
+      gamma * ((full[position] - mean) * inverseDeviation) + beta
+    }
+    for ph in 0..<pooledHeight {
+      let top = 2 * ph * paddedWidth
+      let bottom = top + paddedWidth
+      for pw in 0..<pooledWidth {
+        var bestPosition = top + 2 * pw
+        var best = value(bestPosition)
+        let upperRight = value(top + 2 * pw + 1)
+        if upperRight > best { (best, bestPosition) = (upperRight, top + 2 * pw + 1) }
+        let lowerLeft = value(bottom + 2 * pw)
+        if lowerLeft > best { (best, bestPosition) = (lowerLeft, bottom + 2 * pw) }
+        let lowerRight = value(bottom + 2 * pw + 1)
+        if lowerRight > best { (best, bestPosition) = (lowerRight, bottom + 2 * pw + 1) }
+        let k = ph * pooledWidth + pw
+        output[k] = best > 0 ? best : 0
+        winners[k] = best > 0 ? Int32(bestPosition) : ~Int32(bestPosition)
+      }
+    }
+  }
+
+  /// Sets the scratch columns (`ow ≥ OW`) of a full-width plane of `span` positions to
+  /// `value`.
+  @inline(__always)
+  func fillScratchColumns(_ full: UnsafeMutablePointer<Float>, span: Int, with value: Float) {
+    for oh in 0..<(convolvedHeight - 1) {
+      for position in (oh * paddedWidth + convolvedWidth)..<((oh + 1) * paddedWidth)
+      where position < span {
+        full[position] = value
+      }
+    }
+  }
+}
