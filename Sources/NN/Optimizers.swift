@@ -120,16 +120,47 @@ public final class Adam: Optimizer {
       let p = parameter.storage.pointer
       let g = gradient.storage.pointer
       let count = parameter.count
-      let zeros = [Float](repeating: 0, count: count)
-      var first = state.slots["m", default: [:]].removeValue(forKey: key) ?? zeros
-      var second = state.slots["v", default: [:]].removeValue(forKey: key) ?? zeros
+      var first =
+        state.slots["m", default: [:]].removeValue(forKey: key)
+        ?? [Float](repeating: 0, count: count)
+      var second =
+        state.slots["v", default: [:]].removeValue(forKey: key)
+        ?? [Float](repeating: 0, count: count)
       first.withUnsafeMutableBufferPointer { m in
         second.withUnsafeMutableBufferPointer { v in
-          for i in 0..<count {
-            let direction = g[i] + decay * p[i]
-            m[i] = b1 * m[i] + (1 - b1) * direction
-            v[i] = b2 * v[i] + (1 - b2) * direction * direction
-            p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+          let pointers = UnsafeSendableAdamOperands(
+            parameter: p, gradient: g, first: m.baseAddress!, second: v.baseAddress!)
+          // Element-wise, so any split gives the same bits; sixteen lanes at a time.
+          Compute.parallelRanges(count, minimumChunk: 65_536) { range in
+            typealias Lanes = SIMD16<Float>
+            let (p, g, m, v) = (
+              pointers.parameter, pointers.gradient, pointers.first, pointers.second
+            )
+            func load(_ pointer: UnsafeMutablePointer<Float>, _ i: Int) -> Lanes {
+              UnsafeRawPointer(pointer + i).loadUnaligned(as: Lanes.self)
+            }
+            func store(_ lanes: Lanes, _ pointer: UnsafeMutablePointer<Float>, _ i: Int) {
+              UnsafeMutableRawPointer(pointer + i).storeBytes(of: lanes, as: Lanes.self)
+            }
+            var i = range.lowerBound
+            while i + 16 <= range.upperBound {
+              let weight = load(p, i)
+              let direction = load(g, i) + decay * weight
+              let moment = b1 * load(m, i) + (1 - b1) * direction
+              let square = b2 * load(v, i) + (1 - b2) * direction * direction
+              store(moment, m, i)
+              store(square, v, i)
+              store(
+                weight - stepSize * moment / (square.squareRoot() / rootCorrection2 + eps), p, i)
+              i += 16
+            }
+            while i < range.upperBound {
+              let direction = g[i] + decay * p[i]
+              m[i] = b1 * m[i] + (1 - b1) * direction
+              v[i] = b2 * v[i] + (1 - b2) * direction * direction
+              p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+              i += 1
+            }
           }
         }
       }
@@ -137,6 +168,15 @@ public final class Adam: Optimizer {
       state.slots["v"]![key] = second
     }
   }
+}
+
+/// The buffers one Adam update reads and writes, handed to the engine's threads (each
+/// writes only its own range).
+private struct UnsafeSendableAdamOperands: @unchecked Sendable {
+  let parameter: UnsafeMutablePointer<Float>
+  let gradient: UnsafeMutablePointer<Float>
+  let first: UnsafeMutablePointer<Float>
+  let second: UnsafeMutablePointer<Float>
 }
 
 private func checkGradient(_ gradient: Tensor, of parameter: Tensor, key: String) throws {

@@ -169,10 +169,16 @@ struct RowConvolution: ConvolutionKernel {
             let full = fullGradients + oc * span
             partial[weightSize + oc] += VectorKernels.sum(full, span)
             for c in 0..<g.channels {
+              let plane = planes + c * paddedPlane
+              let target = partial + (oc * g.channels + c) * taps
+              if g.kernelHeight == 3 && g.kernelWidth == 3 {
+                VectorKernels.addThreeByThreeCorrelation(
+                  full, plane, pitch: paddedWidth, count: span, into: target)
+                continue
+              }
               for tap in 0..<taps {
                 let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.kernelWidth)
-                let source = planes + c * paddedPlane + kh * paddedWidth + kw
-                partial[(oc * g.channels + c) * taps + tap] += VectorKernels.dot(full, source, span)
+                target[tap] += VectorKernels.dot(full, plane + kh * paddedWidth + kw, span)
               }
             }
           }

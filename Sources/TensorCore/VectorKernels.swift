@@ -110,4 +110,45 @@ enum VectorKernels {
     }
     return total
   }
+
+  /// totals[3·kh + kw] += Σ a[i]·b[i + kh·pitch + kw] for i < count and kh, kw < 3: the
+  /// weight gradient of a 3×3 convolution over full-width rows, in one pass with one
+  /// accumulator per tap.
+  @inline(__always)
+  static func addThreeByThreeCorrelation(
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, pitch: Int, count: Int,
+    into totals: UnsafeMutablePointer<Float>
+  ) {
+    let rawA = UnsafeRawPointer(a)
+    let rawB = UnsafeRawPointer(b)
+    let stride = MemoryLayout<Float>.stride
+    let (o3, o6) = (pitch, 2 * pitch)
+    var s0 = Lanes(), s1 = Lanes(), s2 = Lanes(), s3 = Lanes(), s4 = Lanes()
+    var s5 = Lanes(), s6 = Lanes(), s7 = Lanes(), s8 = Lanes()
+    var i = 0
+    @inline(__always) func load(_ offset: Int) -> Lanes {
+      rawB.loadUnaligned(fromByteOffset: (i + offset) * stride, as: Lanes.self)
+    }
+    while i + 16 <= count {
+      let x = rawA.loadUnaligned(fromByteOffset: i * stride, as: Lanes.self)
+      s0 += x * load(0)
+      s1 += x * load(1)
+      s2 += x * load(2)
+      s3 += x * load(o3)
+      s4 += x * load(o3 + 1)
+      s5 += x * load(o3 + 2)
+      s6 += x * load(o6)
+      s7 += x * load(o6 + 1)
+      s8 += x * load(o6 + 2)
+      i += 16
+    }
+    var results = [
+      s0.sum(), s1.sum(), s2.sum(), s3.sum(), s4.sum(), s5.sum(), s6.sum(), s7.sum(), s8.sum(),
+    ]
+    while i < count {
+      for tap in 0..<9 { results[tap] += a[i] * b[i + (tap / 3) * pitch + tap % 3] }
+      i += 1
+    }
+    for tap in 0..<9 { totals[tap] += results[tap] }
+  }
 }
