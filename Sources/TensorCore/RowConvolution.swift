@@ -9,6 +9,9 @@ struct RowConvolution: ConvolutionKernel {
   let geometry: WindowGeometry
   let outChannels: Int
 
+  /// Floats after a plane's span that vector loads may read and ignore.
+  static let readSlack = 32
+
   /// Wp, the padded input's width: the row pitch of a full-width output plane.
   var paddedWidth: Int { geometry.width + 2 * geometry.padding }
   private var paddedHeight: Int { geometry.height + 2 * geometry.padding }
@@ -52,7 +55,8 @@ struct RowConvolution: ConvolutionKernel {
 
   /// Computes the convolution one output plane at a time and hands each to `consume` as
   /// ``span`` full-width positions: position `oh·Wp + ow` holds output (oh, ow) for
-  /// `ow < OW`; the other columns are scratch.
+  /// `ow < OW`; the other columns are scratch. ``readSlack`` more floats after the span
+  /// may be read (not used).
   ///
   /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes; `full` is
   /// valid only during the call.
@@ -65,7 +69,8 @@ struct RowConvolution: ConvolutionKernel {
     let pointers = UnsafeSendable((input, weight, bias))
     try reduceOverSamples(batch: g.batch, size: 0, into: nil) { samples, _ in
       let (input, weight, bias) = pointers.value
-      let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + span)
+      let scratch = TensorStorage(
+        uninitializedCount: g.channels * paddedPlane + span + Self.readSlack)
       let full = scratch.pointer + g.channels * paddedPlane
       let tapOffsets = (0..<(g.channels * taps)).map { index in
         let (c, tap) = index.quotientAndRemainder(dividingBy: taps)
@@ -95,6 +100,36 @@ struct RowConvolution: ConvolutionKernel {
     let raw = UnsafeRawPointer(planes)
     let stride = MemoryLayout<Float>.stride
     var i = 0
+    @inline(__always) func load(_ position: Int) -> Lanes {
+      raw.loadUnaligned(fromByteOffset: position * stride, as: Lanes.self)
+    }
+    if tapOffsets.count == 9 {
+      // One 3×3 channel: the weights and offsets in registers, the same order of sums.
+      let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (
+        tapOffsets[0], tapOffsets[1], tapOffsets[2], tapOffsets[3], tapOffsets[4],
+        tapOffsets[5], tapOffsets[6], tapOffsets[7], tapOffsets[8]
+      )
+      let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = (
+        weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6],
+        weights[7], weights[8]
+      )
+      let start = Lanes(repeating: bias)
+      while i + Lanes.scalarCount <= span {
+        var total = start
+        total += w0 * load(i + o0)
+        total += w1 * load(i + o1)
+        total += w2 * load(i + o2)
+        total += w3 * load(i + o3)
+        total += w4 * load(i + o4)
+        total += w5 * load(i + o5)
+        total += w6 * load(i + o6)
+        total += w7 * load(i + o7)
+        total += w8 * load(i + o8)
+        UnsafeMutableRawPointer(full).storeBytes(
+          of: total, toByteOffset: i * stride, as: Lanes.self)
+        i += Lanes.scalarCount
+      }
+    }
     tapOffsets.withUnsafeBufferPointer { offsets in
       while i + Lanes.scalarCount <= span {
         var total = Lanes(repeating: bias)

@@ -45,21 +45,25 @@ struct SpanPooling {
     @inline(__always) func value(_ position: Int) -> Float {
       gamma * ((full[position] - mean) * inverseDeviation) + beta
     }
+    // Selects instead of branches: which element wins is data, not a pattern to predict.
     for ph in 0..<pooledHeight {
       let top = 2 * ph * paddedWidth
-      let bottom = top + paddedWidth
       for pw in 0..<pooledWidth {
-        var bestPosition = top + 2 * pw
-        var best = value(bestPosition)
-        let upperRight = value(top + 2 * pw + 1)
-        if upperRight > best { (best, bestPosition) = (upperRight, top + 2 * pw + 1) }
-        let lowerLeft = value(bottom + 2 * pw)
-        if lowerLeft > best { (best, bestPosition) = (lowerLeft, bottom + 2 * pw) }
-        let lowerRight = value(bottom + 2 * pw + 1)
-        if lowerRight > best { (best, bestPosition) = (lowerRight, bottom + 2 * pw + 1) }
+        let corner = top + 2 * pw
+        var best = value(corner)
+        var position = Int32(corner)
+        @inline(__always) func consider(_ candidate: Int) {
+          let challenger = value(candidate)
+          let better = challenger > best
+          best = better ? challenger : best
+          position = better ? Int32(candidate) : position
+        }
+        consider(corner + 1)
+        consider(corner + paddedWidth)
+        consider(corner + paddedWidth + 1)
         let k = ph * pooledWidth + pw
         output[k] = best > 0 ? best : 0
-        winners[k] = best > 0 ? Int32(bestPosition) : ~Int32(bestPosition)
+        winners[k] = best > 0 ? position : ~position
       }
     }
   }

@@ -44,7 +44,11 @@ extension Tensor {
         let offset = (n * outChannels + oc) * pooledPlane
         let (upstream, winners) = (sources.value.0 + offset, sources.value.1 + offset)
         full.update(repeating: 0, count: span)
-        for k in 0..<pooledPlane where winners[k] >= 0 { full[Int(winners[k])] = upstream[k] }
+        // Winners sit at distinct positions; a stopped one writes its 0 (no branch).
+        for k in 0..<pooledPlane {
+          let winner = winners[k]
+          full[Int(winner >= 0 ? winner : ~winner)] = winner >= 0 ? upstream[k] : 0
+        }
       }
       return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
     }
@@ -110,7 +114,7 @@ extension Tensor {
 
     // The convolution, kept as full-width planes, with each plane's mean and sum of
     // squared deviations from it.
-    let convolved = TensorStorage(uninitializedCount: planes * span)
+    let convolved = TensorStorage(uninitializedCount: planes * span + RowConvolution.readSlack)
     var planeMeans = [Double](repeating: 0, count: planes)
     var planeSquares = [Double](repeating: 0, count: planes)
     let planeCount = Float(g.outputPlane)
@@ -192,8 +196,8 @@ extension Tensor {
       let planeSums = Tensor.perPlane(planes) { plane in
         let (upstream, winners) = (sources.value.0, sources.value.1)
         var total: Float = 0
-        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) where winners[k] >= 0 {
-          total += upstream[k]
+        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
+          total += winners[k] >= 0 ? upstream[k] : 0
         }
         return Double(total)
       }
@@ -203,8 +207,10 @@ extension Tensor {
         let (mean, inverse) = (means[c], inverseDeviations[c])
         let values = convolved + plane * span
         var total: Float = 0
-        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) where winners[k] >= 0 {
-          total += upstream[k] * ((values[Int(winners[k])] - mean) * inverse)
+        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
+          let winner = winners[k]
+          let xhat = (values[Int(winner >= 0 ? winner : ~winner)] - mean) * inverse
+          total += winner >= 0 ? upstream[k] * xhat : 0
         }
         return Double(total)
       }
@@ -236,8 +242,9 @@ extension Tensor {
           let (shift, slope) = (shifts[oc], slopes[oc])
           for i in 0..<span { full[i] = scale * (-shift - ((values[i] - mean) * inverse) * slope) }
           pooling.fillScratchColumns(full, span: span, with: 0)
-          for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) where winners[k] >= 0 {
-            full[Int(winners[k])] += scale * upstream[k]
+          for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
+            let winner = winners[k]
+            full[Int(winner >= 0 ? winner : ~winner)] += winner >= 0 ? scale * upstream[k] : 0
           }
         }
       }
