@@ -128,7 +128,7 @@ public final class Adam: Optimizer {
         ?? [Float](repeating: 0, count: count)
       first.withUnsafeMutableBufferPointer { m in
         second.withUnsafeMutableBufferPointer { v in
-          let pointers = UnsafeSendableAdamOperands(
+          let pointers = AdamBuffers(
             parameter: p, gradient: g, first: m.baseAddress!, second: v.baseAddress!)
           // Element-wise, so any split gives the same bits; sixteen lanes at a time.
           Compute.parallelRanges(count, minimumChunk: 65_536) { range in
@@ -172,7 +172,7 @@ public final class Adam: Optimizer {
 
 /// The buffers one Adam update reads and writes, handed to the engine's threads (each
 /// writes only its own range).
-private struct UnsafeSendableAdamOperands: @unchecked Sendable {
+private struct AdamBuffers: @unchecked Sendable {
   let parameter: UnsafeMutablePointer<Float>
   let gradient: UnsafeMutablePointer<Float>
   let first: UnsafeMutablePointer<Float>

@@ -6,7 +6,8 @@ extension Tensor {
   /// pooled element, the winning position (or none where the maximum is ≤ 0, whose gradient
   /// ReLU stops). The backward pass visits only those winners, a quarter of the positions
   /// for 2×2 pooling, instead of propagating through the full-size ReLU, pooling and
-  /// convolution gradients.
+  /// convolution gradients. For a row kernel (stride 1, C·kH·kW ≤ 32) and 2×2 pooling with
+  /// stride 2, each convolved plane is pooled while it is in cache and never stored.
   /// - Parameters:
   ///   - weight: [outChannels, inChannels, kH, kW].
   ///   - bias: [outChannels], or `nil`.
