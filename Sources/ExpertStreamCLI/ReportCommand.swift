@@ -120,8 +120,13 @@ struct ReportCommand: Command {
         runs.insert((relative as NSString).deletingLastPathComponent)
       }
     }
+    // Checkpoints are named under `path` as the user gave it (the summary quotes them).
     let found = runs.sorted().map { run in
-      (run, RunCommand.newestCheckpoint(in: run.isEmpty ? root.path : "\(root.path)/\(run)"))
+      (
+        run,
+        RunCommand.newestCheckpoint(
+          in: run.isEmpty ? path : (path as NSString).appendingPathComponent(run))
+      )
     }
     guard !found.isEmpty else {
       throw ReportError(

@@ -41,6 +41,11 @@ func reportWritesWellFormedFiguresAndASummary() throws {
   let markdown = try String(contentsOfFile: "\(out)/summary.md", encoding: .utf8)
   #expect(markdown.contains("![Gate decomposition per task](decomposition.svg)"))
   #expect(markdown.contains("average class-IL accuracy"))
+  // The summary names the checkpoint by the path the user gave, not a rewritten one.
+  let spelled = "\(checkpoints)/../checkpoints"
+  #expect(runTool(["report", spelled, "--out", out]).status == 0)
+  let again = try String(contentsOfFile: "\(out)/summary.md", encoding: .utf8)
+  #expect(again.contains("From `\(spelled)/latest.h5`"), "\(again.prefix(300))")
 
   // Several runs under one directory: one sub-directory of figures each.
   let several = directory.path("several")
