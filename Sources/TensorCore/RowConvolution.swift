@@ -9,9 +9,6 @@ struct RowConvolution: ConvolutionKernel {
   let geometry: WindowGeometry
   let outChannels: Int
 
-  /// Floats after a plane's span that vector loads may read and ignore.
-  static let readSlack = 32
-
   /// Wp, the padded input's width: the row pitch of a full-width output plane.
   var paddedWidth: Int { geometry.width + 2 * geometry.padding }
   private var paddedHeight: Int { geometry.height + 2 * geometry.padding }
@@ -55,8 +52,7 @@ struct RowConvolution: ConvolutionKernel {
 
   /// Computes the convolution one output plane at a time and hands each to `consume` as
   /// ``span`` full-width positions: position `oh·Wp + ow` holds output (oh, ow) for
-  /// `ow < OW`; the other columns are scratch. ``readSlack`` more floats after the span
-  /// may be read (not used).
+  /// `ow < OW`; the other columns are scratch.
   ///
   /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes; `full` is
   /// valid only during the call.
@@ -69,8 +65,7 @@ struct RowConvolution: ConvolutionKernel {
     let pointers = UnsafeSendable((input, weight, bias))
     try reduceOverSamples(batch: g.batch, size: 0, into: nil) { samples, _ in
       let (input, weight, bias) = pointers.value
-      let scratch = TensorStorage(
-        uninitializedCount: g.channels * paddedPlane + span + Self.readSlack)
+      let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + span)
       let full = scratch.pointer + g.channels * paddedPlane
       let tapOffsets = (0..<(g.channels * taps)).map { index in
         let (c, tap) = index.quotientAndRemainder(dividingBy: taps)

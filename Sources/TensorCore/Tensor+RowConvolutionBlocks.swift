@@ -114,7 +114,7 @@ extension Tensor {
 
     // The convolution, kept as full-width planes, with each plane's mean and sum of
     // squared deviations from it.
-    let convolved = TensorStorage(uninitializedCount: planes * span + RowConvolution.readSlack)
+    let convolved = TensorStorage(uninitializedCount: planes * span)
     var planeMeans = [Double](repeating: 0, count: planes)
     var planeSquares = [Double](repeating: 0, count: planes)
     let planeCount = Float(g.outputPlane)
