@@ -62,13 +62,9 @@ extension Tensor {
         let variance = totalSquares[c] / Double(perChannel)
         means[c] = Float(channelMeans[c])
         inverseDeviations[c] = Float(1 / (variance + Double(epsilon)).squareRoot())
-        if let runningMean, let runningVariance {
-          let unbiased = totalSquares[c] / Double(perChannel - 1)
-          runningMean.storage.pointer[c] =
-            (1 - momentum) * runningMean.storage.pointer[c] + momentum * Float(channelMeans[c])
-          runningVariance.storage.pointer[c] =
-            (1 - momentum) * runningVariance.storage.pointer[c] + momentum * Float(unbiased)
-        }
+        Tensor.updateRunningStatistics(
+          runningMean, runningVariance, channel: c, mean: Float(channelMeans[c]),
+          unbiasedVariance: Float(totalSquares[c] / Double(perChannel - 1)), momentum: momentum)
       }
     } else {
       guard let runningMean, let runningVariance else {
@@ -134,22 +130,45 @@ extension Tensor {
         }
         gradInput = Tensor(shape: inputShape, storage: result)
       }
-      var gradients: [Tensor?] = [gradInput]
-      if let weight {
-        gradients.append(
-          weight.requiresGrad
-            ? try Tensor(shape: [channels], values: sumDyXhat.map(Float.init)) : nil)
-      }
-      if let bias {
-        gradients.append(
-          bias.requiresGrad ? try Tensor(shape: [channels], values: sumDy.map(Float.init)) : nil)
-      }
-      return gradients
+      return [gradInput]
+        + (try Tensor.normalizationParameterGradients(
+          weight: weight, bias: bias, sumDy: sumDy, sumDyXhat: sumDyXhat))
     }
   }
 }
 
 extension Tensor {
+  /// Moves channel `channel` of the running statistics (when given) by `momentum` towards
+  /// a batch's mean and unbiased variance.
+  static func updateRunningStatistics(
+    _ runningMean: Tensor?, _ runningVariance: Tensor?, channel c: Int, mean: Float,
+    unbiasedVariance: Float, momentum: Float
+  ) {
+    guard let runningMean, let runningVariance else { return }
+    runningMean.storage.pointer[c] =
+      (1 - momentum) * runningMean.storage.pointer[c] + momentum * mean
+    runningVariance.storage.pointer[c] =
+      (1 - momentum) * runningVariance.storage.pointer[c] + momentum * unbiasedVariance
+  }
+
+  /// The gradients of batch normalisation's γ (Σ dy·x̂ per channel) and β (Σ dy), in that
+  /// order, for those given; `nil` for one that needs no gradient.
+  static func normalizationParameterGradients(
+    weight: Tensor?, bias: Tensor?, sumDy: [Double], sumDyXhat: [Double]
+  ) throws -> [Tensor?] {
+    var gradients: [Tensor?] = []
+    if let weight {
+      gradients.append(
+        weight.requiresGrad
+          ? try Tensor(shape: [sumDyXhat.count], values: sumDyXhat.map(Float.init)) : nil)
+    }
+    if let bias {
+      gradients.append(
+        bias.requiresGrad ? try Tensor(shape: [sumDy.count], values: sumDy.map(Float.init)) : nil)
+    }
+    return gradients
+  }
+
   /// `value(index)` for every plane index, computed in parallel; the result does not depend
   /// on the thread count.
   static func perPlane(_ planes: Int, _ value: (Int) -> Double) -> [Double] {

@@ -112,8 +112,8 @@ extension Tensor {
       paddedWidth: kernel.paddedWidth)
     let pooledPlane = pooling.pooledPlane
 
-    // The convolution, kept as full-width planes, with each plane's mean and sum of
-    // squared deviations from it.
+    // The convolution, kept as full-width planes, with (in training) each plane's mean and
+    // sum of squared deviations from it.
     let convolved = TensorStorage(uninitializedCount: planes * span)
     var planeMeans = [Double](repeating: 0, count: planes)
     var planeSquares = [Double](repeating: 0, count: planes)
@@ -127,6 +127,7 @@ extension Tensor {
           let plane = n * outChannels + oc
           let stored = targets.value.0 + plane * span
           stored.update(from: full, count: span)
+          guard training else { return }
           pooling.fillScratchColumns(stored, span: span, with: 0)
           let mean = VectorKernels.sum(stored, span) / planeCount
           pooling.fillScratchColumns(stored, span: span, with: mean)
@@ -153,13 +154,9 @@ extension Tensor {
         }
         means[c] = Float(mean)
         inverseDeviations[c] = Float(1 / (squares / count + Double(epsilon)).squareRoot())
-        if let runningMean, let runningVariance {
-          let unbiased = squares / (count - 1)
-          runningMean.storage.pointer[c] =
-            (1 - momentum) * runningMean.storage.pointer[c] + momentum * Float(mean)
-          runningVariance.storage.pointer[c] =
-            (1 - momentum) * runningVariance.storage.pointer[c] + momentum * Float(unbiased)
-        }
+        Tensor.updateRunningStatistics(
+          runningMean, runningVariance, channel: c, mean: Float(mean),
+          unbiasedVariance: Float(squares / (count - 1)), momentum: momentum)
       }
     } else if let runningMean, let runningVariance {
       for c in 0..<outChannels {
@@ -248,19 +245,10 @@ extension Tensor {
           }
         }
       }
-      var gradients: [Tensor?] = [gradInput, gradWeight]
-      if bias != nil { gradients.append(gradBias) }
-      if let normalizationWeight {
-        gradients.append(
-          normalizationWeight.requiresGrad
-            ? try Tensor(shape: [outChannels], values: sumDyXhat.map(Float.init)) : nil)
-      }
-      if let normalizationBias {
-        gradients.append(
-          normalizationBias.requiresGrad
-            ? try Tensor(shape: [outChannels], values: sumDy.map(Float.init)) : nil)
-      }
-      return gradients
+      return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
+        + (try Tensor.normalizationParameterGradients(
+          weight: normalizationWeight, bias: normalizationBias, sumDy: sumDy,
+          sumDyXhat: sumDyXhat))
     }
   }
 }
