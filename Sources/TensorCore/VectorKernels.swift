@@ -142,13 +142,16 @@ enum VectorKernels {
       s8 += x * load(o6 + 2)
       i += 16
     }
-    var results = [
-      s0.sum(), s1.sum(), s2.sum(), s3.sum(), s4.sum(), s5.sum(), s6.sum(), s7.sum(), s8.sum(),
-    ]
-    while i < count {
-      for tap in 0..<9 { results[tap] += a[i] * b[i + (tap / 3) * pitch + tap % 3] }
-      i += 1
+    // The nine lane sums on the stack (this runs once per convolved plane).
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 9) { results in
+      (results[0], results[1], results[2]) = (s0.sum(), s1.sum(), s2.sum())
+      (results[3], results[4], results[5]) = (s3.sum(), s4.sum(), s5.sum())
+      (results[6], results[7], results[8]) = (s6.sum(), s7.sum(), s8.sum())
+      while i < count {
+        for tap in 0..<9 { results[tap] += a[i] * b[i + (tap / 3) * pitch + tap % 3] }
+        i += 1
+      }
+      for tap in 0..<9 { totals[tap] += results[tap] }
     }
-    for tap in 0..<9 { totals[tap] += results[tap] }
   }
 }
