@@ -17,8 +17,20 @@ public struct Scenario: Sendable, Equatable {
     public var testSamplesPerClass: Int?
     /// The fraction of each task's training samples held out for validation.
     public var validationFraction = 0.1
+    /// The samples a continual run evaluates on: the test set, or the held-out validation
+    /// samples (to choose settings without looking at the test set).
+    public var evaluateOn = EvaluationSplit.test
     /// Random crops and flips while training (CIFAR).
     public var augment = false
+  }
+
+  /// The samples a continual run's accuracies and routing are measured on.
+  public enum EvaluationSplit: String, Sendable, CaseIterable {
+    /// The dataset's test split.
+    case test
+    /// The validation samples held out of each task's training samples
+    /// (`dataset.validation_fraction`).
+    case validation
   }
 
   /// How classes are grouped into tasks.
@@ -262,6 +274,10 @@ extension Scenario {
       self.checkpoint.directory = "checkpoints/\(name)"
     }
     if let paper = top["paper"] { try readPaper(paper) }
+    if mode == "paper", dataset.evaluateOn == .validation {
+      throw (top["dataset"] ?? reader).child("evaluate_on", "validation").error(
+        "paper runs report test error: evaluate_on: validation is for continual runs")
+    }
     try checkSplit(top["split"] ?? reader)
     if model.gate == "attentive", let dimension = model.attentionDimension,
       dimension != expertHiddenCount
@@ -280,7 +296,7 @@ extension Scenario {
   private mutating func readDataset(_ reader: JSONReader) throws {
     let fields = try reader.object(allowed: [
       "name", "labels", "train_samples_per_class", "test_samples_per_class",
-      "validation_fraction", "augment",
+      "validation_fraction", "evaluate_on", "augment",
     ])
     if let name = fields["name"] {
       dataset.name = try name.choice(DatasetRegistry.all.map(\.name))
@@ -301,6 +317,13 @@ extension Scenario {
       dataset.validationFraction = try fraction.number(in: 0...0.9)
     }
     if let augment = fields["augment"] { dataset.augment = try augment.bool() }
+    if let split = fields["evaluate_on"] {
+      dataset.evaluateOn = EvaluationSplit(
+        rawValue: try split.choice(EvaluationSplit.allCases.map(\.rawValue)))!
+      guard dataset.evaluateOn == .test || dataset.validationFraction > 0 else {
+        throw split.error("evaluating on validation samples needs dataset.validation_fraction > 0")
+      }
+    }
   }
 
   private mutating func readSplit(_ reader: JSONReader) throws {

@@ -115,6 +115,10 @@ extension Dataset: SampleSource {
 extension TaskStream {
   /// The stream a scenario describes, over already loaded data.
   ///
+  /// With `dataset.evaluate_on: validation` the stream's test samples are each task's
+  /// validation samples (its ``test`` is the training set), so every accuracy and routing
+  /// measure of a run is a validation measure.
+  ///
   /// - Parameter classGroups: Tasks to use instead of the scenario's split (the paper
   ///   experiment trains one task of every class).
   public init(scenario: Scenario, train: Dataset, test: Dataset, classGroups: [[Int]]? = nil) {
@@ -124,6 +128,23 @@ extension TaskStream {
       trainSamplesPerClass: scenario.dataset.trainSamplesPerClass,
       testSamplesPerClass: scenario.dataset.testSamplesPerClass,
       seed: UInt64(scenario.training.seed))
+    if scenario.dataset.evaluateOn == .validation { self = evaluatingOnValidation() }
+  }
+
+  private init(tasks: [ContinualTask], train: Dataset, test: Dataset) {
+    self.tasks = tasks
+    self.train = train
+    self.test = test
+  }
+
+  /// This stream with each task's validation samples as its test samples.
+  public func evaluatingOnValidation() -> TaskStream {
+    TaskStream(
+      tasks: tasks.map {
+        ContinualTask(
+          index: $0.index, classes: $0.classes, trainIndices: $0.trainIndices,
+          validationIndices: $0.validationIndices, testIndices: $0.validationIndices)
+      }, train: train, test: train)
   }
 }
 

@@ -304,11 +304,12 @@ extension RunCommand {
           [
             "scenario": scenario.name, "scenario_hash": scenario.hash, "policy": policy,
             "seed": scenario.training.seed, "tasks": scenario.classGroups,
-            "threads": Compute.threads,
+            "threads": Compute.threads, "evaluated_on": scenario.dataset.evaluateOn.rawValue,
           ],
           text: "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
             + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
-            + "\(scenario.model.gate) gate, \(Compute.threads) threads\n"
+            + "\(scenario.model.gate) gate, \(Compute.threads) threads, "
+            + "evaluated on the \(scenario.dataset.evaluateOn.rawValue) samples\n"
             + "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " ")
             + "\nscenario hash \(scenario.hash)")
         let severalRuns = (policies?.count ?? 1) * (seeds ?? 1) > 1
@@ -338,7 +339,7 @@ extension RunCommand {
         log.event(
           "run", result.record.merging(["checkpoints": directory]) { $1 },
           text: "checkpoints in \(directory)")
-        printSummary(result, log: log)
+        printSummary(result, evaluatedOn: scenario.dataset.evaluateOn, log: log)
         if let metricsPath {
           let records: [[String: Any]] = results.map(\.record)
           var object: [String: Any] = records[0]
@@ -482,13 +483,16 @@ extension RunCommand {
     }
   }
 
-  private func printSummary(_ result: ContinualResult, log: EventLog) {
+  private func printSummary(
+    _ result: ContinualResult, evaluatedOn split: Scenario.EvaluationSplit, log: EventLog
+  ) {
     guard log.format == .text else { return }
     let console = log.console
     let percent = { (value: Double) in String(format: "%.1f", 100 * value) }
     console.print("")
     console.print(
-      "\(result.policy), seed \(result.seed): accuracy matrices (%; row = after task, column = task)"
+      "\(result.policy), seed \(result.seed): accuracy matrices on the \(split.rawValue) samples "
+        + "(%; row = after task, column = task)"
     )
     for (title, matrix) in [
       ("task-IL", result.accuracyMatrixTaskIL), ("class-IL", result.accuracyMatrixClassIL),
@@ -518,7 +522,7 @@ extension RunCommand {
     }
     for line in experts { console.print(line) }
     if let last = result.reports.last {
-      console.print("p(expert | class) after the last task, test set:")
+      console.print("p(expert | class) after the last task, \(split.rawValue) samples:")
       var rows = [["expert"] + (0..<last.routing.classes).map { "\($0)" }]
       for (index, row) in last.routing.decomposition.enumerated() {
         rows.append(["\(index)"] + row.map { String(format: "%.2f", $0) })

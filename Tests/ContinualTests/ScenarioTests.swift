@@ -120,6 +120,23 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(tuned.hash != plain.hash)
 }
 
+@Test func evaluatingOnValidationNeedsHeldOutSamplesAndAContinualRun() throws {
+  let plain = try parse("{}")
+  #expect(plain.dataset.evaluateOn == .test)
+  #expect(try parse(#"{"dataset": {"evaluate_on": "test"}}"#).hash == plain.hash)
+  let validated = try parse(#"{"dataset": {"evaluate_on": "validation"}}"#)
+  #expect(validated.dataset.evaluateOn == .validation)
+  #expect(validated.hash != plain.hash)
+  #expect(failure(#"{"dataset": {"evaluate_on": "val"}}"#)?.path == "dataset.evaluate_on")
+  let nothingHeld = failure(
+    #"{"dataset": {"evaluate_on": "validation", "validation_fraction": 0}}"#)
+  #expect(nothingHeld?.path == "dataset.evaluate_on")
+  #expect(nothingHeld?.message.contains("validation_fraction") == true)
+  let paper = failure(
+    #"{"mode": "paper", "model": {"experts": 5}, "dataset": {"evaluate_on": "validation"}}"#)
+  #expect(paper?.path == "dataset.evaluate_on")
+}
+
 @Test func randomScenarioTextNeverCrashesTheParser() {
   let fragments = [
     "{", "}", "[", "]", ",", ":", "\"split\"", "\"groups\"", "\"tasks\"", "1", "-3", "2.5", "null",

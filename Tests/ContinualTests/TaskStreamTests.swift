@@ -1,5 +1,6 @@
 import Continual
 import Datasets
+import Foundation
 import Testing
 import _TestSupport
 
@@ -28,6 +29,23 @@ private func dataset(_ labels: [UInt8], split: DatasetSplit = .train) throws -> 
   let again = TaskStream(
     train: train, test: test, classGroups: [[4, 1], [0, 2, 3]], validationFraction: 0.2, seed: 7)
   #expect(again.tasks == stream.tasks)
+}
+
+@Test func aStreamEvaluatedOnValidationTestsOnTheHeldOutTrainingSamples() throws {
+  let train = try dataset((0..<60).map { UInt8($0 % 6) })
+  let test = try dataset((0..<30).map { UInt8($0 % 6) }, split: .test)
+  var scenario = try Scenario.parse(
+    Data(#"{"split": {"groups": [[4, 1], [0, 2]]}, "dataset": {"validation_fraction": 0.2}}"#.utf8),
+    file: "test.json")
+  let plain = TaskStream(scenario: scenario, train: train, test: test)
+  scenario.dataset.evaluateOn = .validation
+  let validated = TaskStream(scenario: scenario, train: train, test: test)
+  #expect(validated.test.split == .train && plain.test.split == .test)
+  for (held, task) in zip(validated.tasks, plain.tasks) {
+    #expect(held.trainIndices == task.trainIndices)
+    #expect(held.validationIndices == task.validationIndices)
+    #expect(held.testIndices == task.validationIndices)
+  }
 }
 
 @Test func taskIncrementalViewsUseLocalLabels() throws {
