@@ -369,11 +369,19 @@ public final class ContinualRun {
     if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
       return { try architecture.makeExpert(classCount: classes, using: &$0) }
     }
-    let inputs = scenario.dataset.name == "cifar100" ? 3072 : 784
+    let shape = scenario.dataset.name == "cifar100" ? [3, 32, 32] : [1, 28, 28]
     let hidden = scenario.model.hidden
+    if scenario.model.expert == "conv" {
+      let channels = scenario.model.channels
+      return {
+        try FeatureExpert.convolutional(
+          inputShape: shape, channels: channels, hidden: hidden, classCount: classes,
+          using: &$0)
+      }
+    }
     return {
       try FeatureExpert.multilayerPerceptron(
-        inputCount: inputs, hidden: hidden, classCount: classes, using: &$0)
+        inputCount: shape.reduce(1, *), hidden: hidden, classCount: classes, using: &$0)
     }
   }
 
@@ -386,14 +394,16 @@ public final class ContinualRun {
     } else {
       let inputs = scenario.dataset.name == "cifar100" ? 3072 : 784
       trunk = try perceptronTrunk(
-        inputCount: inputs, widths: scenario.model.hidden, rectifyLast: true, using: &generator)
+        inputCount: inputs, widths: scenario.model.gateTrunkWidths, rectifyLast: true,
+        using: &generator)
     }
-    let dimension = scenario.expertHiddenCount
     return scenario.model.gate == "attentive"
       ? try AttentiveGate(
-        trunk: trunk, dimension: dimension, expertCount: experts, using: &generator)
+        trunk: trunk, dimension: scenario.expertHiddenCount, expertCount: experts,
+        using: &generator)
       : try SoftmaxGate(
-        trunk: trunk, hiddenCount: dimension, expertCount: experts, using: &generator)
+        trunk: trunk, hiddenCount: scenario.gateHiddenCount, expertCount: experts,
+        using: &generator)
   }
 
   private func makeOptimizer() -> any Optimizer {

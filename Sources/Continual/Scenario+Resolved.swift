@@ -29,8 +29,7 @@ extension Scenario {
         "name": dataset.name, "labels": dataset.labels.rawValue,
         "train_samples_per_class": dataset.trainSamplesPerClass.map { $0 as Any } ?? NSNull(),
         "test_samples_per_class": dataset.testSamplesPerClass.map { $0 as Any } ?? NSNull(),
-        "validation_fraction": dataset.validationFraction,
-        "evaluate_on": dataset.evaluateOn.rawValue, "augment": dataset.augment,
+        "validation_fraction": dataset.validationFraction, "augment": dataset.augment,
       ] as [String: Any],
       "split": ["groups": classGroups],
       "scenario": evaluation.rawValue,
@@ -61,6 +60,14 @@ extension Scenario {
       object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
         ["gate_epochs": lifecycle.gateEpochs]) { $1 }
     }
+    if dataset.evaluateOn != .test {
+      object["dataset"] = (object["dataset"] as? [String: Any] ?? [:]).merging(
+        ["evaluate_on": dataset.evaluateOn.rawValue]) { $1 }
+    }
+    var modelExtras: [String: Any] = [:]
+    if model.expert == "conv" { modelExtras["channels"] = model.channels }
+    if let gateHidden = model.gateHidden { modelExtras["gate_hidden"] = gateHidden }
+    object["model"] = (object["model"] as? [String: Any] ?? [:]).merging(modelExtras) { $1 }
     var regularizerObject: [String: Any] = [
       "sample_similarity": NSNull(), "importance": NSNull(),
     ]
@@ -99,12 +106,6 @@ extension Scenario {
   public var hash: String {
     var object = resolvedObject
     object["checkpoint"] = nil
-    if dataset.evaluateOn == .test, var data = object["dataset"] as? [String: Any] {
-      // The field's default leaves the hash as it was before the field existed, so older
-      // checkpoints still resume.
-      data["evaluate_on"] = nil
-      object["dataset"] = data
-    }
     let data =
       (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
     return SHA256.hexDigest([UInt8](data))

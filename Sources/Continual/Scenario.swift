@@ -53,7 +53,7 @@ public struct Scenario: Sendable, Equatable {
 
   /// The mixture.
   public struct ModelSettings: Sendable, Equatable {
-    /// `paper-mnist`, `paper-fmnist`, `paper-cifar100` or `mlp`.
+    /// `paper-mnist`, `paper-fmnist`, `paper-cifar100`, `mlp` or `conv`.
     public var expert = "paper-fmnist"
     /// Experts at the start.
     public var experts = 5
@@ -61,8 +61,16 @@ public struct Scenario: Sendable, Equatable {
     public var gate = "attentive"
     /// The attentive gate's d (the expert hidden size); `nil` for the architecture's.
     public var attentionDimension: Int?
-    /// Hidden widths of `mlp` experts and gate trunk; the last is d.
+    /// Hidden widths of `mlp` experts (after the convolution block of `conv` experts) and
+    /// of their gate trunk; the last is d.
     public var hidden = [400, 400]
+    /// Filters of a `conv` expert's 3×3 convolution.
+    public var channels = 8
+    /// Hidden widths of the gate trunk of `mlp` and `conv` experts, when not `hidden`.
+    public var gateHidden: [Int]?
+
+    /// The widths of the gate trunk of `mlp` and `conv` experts.
+    public var gateTrunkWidths: [Int] { gateHidden ?? hidden }
   }
 
   /// The optimiser.
@@ -293,6 +301,11 @@ extension Scenario {
     PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.hidden.last ?? 0
   }
 
+  /// The size of h_g, the gate trunk's output.
+  public var gateHiddenCount: Int {
+    PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.gateTrunkWidths.last ?? 0
+  }
+
   private mutating func readDataset(_ reader: JSONReader) throws {
     let fields = try reader.object(allowed: [
       "name", "labels", "train_samples_per_class", "test_samples_per_class",
@@ -393,10 +406,17 @@ extension Scenario {
 
   private mutating func readModel(_ reader: JSONReader) throws {
     let fields = try reader.object(allowed: [
-      "expert", "experts", "gate", "attention_dim", "hidden",
+      "expert", "experts", "gate", "attention_dim", "hidden", "channels", "gate_hidden",
     ])
     if let expert = fields["expert"] {
-      model.expert = try expert.choice(PaperArchitecture.allCases.map(\.rawValue) + ["mlp"])
+      model.expert = try expert.choice(
+        PaperArchitecture.allCases.map(\.rawValue) + ["mlp", "conv"])
+    }
+    if let channels = fields["channels"] {
+      guard model.expert == "conv" else {
+        throw channels.error("only conv experts have channels")
+      }
+      model.channels = try channels.integer(in: 1...1024)
     }
     if let experts = fields["experts"] { model.experts = try experts.integer(in: 1...1024) }
     if let gate = fields["gate"] { model.gate = try gate.choice(["softmax", "attentive"]) }
@@ -406,6 +426,19 @@ extension Scenario {
     if let hidden = fields["hidden"] {
       model.hidden = try hidden.array().map { try $0.integer(in: 1...65_536) }
       guard !model.hidden.isEmpty else { throw hidden.error("needs at least one width") }
+    }
+    if let gateHidden = fields["gate_hidden"], !gateHidden.isNull {
+      guard PaperArchitecture(rawValue: model.expert) == nil else {
+        throw gateHidden.error("a paper architecture has its own gate trunk")
+      }
+      let widths = try gateHidden.array().map { try $0.integer(in: 1...65_536) }
+      guard !widths.isEmpty else { throw gateHidden.error("needs at least one width") }
+      guard model.gate != "attentive" || widths.last == model.hidden.last else {
+        throw gateHidden.error(
+          "the attentive gate's query is the trunk's output: its last width must be the "
+            + "experts' d, model.hidden's last (\(model.hidden.last!))")
+      }
+      model.gateHidden = widths
     }
     if let architecture = PaperArchitecture(rawValue: model.expert) {
       let wanted = architecture == .cifar100 ? "cifar100" : nil

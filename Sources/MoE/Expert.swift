@@ -89,6 +89,37 @@ public final class FeatureExpert: Module, Expert {
   }
 }
 
+extension FeatureExpert {
+  /// A convolutional expert: a 3×3 convolution with `channels` filters, BatchNorm, ReLU and
+  /// 2×2 max pooling, then `hidden` fully connected layers with ReLU between them, the last
+  /// one's output (before its ReLU) being h_i.
+  ///
+  /// - Parameters:
+  ///   - inputShape: One sample's shape, [C, H, W], with H and W ≥ 4.
+  ///   - channels: The convolution's filters.
+  ///   - hidden: Layer widths after the pooling; the last is d. Must not be empty.
+  public static func convolutional(
+    inputShape: [Int], channels: Int, hidden: [Int], classCount: Int,
+    using generator: inout RandomGenerator
+  ) throws -> FeatureExpert {
+    guard inputShape.count == 3, inputShape[1] >= 4, inputShape[2] >= 4 else {
+      throw ModuleError.invalidConfiguration(
+        "a convolutional expert takes [C, H, W] samples with H, W ≥ 4, not \(inputShape)")
+    }
+    let pooled = ((inputShape[1] - 2) / 2) * ((inputShape[2] - 2) / 2)
+    let convolution: [any UnaryLayer] = [
+      try Conv2D(inputShape[0], channels, kernelSize: 3, using: &generator),
+      try BatchNorm2D(channels), ReLU(), MaxPool2D(kernelSize: 2),
+    ]
+    let dense = try perceptronTrunk(
+      inputCount: channels * pooled, widths: hidden, rectifyLast: false, using: &generator)
+    return FeatureExpert(
+      features: Sequential(convolution + dense.layers),
+      output: try Linear(hidden.last ?? 1, classCount, using: &generator),
+      rectifiesHidden: true)
+  }
+}
+
 /// A multilayer perceptron trunk: Flatten → Linear → ReLU → … → Linear (→ ReLU when
 /// `rectifyLast`); the gate trunk of `mlp` experts.
 ///

@@ -77,6 +77,21 @@ private func stream() throws -> TaskStream {
     result.reports.flatMap(\.events).filter { $0.kind == .spawned }.map(\.task) == [1, 2])
 }
 
+@Test func convolutionalExpertsWithTheirOwnGateTrunkLearnEveryTask() throws {
+  var scenario = try scenario("spawn-and-freeze")
+  scenario.model.expert = "conv"
+  scenario.model.channels = 4
+  scenario.model.hidden = [16, 8]
+  scenario.model.gateHidden = [32, 8]
+  let run = try ContinualRun(scenario: scenario, stream: try stream())
+  let result = try run.run()
+  #expect(run.model.experts.count == 3)
+  #expect(run.model.experts.allSatisfy { ($0 as? FeatureExpert)?.features.layers.first is Conv2D })
+  #expect(
+    result.accuracyMatrixTaskIL.last!.allSatisfy { $0 > 0.9 }, "\(result.accuracyMatrixTaskIL)")
+  #expect(result.reports.last!.routingAccuracy > 1.0 / 3, "better than chance")
+}
+
 @Test func gateEpochsTrainTheGateAloneAfterEachTask() throws {
   var shared = try scenario("shared")
   shared.model.experts = 3

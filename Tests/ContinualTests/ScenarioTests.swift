@@ -137,6 +137,31 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(paper?.path == "dataset.evaluate_on")
 }
 
+@Test func convolutionalExpertsAndTheGateTrunkAreConfigured() throws {
+  let plain = try parse("{}")
+  let mlp = try parse(#"{"model": {"expert": "mlp", "hidden": [256, 32]}}"#)
+  #expect(mlp.model.gateTrunkWidths == [256, 32])
+  let conv = try parse(
+    #"{"model": {"expert": "conv", "channels": 16, "hidden": [64, 32], "gate_hidden": [256, 32]}}"#
+  )
+  #expect(conv.model.channels == 16 && conv.model.gateTrunkWidths == [256, 32])
+  #expect(conv.expertHiddenCount == 32 && conv.gateHiddenCount == 32)
+  #expect(try parse(#"{"model": {"expert": "conv"}}"#).model.channels == 8)
+  #expect(try parse(#"{"model": {"expert": "conv"}}"#).hash != plain.hash)
+  #expect(
+    failure(#"{"model": {"expert": "mlp", "channels": 4}}"#)?.path == "model.channels")
+  #expect(
+    failure(#"{"model": {"expert": "conv", "channels": 0}}"#)?.path == "model.channels")
+  #expect(failure(#"{"model": {"gate_hidden": [64, 32]}}"#)?.path == "model.gate_hidden")
+  let mismatch = failure(
+    #"{"model": {"expert": "mlp", "hidden": [64, 32], "gate_hidden": [64, 16]}}"#)
+  #expect(mismatch?.path == "model.gate_hidden")
+  #expect(mismatch?.message.contains("attentive") == true)
+  let softmax = try parse(
+    #"{"model": {"expert": "mlp", "gate": "softmax", "hidden": [64, 32], "gate_hidden": [16]}}"#)
+  #expect(softmax.gateHiddenCount == 16)
+}
+
 @Test func randomScenarioTextNeverCrashesTheParser() {
   let fragments = [
     "{", "}", "[", "]", ",", ":", "\"split\"", "\"groups\"", "\"tasks\"", "1", "-3", "2.5", "null",

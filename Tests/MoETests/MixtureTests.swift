@@ -243,6 +243,29 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   }
 }
 
+@Test func convolutionalExpertsHaveTheirShapesAndGradients() throws {
+  var generator = RandomGenerator(seed: 61)
+  let expert = try FeatureExpert.convolutional(
+    inputShape: [1, 28, 28], channels: 16, hidden: [64, 32], classCount: 10, using: &generator)
+  // conv 16·9+16, BatchNorm 2·16, 16·169·64+64, 64·32+32, 32·10+10
+  #expect(expert.parameterCount == 160 + 32 + 173_120 + 2080 + 330)
+  let output = try expert(try randomTensor([2, 1, 28, 28], seed: 62))
+  #expect(output.logits.shape == [2, 10] && output.hidden.shape == [2, 32])
+  #expect(expert.hiddenCount == 32)
+  #expect(throws: ModuleError.self) {
+    try FeatureExpert.convolutional(
+      inputShape: [28, 28], channels: 4, hidden: [8], classCount: 10, using: &generator)
+  }
+  // The whole expert, BatchNorm on batch statistics, against central differences.
+  let small = try FeatureExpert.convolutional(
+    inputShape: [2, 6, 6], channels: 3, hidden: [5, 4], classCount: 3, using: &generator)
+  let weight = try #require(small.features.layers.first as? Conv2D).weight
+  let result = try gradientCheck([try randomTensor([4, 2, 6, 6], seed: 63), weight]) {
+    inputs in try small(inputs[0]).logits
+  }
+  #expect(result.worstError < 2e-2, "\(result)")
+}
+
 @Test func lifecycleOperationsAreLoggedWithTheirTask() throws {
   let model = try smallMixture(attentive: false, experts: 2)
   var generator = RandomGenerator(seed: 70)
