@@ -154,6 +154,21 @@ def make_expert_gate_model():
     return PerSampleExpertGate
 
 
+class SeenClassesLoss(nn.Module):
+    """Cross-entropy over the classes seen so far (`seen`, set before each task): the loss
+    ExpertStream's single-network baselines use. Avalanche's default criterion covers all
+    10 outputs, also the classes of tasks still to come."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = list(range(10))
+
+    def forward(self, logits, targets):
+        mask = torch.full((logits.shape[1],), float("-inf"))
+        mask[self.seen] = 0
+        return nn.functional.cross_entropy(logits + mask, targets)
+
+
 def build(name, args):
     """The strategy, its model, and whether the benchmark needs task labels."""
     from avalanche.training import (
@@ -161,7 +176,7 @@ def build(name, args):
     from avalanche.training.plugins import EvaluationPlugin
 
     common = dict(
-        criterion=nn.CrossEntropyLoss(), train_mb_size=args.batch, train_epochs=args.epochs,
+        criterion=args.criterion, train_mb_size=args.batch, train_epochs=args.epochs,
         eval_mb_size=1024, device="cpu", evaluator=EvaluationPlugin(loggers=[]))
 
     def sgd(model):
@@ -238,6 +253,10 @@ def main():
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--ewc-lambda", type=float, default=100.0,
                         help="λ of ExpertStream's EWC penalty λ/2·ΣF(θ−θ*)²")
+    parser.add_argument("--loss-over", choices=["all", "seen"], default="all",
+                        help="the classes the training loss covers: all 10 outputs "
+                             "(Avalanche's default) or the classes seen so far "
+                             "(ExpertStream's); not for expertgate")
     parser.add_argument("--out", required=True, help="the JSON record to write")
     args = parser.parse_args()
     for name in ["train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]:
@@ -253,6 +272,10 @@ def main():
     from avalanche.benchmarks.utils.classification_dataset import (
         _make_taskaware_tensor_classification_dataset as tensor_dataset)
 
+    if args.loss_over == "seen" and args.strategy == "expertgate":
+        raise SystemExit("run_avalanche.py: --loss-over seen: expertgate trains one expert "
+                         "per task, on that task's classes")
+    args.criterion = SeenClassesLoss() if args.loss_over == "seen" else nn.CrossEntropyLoss()
     train_x, train_y, test_x, test_y = load(args.data_dir)
     strategy, model, task_labels = build(args.strategy, args)
     benchmark = nc_benchmark(
@@ -270,6 +293,8 @@ def main():
         rows.append(evaluate(model, test_x, test_y, len(TASKS)))
     else:
         for index, experience in enumerate(benchmark.train_stream):
+            if isinstance(args.criterion, SeenClassesLoss):
+                args.criterion.seen = [c for task in TASKS[:index + 1] for c in task]
             start = time.perf_counter()
             strategy.train(experience)
             seconds.append(time.perf_counter() - start)
@@ -288,7 +313,8 @@ def main():
         "strategy": args.strategy, "seed": args.seed, "tasks": TASKS,
         "settings": {"epochs": args.epochs, "batch_size": args.batch, "learning_rate": args.lr,
                      "momentum": args.momentum, "threads": args.threads,
-                     "ewc_lambda": args.ewc_lambda if args.strategy == "ewc" else None},
+                     "ewc_lambda": args.ewc_lambda if args.strategy == "ewc" else None,
+                     "loss_over": args.loss_over},
         "accuracy_matrix_class_il": class_il, "accuracy_matrix_task_il": task_il,
         "average_accuracy_class_il": float(np.mean(class_il[-1])),
         "average_accuracy_task_il": float(np.mean(task_il[-1])),
