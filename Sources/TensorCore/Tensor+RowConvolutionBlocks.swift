@@ -111,6 +111,33 @@ extension Tensor {
       convolvedHeight: g.outputHeight, convolvedWidth: g.outputWidth,
       paddedWidth: kernel.paddedWidth)
     let pooledPlane = pooling.pooledPlane
+    let gammas = (0..<outChannels).map { normalizationWeight?.storage.pointer[$0] ?? 1 }
+    let betas = (0..<outChannels).map { normalizationBias?.storage.pointer[$0] ?? 0 }
+    let outShape = [g.batch, outChannels, pooling.pooledHeight, pooling.pooledWidth]
+    let parameters = [weight] + [bias, normalizationWeight, normalizationBias].compactMap { $0 }
+    let recordsGraph =
+      GradientMode.enabled && ([self] + parameters).contains { $0.requiresGrad }
+
+    if !training, !recordsGraph, let runningMean, let runningVariance {
+      // Evaluation without a gradient: the running statistics are known before the
+      // convolution, so each plane is pooled while it is in cache and none is kept.
+      let means = (0..<outChannels).map { runningMean.storage.pointer[$0] }
+      let inverseDeviations = (0..<outChannels).map {
+        1 / (runningVariance.storage.pointer[$0] + epsilon).squareRoot()
+      }
+      let out = TensorStorage(uninitializedCount: planes * pooledPlane)
+      let winners = Int32Storage(count: planes * pooledPlane)
+      let targets = UnsafeSendable((out.pointer, winners.pointer))
+      try kernel.forEachOutputSpan(
+        input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
+      ) { n, oc, full in
+        let offset = (n * outChannels + oc) * pooledPlane
+        pooling.pool(
+          full, mean: means[oc], inverseDeviation: inverseDeviations[oc], gamma: gammas[oc],
+          beta: betas[oc], into: targets.value.0 + offset, winners: targets.value.1 + offset)
+      }
+      return Tensor(shape: outShape, storage: out)
+    }
 
     // The convolution, kept as full-width planes, with (in training) each plane's mean and
     // sum of squared deviations from it.
@@ -164,8 +191,6 @@ extension Tensor {
         inverseDeviations[c] = 1 / (runningVariance.storage.pointer[c] + epsilon).squareRoot()
       }
     }
-    let gammas = (0..<outChannels).map { normalizationWeight?.storage.pointer[$0] ?? 1 }
-    let betas = (0..<outChannels).map { normalizationBias?.storage.pointer[$0] ?? 0 }
 
     // Normalise, pool and rectify.
     let out = TensorStorage(uninitializedCount: planes * pooledPlane)
@@ -183,8 +208,6 @@ extension Tensor {
     }
 
     let input = self
-    let parameters = [weight] + [bias, normalizationWeight, normalizationBias].compactMap { $0 }
-    let outShape = [g.batch, outChannels, pooling.pooledHeight, pooling.pooledWidth]
     return Tensor.result(
       outShape, out, inputs: [self] + parameters, name: "convolutionBatchNormReLUMaxPool"
     ) { gradient in

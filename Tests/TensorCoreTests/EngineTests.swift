@@ -258,3 +258,29 @@ func fusedNormalizedConvolutionBlockMatchesTheUnfusedOps(
     #expect(allClose(a, b, relative: 1e-4, absolute: 1e-5), "part \(index): \(closeness(a, b))")
   }
 }
+
+/// In evaluation without a gradient the fused normalised block pools each plane as it is
+/// convolved; its output is bit-identical to the evaluation that records a graph.
+@Test(arguments: [(1, 0, 12), (2, 1, 13)])
+func fusedNormalizedBlockEvaluatesTheSameWithoutAGraph(
+  channels: Int, padding: Int, size: Int
+) throws {
+  let input = try randomTensor([5, channels, size, size], seed: 41)
+  let weight = try randomTensor([4, channels, 3, 3], seed: 42)
+  let bias = try randomTensor([4], seed: 43)
+  let gamma = try randomTensor([4], seed: 44)
+  let beta = try randomTensor([4], seed: 45)
+  let mean = try randomTensor([4], low: -0.2, high: 0.2, seed: 46)
+  let variance = try randomTensor([4], low: 0.5, high: 2, seed: 47)
+  weight.requiresGrad = true
+  func evaluate() throws -> Tensor {
+    try input.convolutionBatchNormReLUMaxPool(
+      weight: weight, bias: bias, padding: padding, normalizationWeight: gamma,
+      normalizationBias: beta, runningMean: mean, runningVariance: variance, training: false,
+      poolSize: 2)
+  }
+  let recorded = try evaluate()
+  let plain = try withGradientsDisabled { try evaluate() }
+  #expect(recorded.requiresGrad && !plain.requiresGrad)
+  #expect(plain.shape == recorded.shape && plain.values == recorded.values)
+}
