@@ -1,6 +1,33 @@
 // MARK: - Convolution, ReLU and 2×2 pooling, one plane at a time
 
 extension Tensor {
+  /// Convolves this batch with a row kernel and pools each plane while it is in cache,
+  /// normalising plane (n, oc) with channel oc's statistics and affine parameters when
+  /// `normalization` is given (else as is); the pooled planes and their winners.
+  fileprivate func convolvedAndPooled(
+    kernel: RowConvolution, pooling: SpanPooling, weight: Tensor, bias: Tensor?,
+    normalization: (
+      means: [Float], inverseDeviations: [Float], gammas: [Float], betas: [Float]
+    )?
+  ) throws -> (TensorStorage, Int32Storage) {
+    let (outChannels, pooledPlane) = (kernel.outChannels, pooling.pooledPlane)
+    let planes = kernel.geometry.batch * outChannels
+    let out = TensorStorage(uninitializedCount: planes * pooledPlane)
+    let winners = Int32Storage(count: planes * pooledPlane)
+    let targets = UnsafeSendable((out.pointer, winners.pointer))
+    try kernel.forEachOutputSpan(
+      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
+    ) { n, oc, full in
+      let offset = (n * outChannels + oc) * pooledPlane
+      pooling.pool(
+        full, mean: normalization?.means[oc] ?? 0,
+        inverseDeviation: normalization?.inverseDeviations[oc] ?? 1,
+        gamma: normalization?.gammas[oc] ?? 1, beta: normalization?.betas[oc] ?? 0,
+        into: targets.value.0 + offset, winners: targets.value.1 + offset)
+    }
+    return (out, winners)
+  }
+
   /// ``convolutionReLUMaxPool(weight:bias:stride:padding:poolSize:poolStride:)`` for a row
   /// kernel and 2×2 pooling: each convolved plane is pooled while it is in cache, and the
   /// backward pass rebuilds each plane's gradient (the upstream gradient at the winners,
@@ -14,18 +41,8 @@ extension Tensor {
       convolvedHeight: g.outputHeight, convolvedWidth: g.outputWidth,
       paddedWidth: kernel.paddedWidth)
     let pooledPlane = pooling.pooledPlane
-    let planes = g.batch * outChannels
-    let out = TensorStorage(uninitializedCount: planes * pooledPlane)
-    let winners = Int32Storage(count: planes * pooledPlane)
-    let targets = UnsafeSendable((out.pointer, winners.pointer))
-    try kernel.forEachOutputSpan(
-      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
-    ) { n, oc, full in
-      let offset = (n * outChannels + oc) * pooledPlane
-      pooling.pool(
-        full, mean: 0, inverseDeviation: 1, gamma: 1, beta: 0, into: targets.value.0 + offset,
-        winners: targets.value.1 + offset)
-    }
+    let (out, winners) = try convolvedAndPooled(
+      kernel: kernel, pooling: pooling, weight: weight, bias: bias, normalization: nil)
     let input = self
     let inputs = [self, weight] + (bias.map { [$0] } ?? [])
     let outShape = [g.batch, outChannels, pooling.pooledHeight, pooling.pooledWidth]
@@ -125,17 +142,9 @@ extension Tensor {
       let inverseDeviations = (0..<outChannels).map {
         1 / (runningVariance.storage.pointer[$0] + epsilon).squareRoot()
       }
-      let out = TensorStorage(uninitializedCount: planes * pooledPlane)
-      let winners = Int32Storage(count: planes * pooledPlane)
-      let targets = UnsafeSendable((out.pointer, winners.pointer))
-      try kernel.forEachOutputSpan(
-        input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
-      ) { n, oc, full in
-        let offset = (n * outChannels + oc) * pooledPlane
-        pooling.pool(
-          full, mean: means[oc], inverseDeviation: inverseDeviations[oc], gamma: gammas[oc],
-          beta: betas[oc], into: targets.value.0 + offset, winners: targets.value.1 + offset)
-      }
+      let (out, _) = try convolvedAndPooled(
+        kernel: kernel, pooling: pooling, weight: weight, bias: bias,
+        normalization: (means, inverseDeviations, gammas, betas))
       return Tensor(shape: outShape, storage: out)
     }
 
