@@ -121,7 +121,7 @@ extension FeatureExpert {
 }
 
 /// A multilayer perceptron trunk: Flatten → Linear → ReLU → … → Linear (→ ReLU when
-/// `rectifyLast`); the gate trunk of `mlp` experts.
+/// `rectifyLast`); the gate trunk of `mlp` and `conv` experts.
 ///
 /// - Parameter widths: Layer widths; the last is the output size. Must not be empty.
 public func perceptronTrunk(
