@@ -135,17 +135,22 @@ extension Tensor {
     let recordsGraph =
       GradientMode.enabled && ([self] + parameters).contains { $0.requiresGrad }
 
-    if !training, !recordsGraph, let runningMean, let runningVariance {
-      // Evaluation without a gradient: the running statistics are known before the
-      // convolution, so each plane is pooled while it is in cache and none is kept.
-      let means = (0..<outChannels).map { runningMean.storage.pointer[$0] }
-      let inverseDeviations = (0..<outChannels).map {
-        1 / (runningVariance.storage.pointer[$0] + epsilon).squareRoot()
+    // Per-channel statistics: in evaluation the running ones, known before the convolution;
+    // in training the batch's, computed below.
+    var means = [Float](repeating: 0, count: outChannels)
+    var inverseDeviations = [Float](repeating: 0, count: outChannels)
+    if !training, let runningMean, let runningVariance {
+      for c in 0..<outChannels {
+        means[c] = runningMean.storage.pointer[c]
+        inverseDeviations[c] = 1 / (runningVariance.storage.pointer[c] + epsilon).squareRoot()
       }
-      let (out, _) = try convolvedAndPooled(
-        kernel: kernel, pooling: pooling, weight: weight, bias: bias,
-        normalization: (means, inverseDeviations, gammas, betas))
-      return Tensor(shape: outShape, storage: out)
+      if !recordsGraph {
+        // No gradient: each plane is pooled while it is in cache and none is kept.
+        let (out, _) = try convolvedAndPooled(
+          kernel: kernel, pooling: pooling, weight: weight, bias: bias,
+          normalization: (means, inverseDeviations, gammas, betas))
+        return Tensor(shape: outShape, storage: out)
+      }
     }
 
     // The convolution, kept as full-width planes, with (in training) each plane's mean and
@@ -173,9 +178,7 @@ extension Tensor {
       }
     }
 
-    // Per-channel statistics: the planes' moments combined in plane order.
-    var means = [Float](repeating: 0, count: outChannels)
-    var inverseDeviations = [Float](repeating: 0, count: outChannels)
+    // The batch's statistics: the planes' moments combined in plane order.
     if training {
       for c in 0..<outChannels {
         var (count, mean, squares) = (0.0, 0.0, 0.0)
@@ -193,11 +196,6 @@ extension Tensor {
         Tensor.updateRunningStatistics(
           runningMean, runningVariance, channel: c, mean: Float(mean),
           unbiasedVariance: Float(squares / (count - 1)), momentum: momentum)
-      }
-    } else if let runningMean, let runningVariance {
-      for c in 0..<outChannels {
-        means[c] = runningMean.storage.pointer[c]
-        inverseDeviations[c] = 1 / (runningVariance.storage.pointer[c] + epsilon).squareRoot()
       }
     }
 
