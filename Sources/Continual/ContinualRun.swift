@@ -369,7 +369,7 @@ public final class ContinualRun {
     if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
       return { try architecture.makeExpert(classCount: classes, using: &$0) }
     }
-    let shape = scenario.dataset.name == "cifar100" ? [3, 32, 32] : [1, 28, 28]
+    let shape = scenario.sampleShape
     let hidden = scenario.model.hidden
     if scenario.model.expert == "conv" {
       let channels = scenario.model.channels
@@ -392,9 +392,9 @@ public final class ContinualRun {
     if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
       trunk = try architecture.makeGateTrunk(using: &generator)
     } else {
-      let inputs = scenario.dataset.name == "cifar100" ? 3072 : 784
       trunk = try perceptronTrunk(
-        inputCount: inputs, widths: scenario.model.gateTrunkWidths, rectifyLast: true,
+        inputCount: scenario.sampleShape.reduce(1, *), widths: scenario.model.gateTrunkWidths,
+        rectifyLast: true,
         using: &generator)
     }
     return scenario.model.gate == "attentive"

@@ -301,6 +301,11 @@ extension Scenario {
     PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.hidden.last ?? 0
   }
 
+  /// One sample's shape, [C, H, W], for the scenario's dataset.
+  public var sampleShape: [Int] {
+    dataset.name == "cifar100" ? [3, 32, 32] : [1, 28, 28]
+  }
+
   /// The size of h_g, the gate trunk's output.
   public var gateHiddenCount: Int {
     PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.gateTrunkWidths.last ?? 0
