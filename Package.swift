@@ -32,9 +32,17 @@ let targetCPU: String? = {
 let targetFlags = targetCPU.map { ["-target-cpu", $0] } ?? []
 
 // Compute-heavy modules are optimised in debug builds too, so `swift test` runs the
-// engine at near-release speed.
+// engine at near-release speed. Only the kernels' modules drop the bounds and overflow
+// checks in release builds (their indices come from shapes their callers check); every
+// module that reads a file (scenarios, datasets, checkpoints) keeps them: its readers
+// validate every size first, and a check they missed traps instead of reading or writing
+// out of bounds.
 let optimised: [SwiftSetting] = [
   .unsafeFlags(["-Ounchecked", "-wmo"] + targetFlags, .when(configuration: .release)),
+  .unsafeFlags(["-O"] + targetFlags, .when(configuration: .debug)),
+]
+let optimisedChecked: [SwiftSetting] = [
+  .unsafeFlags(["-O", "-wmo"] + targetFlags, .when(configuration: .release)),
   .unsafeFlags(["-O"] + targetFlags, .when(configuration: .debug)),
 ]
 
@@ -60,10 +68,13 @@ let package = Package(
 
     .target(name: "TensorCore", dependencies: ["CBLAS"], swiftSettings: optimised),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: optimised),
-    .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimised),
+    .target(
+      name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: optimisedChecked),
     .target(name: "MoE", dependencies: ["NN"], swiftSettings: optimised),
-    .target(name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimised),
-    .target(name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimised),
+    .target(
+      name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimisedChecked),
+    .target(
+      name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimisedChecked),
     .target(name: "Sweeps", dependencies: ["Checkpoints", "CMPI"]),
     // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
     .target(name: "Plots"),
@@ -80,7 +91,7 @@ let package = Package(
       dependencies: [
         "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Sweeps",
         "Plots",
-      ], swiftSettings: optimised),
+      ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
     .executableTarget(

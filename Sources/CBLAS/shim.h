@@ -14,13 +14,14 @@ typedef enum { ES_CblasNoTrans = 111, ES_CblasTrans = 112 } ES_CBLAS_TRANSPOSE;
 /// The CPU's vector extensions that decide OpenBLAS's kernel choice, usable by the OS.
 typedef struct {
   int avx2;
+  int fma;
   int avx512f;
 } es_cpu_features;
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 static inline es_cpu_features es_probe_cpu_features(void) {
-  es_cpu_features f = {0, 0};
+  es_cpu_features f = {0, 0, 0};
   unsigned int eax, ebx, ecx, edx;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
   int osxsave = (ecx >> 27) & 1;
@@ -30,6 +31,7 @@ static inline es_cpu_features es_probe_cpu_features(void) {
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
   int ymm_enabled = (xcr0_lo & 0x6) == 0x6;
   int zmm_enabled = (xcr0_lo & 0xE6) == 0xE6;
+  f.fma = ymm_enabled && ((ecx >> 12) & 1);
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   f.avx2 = ymm_enabled && ((ebx >> 5) & 1);
   f.avx512f = zmm_enabled && ((ebx >> 16) & 1);
@@ -37,7 +39,7 @@ static inline es_cpu_features es_probe_cpu_features(void) {
 }
 #else
 static inline es_cpu_features es_probe_cpu_features(void) {
-  es_cpu_features f = {0, 0};
+  es_cpu_features f = {0, 0, 0};
   return f;
 }
 #endif

@@ -39,7 +39,8 @@ struct BenchOpsCommand: Command {
     Compute.threads = threads
     let timer = Stopwatch(trialSeconds: trialSeconds)
     console.print(
-      "BLAS: OpenBLAS core \(BLAS.coreType) (\(BLAS.coreTypeSource)), \(BLAS.libraryPath)")
+      "BLAS: OpenBLAS core \(BLAS.coreType) (\(BLAS.coreTypeSource)), \(BLAS.libraryPath); "
+        + "numerics \(BLAS.numerics.rawValue)")
     console.print(
       "Engine threads: \(threads); OpenBLAS runs single-threaded inside the engine's blocks.")
 

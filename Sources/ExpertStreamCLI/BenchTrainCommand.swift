@@ -108,7 +108,8 @@ struct BenchTrainCommand: Command {
     let regularizer = betas.map { " + L_s(\($0.0), \($0.1))" } ?? ""
     console.print(
       "\(architecture.rawValue), \(gate) gate\(regularizer), \(experts) experts, batch \(batch), "
-        + "\(threads) threads, \(synthetic ? "synthetic" : "FashionMNIST") data")
+        + "\(threads) threads, \(synthetic ? "synthetic" : "FashionMNIST") data, "
+        + "numerics \(BLAS.numericsDescription)")
     let samplesPerSecond = Double(batches * batch) / seconds
     console.print(
       String(

@@ -6,14 +6,16 @@ import CBLAS
   import Darwin
 #endif
 
-/// OpenBLAS, loaded at run time so the engine gets the fast kernels by itself.
+/// OpenBLAS, loaded at run time so the engine chooses its kernels itself.
 ///
-/// Debian's OpenBLAS 0.3.21 does not recognise recent CPUs (an AVX-512 Xeon is reported as
-/// "Prescott") and then runs sgemm 8× below the machine's speed. The library reads
-/// `OPENBLAS_CORETYPE` once, when it is loaded, so TensorCore does not link it: the first
-/// BLAS call probes the CPU's features (AVX-512F → `SkylakeX`, AVX2 → `Haswell`), sets the
-/// variable unless the user already set it, and only then `dlopen`s the library. A
-/// researcher's own program that imports ExpertStream gets the same behaviour.
+/// The library reads `OPENBLAS_CORETYPE` once, when it is loaded, so TensorCore does not
+/// link it: the first BLAS call sets the variable from ``Numerics/current`` and only then
+/// `dlopen`s the library. Portable numerics (the default) set `Haswell` on every CPU, so
+/// results are the same on AVX2-only and AVX-512 machines; native numerics probe the CPU's
+/// features (AVX-512F → `SkylakeX`, AVX2 → `Haswell`) unless the user set the variable.
+/// Debian's OpenBLAS 0.3.21 does not recognise recent CPUs by itself (an AVX-512 Xeon is
+/// reported as "Prescott", 8× below the machine's speed). A researcher's own program that
+/// imports ExpertStream gets the same behaviour.
 ///
 /// The engine owns the parallelism: OpenBLAS runs single-threaded and ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
 /// splits large products into blocks whose boundaries depend only on the shape, so results
@@ -35,12 +37,22 @@ public enum BLAS {
     let coreName: CoreNameFunction?
     let path: String
     let coreTypeSource: String
+    let numerics: Numerics
+    let numericsNote: String?
   }
 
   /// The environment variable that names a BLAS library to load instead of the defaults.
   public static let libraryEnvironmentVariable = "EXPERTSTREAM_BLAS_LIBRARY"
 
-  static let loaded: Result<Library, TensorError> = load()
+  static let loaded: Result<Library, TensorError> = {
+    let result = load()
+    loadAttempted = true
+    return result
+  }()
+  nonisolated(unsafe) private static var loadAttempted = false
+
+  /// Whether the library was loaded (or its loading tried) in this process.
+  static var isLoaded: Bool { loadAttempted }
 
   /// The core type OpenBLAS chose to run with, such as `"SkylakeX"`.
   public static var coreType: String {
@@ -56,6 +68,24 @@ public enum BLAS {
     (try? loaded.get().coreTypeSource) ?? "not loaded"
   }
 
+  /// The numerics the loaded library gives: ``Numerics/portable`` unless native numerics
+  /// were chosen or the CPU cannot run the portable kernels.
+  public static var numerics: Numerics {
+    (try? loaded.get().numerics) ?? Numerics.current
+  }
+
+  /// What produced the results, for records: the numerics and OpenBLAS's core type, such as
+  /// `"portable (OpenBLAS Haswell kernels)"` or `"native (OpenBLAS SkylakeX kernels)"`.
+  ///
+  /// Loads the library if needed; a library named in `EXPERTSTREAM_BLAS_LIBRARY` is named.
+  public static var numericsDescription: String {
+    guard case .success(let library) = loaded else { return "unknown (BLAS not loaded)" }
+    var details = ["OpenBLAS \(coreType) kernels"]
+    if getenv(libraryEnvironmentVariable) != nil { details.append("library \(library.path)") }
+    if let note = library.numericsNote { details.append(note) }
+    return "\(library.numerics.rawValue) (\(details.joined(separator: "; ")))"
+  }
+
   /// The path of the loaded BLAS library.
   public static var libraryPath: String {
     (try? loaded.get().path) ?? "not loaded"
@@ -69,8 +99,8 @@ public enum BLAS {
     _ = try loaded.get()
   }
 
-  /// The `OPENBLAS_CORETYPE` to use on this CPU, from its features, or `nil` to let
-  /// OpenBLAS decide.
+  /// The `OPENBLAS_CORETYPE` native numerics use on this CPU, from its features, or `nil`
+  /// to let OpenBLAS decide.
   public static func preferredCoreType() -> String? {
     let features = es_probe_cpu_features()
     if features.avx512f != 0 { return "SkylakeX" }
@@ -79,14 +109,30 @@ public enum BLAS {
   }
 
   private static func load() -> Result<Library, TensorError> {
+    let requested = Numerics.current
+    let userChoice = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
+    var numerics = requested
+    var numericsNote: String?
     let source: String
-    if let userChoice = getenv("OPENBLAS_CORETYPE") {
-      source = "OPENBLAS_CORETYPE=\(String(cString: userChoice)) set by the user"
-    } else if let choice = preferredCoreType() {
-      setenv("OPENBLAS_CORETYPE", choice, 0)
-      source = "chosen from CPU features (\(choice == "SkylakeX" ? "AVX-512F" : "AVX2"))"
+    if requested == .portable && Numerics.cpuRunsPortableKernels {
+      setenv("OPENBLAS_CORETYPE", Numerics.portableCoreType, 1)
+      source =
+        "portable numerics: the same kernels on every CPU"
+        + (userChoice.map { " (OPENBLAS_CORETYPE=\($0) ignored; it applies to native numerics)" }
+          ?? "")
     } else {
-      source = "detected by OpenBLAS"
+      if requested == .portable {
+        numerics = .native
+        numericsNote = "portable numerics need AVX2 and FMA, which this CPU lacks"
+      }
+      if let userChoice {
+        source = "OPENBLAS_CORETYPE=\(userChoice) set by the user"
+      } else if let choice = preferredCoreType() {
+        setenv("OPENBLAS_CORETYPE", choice, 0)
+        source = "chosen from CPU features (\(choice == "SkylakeX" ? "AVX-512F" : "AVX2"))"
+      } else {
+        source = "detected by OpenBLAS"
+      }
     }
     var candidates = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"]
     if let user = getenv(libraryEnvironmentVariable) {
@@ -103,10 +149,20 @@ public enum BLAS {
       let coreName = dlsym(handle, "openblas_get_corename").map {
         unsafeBitCast($0, to: CoreNameFunction.self)
       }
+      var numerics = numerics
+      var numericsNote = numericsNote
+      let loadedCore = coreName.flatMap { $0() }.map { String(cString: $0) }
+      if numerics == .portable, loadedCore != Numerics.portableCoreType {
+        numerics = .native
+        numericsNote =
+          "OpenBLAS runs \(loadedCore ?? "unknown") kernels: it was loaded before ExpertStream "
+          + "could choose them"
+      }
       return .success(
         Library(
           sgemm: unsafeBitCast(sgemm, to: SgemmFunction.self), setThreads: setThreads,
-          coreName: coreName, path: path, coreTypeSource: source))
+          coreName: coreName, path: path, coreTypeSource: source, numerics: numerics,
+          numericsNote: numericsNote))
     }
     return .failure(
       .blasUnavailable(

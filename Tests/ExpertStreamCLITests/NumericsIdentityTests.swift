@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+
+/// Runs the built `expertstream` in `directory` with extra environment variables; returns
+/// its exit status and output.
+private func spawn(
+  _ arguments: [String], in directory: String, environment extra: [String: String]
+) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable!)
+  process.arguments = arguments
+  process.currentDirectoryURL = URL(fileURLWithPath: directory)
+  var environment = ProcessInfo.processInfo.environment
+  environment["OPENBLAS_CORETYPE"] = nil
+  environment["EXPERTSTREAM_NUMERICS"] = nil
+  environment.merge(extra) { $1 }
+  process.environment = environment
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// `scripts/compare-runs.sh A B`: whether every checkpoint and metrics file is bit-identical.
+private func compareRuns(_ a: String, _ b: String) throws -> (identical: Bool, output: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/bin/bash")
+  process.arguments = ["\(repositoryRoot)/scripts/compare-runs.sh", a, b]
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus == 0, String(decoding: data, as: UTF8.self))
+}
+
+/// The quick scenario and notebook 02's small paper block, run in `directory`.
+private func runQuickAndPaper(in directory: String, environment: [String: String], threads: Int)
+  throws
+{
+  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  let quick = try spawn(
+    [
+      "run", quickScenario, "--quiet", "--threads", "\(threads)",
+      "--set", "checkpoint.directory=quick", "--metrics-json", "quick/metrics.json",
+    ], in: directory, environment: environment)
+  #expect(quick.status == 0, "\(quick.output)")
+  let paper = try spawn(
+    [
+      "run", "\(repositoryRoot)/tasks/paper-fashion-mnist.json", "--quiet", "--threads",
+      "\(threads)", "--method", "original,attentive+ls,distilled", "--seeds", "1",
+      "--set", "training.epochs=2", "--set", "training.batch_size=128",
+      "--set", "paper.distillation_epochs=1", "--set", "dataset.train_samples_per_class=150",
+      "--set", "dataset.test_samples_per_class=50", "--set", "paper.distill_from=attentive+ls",
+      "--metrics-json", "paper/metrics.json",
+    ], in: directory, environment: environment)
+  #expect(paper.status == 0, "\(paper.output)")
+}
+
+/// Portable numerics give the same bits whatever OpenBLAS core type the machine's
+/// environment names and at any thread count; native numerics follow the core type (the
+/// comparison can tell them apart). Two `-target-cpu` builds are compared by
+/// `scripts/check-identity.sh`, which CI runs.
+@Suite(
+  .enabled(
+    if: hasFashionMNIST && executable != nil
+      && FileManager.default.isExecutableFile(atPath: "/usr/bin/h5dump"),
+    "needs dataset-fashion-mnist, hdf5-tools and the built binary"),
+  .serialized)
+struct NumericsIdentityTests {
+  let root = NSTemporaryDirectory() + "expertstream-identity-\(UUID().uuidString)"
+
+  @Test func portableNumericsIgnoreTheCoreTypeAndThreadCount() throws {
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try runQuickAndPaper(in: "\(root)/default", environment: [:], threads: 2)
+    try runQuickAndPaper(
+      in: "\(root)/skylakex", environment: ["OPENBLAS_CORETYPE": "SkylakeX"], threads: 1)
+    try runQuickAndPaper(
+      in: "\(root)/sandybridge", environment: ["OPENBLAS_CORETYPE": "Sandybridge"], threads: 2)
+    let skylakeX = try compareRuns("\(root)/default", "\(root)/skylakex")
+    #expect(skylakeX.identical, "\(skylakeX.output)")
+    let sandybridge = try compareRuns("\(root)/default", "\(root)/sandybridge")
+    #expect(sandybridge.identical, "\(sandybridge.output)")
+  }
+
+  @Test func nativeNumericsFollowTheCoreType() throws {
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try runQuickAndPaper(in: "\(root)/portable", environment: [:], threads: 2)
+    try runQuickAndPaper(
+      in: "\(root)/native",
+      environment: ["EXPERTSTREAM_NUMERICS": "native", "OPENBLAS_CORETYPE": "Sandybridge"],
+      threads: 2)
+    let comparison = try compareRuns("\(root)/portable", "\(root)/native")
+    #expect(!comparison.identical, "Sandybridge kernels should sum in another order")
+    #expect(comparison.output.contains("differs: ./"))
+  }
+}
