@@ -109,6 +109,7 @@ public enum BLAS {
   }
 
   private static func load() -> Result<Library, TensorError> {
+    if let problem = Numerics.environmentError { return .failure(.blasUnavailable(problem)) }
     let requested = Numerics.current
     let userChoice = getenv("OPENBLAS_CORETYPE").map { String(cString: $0) }
     var numerics = requested

@@ -62,16 +62,14 @@ public enum Numerics: String, Sendable, CaseIterable {
     chosen = numerics
   }
 
-  /// Checks the `EXPERTSTREAM_NUMERICS` environment variable, if set.
-  ///
-  /// - Throws: When it names neither `portable` nor `native`.
-  public static func validateEnvironment() throws {
+  /// Why the `EXPERTSTREAM_NUMERICS` environment variable cannot be used, if it is set to
+  /// neither `portable` nor `native`; BLAS then refuses to load with this message.
+  static var environmentError: String? {
     guard let value = ProcessInfo.processInfo.environment[environmentVariable],
       Numerics(rawValue: value) == nil
-    else { return }
-    throw TensorError.blasUnavailable(
-      "\(environmentVariable)=\(value) is not a numerics mode; use portable (the same "
-        + "results on every CPU) or native (this CPU's fastest kernels)")
+    else { return nil }
+    return "\(environmentVariable)=\(value) is not a numerics mode; use portable (the same "
+      + "results on every CPU) or native (this CPU's fastest kernels)"
   }
 
   /// Whether this CPU runs OpenBLAS's `Haswell` kernels: AVX2 and FMA, usable by the OS.
