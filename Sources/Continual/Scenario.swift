@@ -313,6 +313,9 @@ extension Scenario {
         "the attentive gate compares its query with the experts' hidden vectors: "
           + "attention_dim must equal the expert's hidden size \(expertHiddenCount)")
     }
+    try checkMemory(
+      limit: Double(ProcessInfo.processInfo.physicalMemory),
+      at: top["model"] ?? reader.child("model", [String: Any]()))
   }
 
   /// d for the scenario's expert kind.

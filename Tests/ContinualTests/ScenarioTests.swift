@@ -307,6 +307,32 @@ func everyCountAndRateIsCheckedAgainstItsRange(override: String, path: String, m
         + "1.7976931348623157e+308)") == true)
 }
 
+@Test func theModelsMemoryIsEstimatedFromItsSettings() throws {
+  let small = try parse(
+    #"{"model": {"expert": "mlp", "gate": "softmax", "hidden": [3]}}"#)
+  let estimate = small.memoryEstimate
+  // 784 → 3 → 10 classes; the gate's trunk 784 → 3 and its scores 3 → 5 experts.
+  #expect(estimate.parametersPerExpert == 2395)
+  #expect(estimate.gateParameters == 2375)
+  #expect(estimate.experts == 5)
+  #expect(estimate.activationsPerSample == 136)
+  let spawning = try parse(#"{"lifecycle": {"experts_per_task": 4}, "model": {"experts": 2}}"#)
+  #expect(spawning.memoryEstimate.experts == 4 * 5)
+}
+
+@Test func aModelLargerThanTheMachinesMemoryIsRejected() {
+  let error = failure("{}", overrides: ["model.expert=mlp", "model.hidden=[65536,65536]"])
+  let memory = String(
+    format: "%.1f GiB", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824)
+  #expect(error?.path == "model")
+  #expect(
+    error?.message
+      == "the model needs about 518.2 GiB (5 experts of 4.35 G parameters and a gate of 12.94 G, "
+      + "with their gradients and Adam's moments, and the activations of a batch of 128), more "
+      + "than this machine's \(memory) of memory: use fewer or narrower layers, fewer experts or "
+      + "a smaller batch")
+}
+
 @Test func anUnreadableScenarioFileSaysWhy() throws {
   let directory = try TemporaryDirectory()
   let fifo = directory.path("fifo.json")
