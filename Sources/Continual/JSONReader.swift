@@ -118,7 +118,7 @@ struct JSONReader {
     return double
   }
 
-  /// JSONSerialization gives booleans as NSNumbers of Objective-C type `c` (char).
+  /// Booleans are NSNumbers of Objective-C type `c` (char), as JSONParser gives them.
   private func isBoolean(_ number: NSNumber) -> Bool {
     String(cString: number.objCType) == "c"
   }
