@@ -268,8 +268,15 @@ public final class ContinualRun {
   /// optimiser, random state, replay buffer and finished reports restored; ``run(progress:)``
   /// then continues with task `state.nextTask`.
   ///
-  /// - Throws: ``ModuleError`` when the state does not fit the scenario's model.
+  /// - Throws: ``ModuleError`` when the state does not fit the scenario's model, or its
+  ///   replay counts contradict each other (a damaged checkpoint).
   public func restore(_ state: ContinualRunState) throws {
+    guard state.replaySeen >= state.replayBuffer.count else {
+      throw ModuleError.invalidConfiguration(
+        "/stream replay_seen is \(state.replaySeen), fewer than the \(state.replayBuffer.count) "
+          + "samples of /stream/replay_indices: the checkpoint is damaged; resume from another "
+          + "one or start the run again")
+    }
     var scratch = RandomGenerator(seed: 0)
     while model.experts.count < state.records.count {
       try model.addExpert(try makeExpert(&scratch), using: &scratch)

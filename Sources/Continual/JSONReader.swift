@@ -9,16 +9,24 @@ public struct ScenarioError: Error, CustomStringConvertible, Equatable {
   public let path: String
   /// What is wrong and what was expected.
   public let message: String
+  /// The 1-based line of a syntax error (`nil` for errors in a field's value).
+  public let line: Int?
+  /// The 1-based column, in characters, of a syntax error.
+  public let column: Int?
 
-  /// An error at `path` in `file`.
-  public init(file: String, path: String, message: String) {
+  /// An error at `path` in `file`, at `line` and `column` when the text itself is wrong.
+  public init(file: String, path: String, message: String, line: Int? = nil, column: Int? = nil) {
     self.file = file
     self.path = path
     self.message = message
+    self.line = line
+    self.column = column
   }
 
+  /// `file:LINE:COLUMN: path: message`, without the parts that are not known.
   public var description: String {
-    path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)"
+    let location = line.map { "\(file):\($0):\(column ?? 1)" } ?? file
+    return path.isEmpty ? "\(location): \(message)" : "\(location): \(path): \(message)"
   }
 }
 
@@ -110,7 +118,7 @@ struct JSONReader {
     return double
   }
 
-  /// JSONSerialization gives booleans as NSNumbers of Objective-C type `c` (char).
+  /// Booleans are NSNumbers of Objective-C type `c` (char), as JSONParser gives them.
   private func isBoolean(_ number: NSNumber) -> Bool {
     String(cString: number.objCType) == "c"
   }

@@ -192,24 +192,31 @@ extension Scenario {
   /// - Parameter overrides: `key.path=value` strings applied to the JSON before validation
   ///   (`training.epochs=2`); the value is parsed as JSON when it parses, else taken as a
   ///   string.
-  /// - Throws: ``ScenarioError`` naming the file and JSON path.
+  /// - Throws: ``ScenarioError`` naming the file and JSON path; for a file that cannot be
+  ///   read, the system's reason (`cannot read: permission denied`, `is a directory, not a
+  ///   file`).
   public static func load(_ path: String, overrides: [String] = []) throws -> Scenario {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-      throw ScenarioError(file: path, path: "", message: reason)
+    let bytes: [UInt8]
+    do {
+      bytes = try readRegularFile(path)
+    } catch {
+      throw ScenarioError(file: path, path: "", message: "cannot read: \(error.reason)")
     }
-    return try parse(data, file: path, overrides: overrides)
+    return try parse(Data(bytes), file: path, overrides: overrides)
   }
 
   /// Parses and validates scenario JSON.
+  ///
+  /// - Throws: ``ScenarioError``: with the line and column for text that is not JSON (a
+  ///   syntax error, a key given twice in an object, a number too large for an Int or a
+  ///   Double); with the field's path for a value that is not allowed.
   public static func parse(_ data: Data, file: String, overrides: [String] = []) throws -> Scenario
   {
     var root: Any
     do {
-      root = try JSONSerialization.jsonObject(with: data, options: [])
+      root = try JSONParser.parse(data)
     } catch {
-      throw ScenarioError(
-        file: file, path: "", message: "not valid JSON: \(jsonErrorDescription(error, data))")
+      throw error.scenarioError(file: file)
     }
     if let object = root as? [String: Any], object["axes"] != nil || object["variants"] != nil {
       throw ScenarioError(
@@ -228,9 +235,15 @@ extension Scenario {
     }
     let keys = override[..<equals].split(separator: ".").map(String.init)
     let text = String(override[override.index(after: equals)...])
-    let value: Any =
-      (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]))
-      ?? text
+    let value: Any
+    do {
+      value = try JSONParser.parse(Data(text.utf8))
+    } catch  where error.isNumberOutOfRange {
+      throw ScenarioError(
+        file: "--set", path: keys.joined(separator: "."), message: error.message)
+    } catch {
+      value = text
+    }
     func set(_ node: Any, _ remaining: ArraySlice<String>) throws -> Any {
       guard let key = remaining.first else { return value }
       var object = node as? [String: Any] ?? [:]
@@ -245,11 +258,6 @@ extension Scenario {
     return try set(root, keys[...])
   }
 
-  private static func jsonErrorDescription(_ error: Error, _ data: Data) -> String {
-    let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-    return message ?? "\(error.localizedDescription)"
-  }
-
   static let topKeys = [
     "name", "mode", "dataset", "split", "scenario", "model", "training", "regularizers",
     "lifecycle", "checkpoint", "paper",
@@ -259,8 +267,12 @@ extension Scenario {
     let top = try reader.object(allowed: Scenario.topKeys)
     if let name = top["name"] {
       self.name = try name.string()
-      guard !self.name.isEmpty, !self.name.contains("/") else {
-        throw name.error("must be a non-empty name without '/'")
+      guard !self.name.isEmpty, self.name != ".", self.name != "..",
+        !self.name.contains("/"), !self.name.contains("\0")
+      else {
+        throw name.error(
+          "'\(self.name)' cannot name the checkpoint directory checkpoints/<name>: give a "
+            + "non-empty name other than '.' and '..', without '/'")
       }
     }
     if let mode = top["mode"] { self.mode = try mode.choice(["continual", "paper"]) }
@@ -276,7 +288,14 @@ extension Scenario {
     if let lifecycle = top["lifecycle"] { try readLifecycle(lifecycle) }
     if let checkpoint = top["checkpoint"] {
       let fields = try checkpoint.object(allowed: ["directory", "every_task"])
-      if let directory = fields["directory"] { self.checkpoint.directory = try directory.string() }
+      if let directory = fields["directory"] {
+        self.checkpoint.directory = try directory.string()
+        guard !self.checkpoint.directory.isEmpty, !self.checkpoint.directory.contains("\0") else {
+          throw directory.error(
+            "an empty path is no directory: give one such as \"checkpoints/\(name)\", or leave "
+              + "the field out for that default")
+        }
+      }
       if let every = fields["every_task"] { self.checkpoint.everyTask = try every.bool() }
     } else {
       self.checkpoint.directory = "checkpoints/\(name)"
@@ -294,6 +313,9 @@ extension Scenario {
         "the attentive gate compares its query with the experts' hidden vectors: "
           + "attention_dim must equal the expert's hidden size \(expertHiddenCount)")
     }
+    try checkMemory(
+      limit: Double(ProcessInfo.processInfo.physicalMemory),
+      at: top["model"] ?? reader.child("model", [String: Any]()))
   }
 
   /// d for the scenario's expert kind.
@@ -354,8 +376,9 @@ extension Scenario {
       }) {
         throw fields[extra]!.error("give either split.groups or split.tasks, not both")
       }
+      // Class ids are checked against the dataset's classes in checkSplit.
       split = .groups(
-        try groups.array().map { try $0.array().map { try $0.integer(in: 0...Int.max) } })
+        try groups.array().map { try $0.array().map { try $0.integer(in: Int.min...Int.max) } })
       return
     }
     var tasks = 5
@@ -387,7 +410,7 @@ extension Scenario {
         }
         for (position, label) in group.enumerated() {
           let path = "\(taskPath)[\(position)]"
-          guard label < classes else {
+          guard (0..<classes).contains(label) else {
             throw ScenarioError(
               file: reader.file, path: path,
               message: "class \(label) is out of range 0..<\(classes) of \(dataset.name)")
@@ -542,7 +565,18 @@ extension Scenario {
     ])
     let names = PaperMethod.allCases.map(\.rawValue)
     if let methods = fields["methods"] {
-      paper.methods = try methods.array().map { PaperMethod(rawValue: try $0.choice(names))! }
+      let items = try methods.array()
+      guard !items.isEmpty else {
+        throw methods.error("needs at least one method; one of \(names.joined(separator: ", "))")
+      }
+      paper.methods = []
+      for item in items {
+        let method = PaperMethod(rawValue: try item.choice(names))!
+        guard !paper.methods.contains(method) else {
+          throw item.error("'\(method.rawValue)' is listed twice")
+        }
+        paper.methods.append(method)
+      }
     }
     if let seeds = fields["seeds"] { paper.seeds = try seeds.integer(in: 1...1000) }
     if let epochs = fields["distillation_epochs"] {

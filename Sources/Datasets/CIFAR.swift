@@ -15,12 +15,13 @@ public enum CIFAR100Reader {
   /// Parses a whole `train.bin` or `test.bin`.
   ///
   /// - Returns: N·3072 pixel bytes (channel-major per sample) and N labels.
-  /// - Throws: ``DatasetError`` naming the file: a size that is not a multiple of 3074, or a
-  ///   label out of range (with its byte offset).
+  /// - Throws: ``DatasetError`` naming the file: no records, a size that is not a multiple
+  ///   of 3074, or a label out of range (with its byte offset).
   public static func parse(_ bytes: [UInt8], file: String, labels kind: CIFARLabels) throws
     -> (pixels: [UInt8], labels: [UInt8])
   {
-    guard !bytes.isEmpty, bytes.count % recordSize == 0 else {
+    guard !bytes.isEmpty else { throw DatasetError.empty(file: file) }
+    guard bytes.count % recordSize == 0 else {
       throw DatasetError.badRecordSize(file: file, size: bytes.count, recordSize: recordSize)
     }
     let count = bytes.count / recordSize

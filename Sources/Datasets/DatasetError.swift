@@ -20,6 +20,13 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
   case unexpectedShape(file: String, found: [Int], expected: [Int])
   /// The decompressed file's SHA-256 differs from the official one.
   case checksumMismatch(file: String, expected: String, found: String)
+  /// The file is another registered dataset's file of the same name (its SHA-256 matches
+  /// that dataset's), such as FashionMNIST's in a directory searched for MNIST.
+  case otherDataset(file: String, found: String, wanted: String)
+  /// A file holding no samples.
+  case empty(file: String)
+  /// A directory the user named (`--data-dir`, `EXPERTSTREAM_DATA`) that cannot be used.
+  case badDataDirectory(directory: String, setting: String, reason: String)
   /// The dataset was not found anywhere it was looked for.
   case notFound(dataset: String, searched: [String], howToGet: String)
   /// No dataset has this name.
@@ -57,6 +64,17 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
       return
         "\(file): SHA-256 of the decompressed bytes is \(found), not the official \(expected); "
         + "the file is damaged or not the official release"
+    case .otherDataset(let file, let found, let wanted):
+      return
+        "\(file): this is the \(found) file, not \(wanted) (its SHA-256 is \(found)'s); put the "
+        + "\(wanted) files there, or set dataset.name to \(found) to use these"
+    case .empty(let file):
+      return
+        "\(file): holds no samples; a dataset needs at least one training and one test sample"
+    case .badDataDirectory(let directory, let setting, let reason):
+      return
+        "\(setting) \(directory): \(reason); give a directory that holds the dataset (or its "
+        + "sub-directory named after it)"
     case .notFound(let dataset, let searched, let howToGet):
       return
         "dataset '\(dataset)' was not found (looked in: \(searched.joined(separator: ", "))). "

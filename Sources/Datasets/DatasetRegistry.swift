@@ -147,12 +147,30 @@ public enum DatasetRegistry {
 
   /// The first searched directory holding every file of `descriptor`.
   ///
-  /// - Throws: ``DatasetError/notFound(dataset:searched:howToGet:)`` naming the dataset,
-  ///   the places searched and how to get it.
+  /// A directory the user named (`dataDirectory`, `$EXPERTSTREAM_DATA`) must exist: a
+  /// mistyped one is an error, never a silent fall-back to the default directories.
+  /// - Throws: ``DatasetError/badDataDirectory(directory:setting:reason:)`` for a named
+  ///   directory that does not exist or is not a directory;
+  ///   ``DatasetError/notFound(dataset:searched:howToGet:)`` naming the dataset, the places
+  ///   searched and how to get it.
   public static func locate(
     _ descriptor: DatasetDescriptor, dataDirectory: String?,
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) throws -> String {
+    for (setting, directory) in [
+      ("--data-dir", dataDirectory), ("EXPERTSTREAM_DATA", environment["EXPERTSTREAM_DATA"]),
+    ] {
+      guard let directory else { continue }
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+        throw DatasetError.badDataDirectory(
+          directory: directory, setting: setting, reason: "no such directory")
+      }
+      guard isDirectory.boolValue else {
+        throw DatasetError.badDataDirectory(
+          directory: directory, setting: setting, reason: "is a file, not a directory")
+      }
+    }
     let directories = searchDirectories(
       for: descriptor, dataDirectory: dataDirectory, environment: environment)
     if let found = directories.first(where: { directory in
@@ -184,7 +202,9 @@ public enum DatasetRegistry {
     func read(_ file: DatasetDescriptor.File) throws -> (path: String, bytes: [UInt8]) {
       let path = path(of: file, in: directory)!
       let bytes = try readFileBytes(path)
-      if verifyChecksums { official = try verify(bytes, file: file, path: path) && official }
+      if verifyChecksums {
+        official = try verify(bytes, file: file, path: path, dataset: descriptor.name) && official
+      }
       return (path, bytes)
     }
     if descriptor.name == "cifar100" {
@@ -212,6 +232,9 @@ public enum DatasetRegistry {
   }
 
   /// A dataset from parsed IDX images and labels, checked against each other.
+  ///
+  /// - Throws: ``DatasetError`` naming a file: images of the wrong shape, counts that
+  ///   differ, no samples at all, or a label out of range.
   public static func makeIDXDataset(
     name: String, split: DatasetSplit, images: IDXArray, imagesPath: String, labels: IDXArray,
     labelsPath: String, descriptor: DatasetDescriptor
@@ -226,6 +249,7 @@ public enum DatasetRegistry {
         images: imagesPath, imageCount: images.dimensions[0], labels: labelsPath,
         labelCount: labels.dimensions[0])
     }
+    guard images.dimensions[0] > 0 else { throw DatasetError.empty(file: imagesPath) }
     if let bad = labels.bytes.firstIndex(where: { Int($0) >= descriptor.classCount }) {
       throw DatasetError.labelOutOfRange(
         file: labelsPath, offset: 8 + bad, label: Int(labels.bytes[bad]),
@@ -239,24 +263,35 @@ public enum DatasetRegistry {
 
   /// Checks decompressed bytes against a file's official SHA-256.
   ///
-  /// A file of the official size must have the official checksum (else it is damaged); a
-  /// file of another size is the user's own data in the same format (a subset, generated
-  /// test data) and is accepted.
+  /// A file of the official size must have the official checksum (else it is damaged, or
+  /// another registered dataset's file of the same name, which the error says); a file of
+  /// another size is the user's own data in the same format (a subset, generated test
+  /// data) and is accepted.
+  /// - Parameter dataset: The name of the dataset `file` belongs to.
   /// - Returns: Whether the file is the official one.
   @discardableResult
-  static func verify(_ bytes: [UInt8], file: DatasetDescriptor.File, path: String) throws -> Bool {
+  static func verify(
+    _ bytes: [UInt8], file: DatasetDescriptor.File, path: String, dataset: String
+  ) throws -> Bool {
     guard bytes.count == file.size else { return false }
     guard let expected = file.sha256 else { return true }
     let found = SHA256.hexDigest(bytes)
     guard found == expected else {
+      if let other = all.first(where: { descriptor in
+        descriptor.files.contains { $0.name == file.name && $0.sha256 == found }
+      }) {
+        throw DatasetError.otherDataset(file: path, found: other.name, wanted: dataset)
+      }
       throw DatasetError.checksumMismatch(file: path, expected: expected, found: found)
     }
     return true
   }
 
-  /// Checks a downloaded file: it must be the official one.
-  static func verifyDownload(_ bytes: [UInt8], file: DatasetDescriptor.File, url: String) throws {
-    guard try verify(bytes, file: file, path: url) else {
+  /// Checks a downloaded file of `dataset`: it must be the official one.
+  static func verifyDownload(
+    _ bytes: [UInt8], file: DatasetDescriptor.File, url: String, dataset: String
+  ) throws {
+    guard try verify(bytes, file: file, path: url, dataset: dataset) else {
       throw DatasetError.downloadFailed(
         dataset: file.name, url: url,
         reason: "the file has \(bytes.count) bytes, the official one \(file.size)")

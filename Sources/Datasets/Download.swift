@@ -22,7 +22,8 @@ extension DatasetRegistry {
       try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
     } catch {
       throw DatasetError.downloadFailed(
-        dataset: descriptor.name, url: staging, reason: "cannot create the directory: \(error)")
+        dataset: descriptor.name, url: staging,
+        reason: "cannot create the directory: \(systemReason(error))")
     }
     defer { try? manager.removeItem(atPath: staging) }
     let mirror = environment["EXPERTSTREAM_MIRROR"] ?? descriptor.mirror
@@ -35,7 +36,8 @@ extension DatasetRegistry {
       for file in descriptor.files {
         let unpacked = (staging as NSString).appendingPathComponent("cifar-100-binary/\(file.name)")
         let bytes = try readFileBytes(unpacked)
-        try verifyDownload(bytes, file: file, url: url + " → " + file.name)
+        try verifyDownload(
+          bytes, file: file, url: url + " → " + file.name, dataset: descriptor.name)
         try manager.moveItem(
           atPath: unpacked, toPath: (staging as NSString).appendingPathComponent(file.name))
       }
@@ -47,11 +49,18 @@ extension DatasetRegistry {
         let url = "\(mirror)/\(file.name).gz"
         let path = (staging as NSString).appendingPathComponent(file.name + ".gz")
         try download(url, to: path, dataset: descriptor.name, log: log)
-        try verifyDownload(try readFileBytes(path), file: file, url: url)
+        try verifyDownload(
+          try readFileBytes(path), file: file, url: url, dataset: descriptor.name)
       }
     }
     try? manager.removeItem(atPath: target)
-    try manager.moveItem(atPath: staging, toPath: target)
+    do {
+      try manager.moveItem(atPath: staging, toPath: target)
+    } catch {
+      throw DatasetError.downloadFailed(
+        dataset: descriptor.name, url: target,
+        reason: "cannot move the checked files into place: \(systemReason(error))")
+    }
     return target
   }
 
@@ -81,7 +90,8 @@ extension DatasetRegistry {
       try process.run()
     } catch {
       throw DatasetError.downloadFailed(
-        dataset: dataset, url: url, reason: "cannot start \(arguments[0]): \(error)")
+        dataset: dataset, url: url,
+        reason: "cannot start \(arguments[0]): \(systemReason(error))")
     }
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {

@@ -6,16 +6,81 @@ import Foundation
 /// - Throws: ``DatasetError/unreadable(file:reason:)`` or
 ///   ``DatasetError/corruptGzip(file:reason:)``.
 func readFileBytes(_ path: String) throws -> [UInt8] {
-  guard let data = FileManager.default.contents(atPath: path) else {
-    throw DatasetError.unreadable(
-      file: path,
-      reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+  let bytes: [UInt8]
+  do {
+    bytes = try readRegularFile(path)
+  } catch {
+    throw DatasetError.unreadable(file: path, reason: error.reason)
   }
-  let bytes = [UInt8](data)
   return path.hasSuffix(".gz") ? try gunzip(bytes, file: path) : bytes
 }
 
-/// Decompresses a complete gzip stream.
+/// Why a file could not be read, in words.
+public struct FileReadError: Error, Equatable {
+  /// The path as given.
+  public let path: String
+  /// The system's text for the error, lower-cased (`no such file or directory`,
+  /// `permission denied`, `file name too long`), `is a directory, not a file`, or
+  /// `is not a regular file`.
+  public let reason: String
+}
+
+/// The bytes of the regular file at `path`.
+///
+/// A FIFO, socket or device is refused before anything is read from it, so reading never
+/// blocks on one.
+/// - Throws: ``FileReadError``.
+public func readRegularFile(_ path: String) throws(FileReadError) -> [UInt8] {
+  func failure(_ code: Int32) -> FileReadError {
+    FileReadError(path: path, reason: errorText(code))
+  }
+  let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+  guard descriptor >= 0 else { throw failure(errno) }
+  defer { close(descriptor) }
+  var status = stat()
+  guard fstat(descriptor, &status) == 0 else { throw failure(errno) }
+  switch status.st_mode & S_IFMT {
+  case S_IFREG: break
+  case S_IFDIR: throw FileReadError(path: path, reason: "is a directory, not a file")
+  default: throw FileReadError(path: path, reason: "is not a regular file")
+  }
+  var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0))
+  var count = 0
+  while true {
+    if count == bytes.count { bytes += [UInt8](repeating: 0, count: 1 << 16) }
+    let got = bytes.withUnsafeMutableBytes { buffer in
+      read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+    }
+    if got < 0 {
+      if errno == EINTR { continue }
+      throw failure(errno)
+    }
+    if got == 0 { break }
+    count += got
+  }
+  bytes.removeLast(bytes.count - count)
+  return bytes
+}
+
+/// The system's text for a Foundation file error (`permission denied`), from the POSIX
+/// error underneath it; the error's own description when there is none.
+func systemReason(_ error: Error) -> String {
+  let error = error as NSError
+  let posix =
+    error.domain == NSPOSIXErrorDomain
+    ? error : error.userInfo[NSUnderlyingErrorKey] as? NSError
+  guard let posix, posix.domain == NSPOSIXErrorDomain else { return error.localizedDescription }
+  return errorText(Int32(posix.code))
+}
+
+/// strerror's text for `code`, lower-cased to continue a sentence: `permission denied`.
+func errorText(_ code: Int32) -> String {
+  let text = String(cString: strerror(code))
+  return text.prefix(1).lowercased() + text.dropFirst()
+}
+
+/// Decompresses a complete gzip file: one member, or several one after another (as
+/// `cat a.gz b.gz` or parallel compressors write), their contents concatenated.
 func gunzip(_ compressed: [UInt8], file: String) throws -> [UInt8] {
   var stream = z_stream()
   // 16 + 15: a gzip header and the largest window.
@@ -32,7 +97,7 @@ func gunzip(_ compressed: [UInt8], file: String) throws -> [UInt8] {
   try input.withUnsafeMutableBufferPointer { source in
     stream.next_in = source.baseAddress
     stream.avail_in = uInt(source.count)
-    repeat {
+    while true {
       chunk.withUnsafeMutableBufferPointer { target in
         stream.next_out = target.baseAddress
         stream.avail_out = uInt(target.count)
@@ -43,10 +108,20 @@ func gunzip(_ compressed: [UInt8], file: String) throws -> [UInt8] {
         throw DatasetError.corruptGzip(file: file, reason: reason)
       }
       output += chunk[0..<(chunk.count - Int(stream.avail_out))]
-      if status == Z_OK && stream.avail_in == 0 && stream.avail_out > 0 {
+      if status == Z_STREAM_END {
+        guard stream.avail_in > 0 else { break }
+        let next = source.count - Int(stream.avail_in)
+        guard stream.avail_in >= 2, source[next] == 0x1f, source[next + 1] == 0x8b else {
+          throw DatasetError.corruptGzip(
+            file: file,
+            reason: "byte offset \(next): the \(stream.avail_in) bytes after the compressed data "
+              + "are not another gzip member")
+        }
+        inflateReset(&stream)
+      } else if stream.avail_in == 0 && stream.avail_out > 0 {
         throw DatasetError.corruptGzip(file: file, reason: "the stream ends early (truncated)")
       }
-    } while status != Z_STREAM_END
+    }
   }
   return output
 }

@@ -196,3 +196,17 @@ private final class ResearcherExpert: Module, Expert {
   #expect(
     run.records.last == ExpertRecord(id: 3, spawnedAtTask: 3, frozenAtTask: 3, classes: []))
 }
+
+@Test func aStateWithContradictoryReplayCountsIsRefused() throws {
+  let run = try ContinualRun(scenario: scenario("replay"), stream: stream())
+  var state = run.state
+  state.replayBuffer = [4, 7, 9]
+  state.replaySeen = -1
+  #expect(
+    throws: ModuleError.invalidConfiguration(
+      "/stream replay_seen is -1, fewer than the 3 samples of /stream/replay_indices: the "
+        + "checkpoint is damaged; resume from another one or start the run again")
+  ) {
+    try run.restore(state)
+  }
+}

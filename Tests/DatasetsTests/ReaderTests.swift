@@ -65,8 +65,65 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   try Data(cutGzip.prefix(cutGzip.count - 6)).write(to: URL(fileURLWithPath: cutPath))
   #expect(throws: DatasetError.self) { try IDXArray(contentsOf: cutPath, rank: 1) }
   let missing = directory.url.appendingPathComponent("absent").path
-  #expect(throws: DatasetError.unreadable(file: missing, reason: "no such file")) {
+  #expect(throws: DatasetError.unreadable(file: missing, reason: "no such file or directory")) {
     try IDXArray(contentsOf: missing, rank: 1)
+  }
+}
+
+@Test func unreadableFilesSayWhyInTheSystemsWords() throws {
+  let directory = try TemporaryDirectory()
+  let fifo = directory.path("fifo-idx1-ubyte")
+  #expect(mkfifo(fifo, 0o600) == 0)
+  let longName = directory.path(String(repeating: "x", count: 300))
+  for (path, reason) in [
+    (directory.url.path, "is a directory, not a file"),
+    (fifo, "is not a regular file"),
+    (longName, "file name too long"),
+    (directory.path("absent/idx"), "no such file or directory"),
+  ] {
+    #expect(throws: DatasetError.unreadable(file: path, reason: reason)) {
+      try IDXArray(contentsOf: path, rank: 1)
+    }
+  }
+  #expect(
+    DatasetError.unreadable(file: fifo, reason: "is not a regular file").description
+      == "\(fifo): cannot read: is not a regular file")
+}
+
+@Test func aGzipFileOfSeveralMembersReadsAsTheirConcatenation() throws {
+  let directory = try TemporaryDirectory()
+  let encoded = IDXArray.encode(Array(0..<200).map { UInt8($0) }, dimensions: [200])
+  let path = directory.path("members-idx1-ubyte.gz")
+  let members =
+    gzipCompress(Array(encoded[..<50])) + gzipCompress(Array(encoded[50..<51]))
+    + gzipCompress(Array(encoded[51...]))
+  try Data(members).write(to: URL(fileURLWithPath: path))
+  #expect(try IDXArray(contentsOf: path, rank: 1).bytes == Array(0..<200).map { UInt8($0) })
+  // Bytes after the last member that do not start another one are named, with their offset.
+  try Data(members + [0, 0, 0]).write(to: URL(fileURLWithPath: path))
+  #expect(
+    throws: DatasetError.corruptGzip(
+      file: path,
+      reason: "byte offset \(members.count): the 3 bytes after the compressed data are not "
+        + "another gzip member")
+  ) {
+    try IDXArray(contentsOf: path, rank: 1)
+  }
+}
+
+@Test func aDatasetWithoutSamplesIsAnErrorNamingTheFile() throws {
+  let directory = try TemporaryDirectory()
+  try writeSmallMNIST(in: directory.url.path, gzip: false, testCount: 0)
+  let images = directory.path("t10k-images-idx3-ubyte")
+  #expect(throws: DatasetError.empty(file: images)) {
+    try DatasetRegistry.load(
+      "mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  }
+  #expect(
+    DatasetError.empty(file: images).description
+      == "\(images): holds no samples; a dataset needs at least one training and one test sample")
+  #expect(throws: DatasetError.empty(file: "train.bin")) {
+    try CIFAR100Reader.parse([], file: "train.bin", labels: .fine)
   }
 }
 
@@ -120,7 +177,7 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   let scratch = try TemporaryDirectory()
   for trial in 0..<3000 {
     var bytes: [UInt8]
-    switch trial % 3 {
+    switch trial % 4 {
     case 0:
       bytes = (0..<Int(generator.next() % 64)).map { _ in
         UInt8(truncatingIfNeeded: generator.next())
@@ -132,6 +189,15 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
         bytes = Array(bytes.prefix(Int(generator.next() % UInt64(valid.count))))
       }
       if !bytes.isEmpty { bytes[Int(generator.next() % UInt64(bytes.count))] ^= 0xff }
+    case 2:
+      // A valid file as two gzip members, or one holding no samples, with one byte changed.
+      let cut = Int(generator.next() % UInt64(valid.count))
+      bytes =
+        generator.next() & 1 == 0
+        ? gzipCompress(Array(valid[..<cut])) + gzipCompress(Array(valid[cut...]))
+        : gzipCompress(IDXArray.encode([], dimensions: [0, 28, 28]))
+      bytes[Int(generator.next() % UInt64(bytes.count))] ^= UInt8(
+        truncatingIfNeeded: generator.next() | 1)
     default:
       bytes = validCIFAR
       if generator.next() & 1 == 0 {

@@ -82,7 +82,60 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
   }
 }
 
+@Test func aDataDirectoryThatIsNotThereIsAnErrorNotAFallBack() throws {
+  let root = try TemporaryDirectory()
+  let missing = root.path("nonexistent")
+  #expect(
+    throws: DatasetError.badDataDirectory(
+      directory: missing, setting: "--data-dir", reason: "no such directory")
+  ) {
+    try DatasetRegistry.locate(DatasetRegistry.fashionMNIST, dataDirectory: missing)
+  }
+  #expect(
+    DatasetError.badDataDirectory(
+      directory: missing, setting: "--data-dir", reason: "no such directory"
+    ).description
+      == "--data-dir \(missing): no such directory; give a directory that holds the dataset "
+      + "(or its sub-directory named after it)")
+  let file = try write([1], "plain-file", in: root)
+  #expect(
+    throws: DatasetError.badDataDirectory(
+      directory: file, setting: "EXPERTSTREAM_DATA", reason: "is a file, not a directory")
+  ) {
+    try DatasetRegistry.load(
+      "mnist", split: .test, environment: ["EXPERTSTREAM_DATA": file])
+  }
+  // The directory used is recorded with the dataset.
+  try writeSmallMNIST(in: root.path("mnist"), gzip: true)
+  let found = try DatasetRegistry.load(
+    "mnist", split: .test, dataDirectory: root.url.path, environment: [:])
+  #expect(found.source?.directory == root.path("mnist"))
+}
+
 private let fashionDirectory = "/usr/share/datasets/fashion-mnist"
+
+@Test(
+  .enabled(
+    if: FileManager.default.fileExists(atPath: fashionDirectory),
+    "needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"))
+func anotherDatasetsFilesAreNamedAsSuch() throws {
+  let directory = try TemporaryDirectory()
+  for file in DatasetRegistry.fashionMNIST.files {
+    try FileManager.default.createSymbolicLink(
+      atPath: directory.path(file.name + ".gz"),
+      withDestinationPath: "\(fashionDirectory)/\(file.name).gz")
+  }
+  let images = directory.path("t10k-images-idx3-ubyte.gz")
+  #expect(throws: DatasetError.otherDataset(file: images, found: "fashion-mnist", wanted: "mnist"))
+  {
+    try DatasetRegistry.load(
+      "mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
+  }
+  #expect(
+    DatasetError.otherDataset(file: images, found: "fashion-mnist", wanted: "mnist").description
+      == "\(images): this is the fashion-mnist file, not mnist (its SHA-256 is fashion-mnist's); "
+      + "put the mnist files there, or set dataset.name to fashion-mnist to use these")
+}
 
 @Test(
   .enabled(

@@ -124,11 +124,17 @@ struct SplitMix {
   #expect(result.status == 2)
   #expect(result.error.contains("\(images): byte offset"))
   #expect(result.error.contains("truncated"))
-  let missing = runTool([
-    "run", tasks, "--data-dir", directory.url.appendingPathComponent("none").path,
-  ])
+  let empty = directory.path("empty")
+  try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+  let missing = runTool(["run", tasks, "--data-dir", empty])
   #expect(missing.status == 2)
   #expect(missing.error.contains("dataset 'mnist' was not found"))
+  let none = directory.path("none")
+  let mistyped = runTool(["run", tasks, "--data-dir", none])
+  #expect(mistyped.status == 2)
+  #expect(
+    mistyped.error.contains(
+      "--data-dir \(none): no such directory; give a directory that holds the dataset"))
 }
 
 /// The decompressed bytes of a `.gz` file.
