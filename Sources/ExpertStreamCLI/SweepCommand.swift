@@ -61,7 +61,12 @@ struct SweepCommand: Command {
     defer { group.finish() }
     Compute.threads =
       threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / group.localSize)
-    let store = try SweepStore(directory: directory, runs: plan.runs)
+    let store: SweepStore
+    do {
+      store = try SweepStore(directory: directory, runs: plan.runs)
+    } catch let error as FileSystemError {
+      throw UnusablePathError(problem: error.description, hint: "choose another --out DIR")
+    }
     // Rank 0 takes the lock and tells every rank whether to go on.
     var lockError: Error?
     if group.rank == 0 {
@@ -196,8 +201,7 @@ struct SweepCommand: Command {
         datasets[key] = try scenario.loadDatasets(dataDirectory: dataDirectory)
       }
       let (train, test) = datasets[key]!
-      try FileManager.default.createDirectory(
-        atPath: directory, withIntermediateDirectories: true)
+      try FileSystem.createDirectory(directory)
       let metrics: [String: Any]
       if scenario.mode == "paper" {
         let experiment = try RunCommand.paperExperiment(
@@ -214,11 +218,12 @@ struct SweepCommand: Command {
           ], seed: run.seed, testError: result.test.error)
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
-        let checkpoint = RunCommand.newestCheckpoint(in: directory)
-        let resumeFrom = FileManager.default.fileExists(atPath: checkpoint) ? checkpoint : nil
+        let (resumeFrom, notes) = RunCommand.newestCompleteCheckpoint(in: directory)
+        for text in notes { note("\(run.id): \(text)") }
         let result = try RunCommand.trainContinual(
           scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
         ) { event in
+          if case .note(let text) = event { note("\(run.id): \(text)") }
           if case .resumed(let file, let done, let of) = event {
             note("resuming \(run.id) from \(file): \(done) of \(of) tasks done")
           }
