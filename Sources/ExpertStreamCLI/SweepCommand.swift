@@ -134,6 +134,12 @@ struct SweepCommand: Command {
       "results in \(directory)/results.jsonl, summary in \(directory)/summary.md; "
         + String(format: "%.1f s", Date().timeIntervalSince(started))
         + (failed > 0 ? "; \(failed) run(s) failed" : ""))
+    guard failed == 0 else {
+      throw SweepFailedError(
+        failed: summary.records.filter { $0["status"] as? String == "failed" }
+          .compactMap { $0["run_id"] as? String },
+        runs: plan.runs.count, directory: directory)
+    }
   }
 
   private func printPlan(_ plan: SweepPlan, directory: String, _ console: Console) {
@@ -149,6 +155,22 @@ struct SweepCommand: Command {
       ])
     }
     console.print(formatTable(rows))
+  }
+
+  /// Runs of the sweep failed (each recorded with its error): exit code 1.
+  struct SweepFailedError: Error, CustomStringConvertible {
+    /// The ids of the failed runs, in grid order.
+    let failed: [String]
+    /// The number of runs in the sweep.
+    let runs: Int
+    /// The sweep's output directory.
+    let directory: String
+
+    var description: String {
+      "\(failed.count) of \(runs) runs failed: \(failed.joined(separator: ", ")) (their errors are "
+        + "in \(directory)/results.jsonl)\nhint: fix the cause and run the sweep again; it "
+        + "retries only the runs that did not finish"
+    }
   }
 
   /// One line on how `run` ended.
