@@ -185,6 +185,11 @@ struct RunCommand: Command {
         results.append(result)
         // Rewritten after every run, so a long comparison cut short keeps what finished.
         if let metricsPath { try writeAtomically(try PaperReport.json(results), to: metricsPath) }
+        guard !console.isOutputClosed else {
+          throw OutputClosedError(
+            stoppedAt: "the comparison stopped after \(method.rawValue) seed \(seed)"
+              + (metricsPath.map { "; the metrics of the runs so far are in \($0)" } ?? ""))
+        }
         log.event(
           "run", PaperReport.record(result),
           text: String(
@@ -356,6 +361,7 @@ extension RunCommand {
             resumeFrom = newest
           }
         }
+        var tasksDone = 0
         let result = try Self.trainContinual(
           scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
         ) { event in
@@ -363,11 +369,20 @@ extension RunCommand {
           case .note(let note):
             log.event("note", ["note": note], text: "note: \(note)")
           case .resumed(let file, let done, let of):
+            tasksDone = done
             log.event(
               "resume", ["file": file, "tasks_done": done],
               text: "resuming from \(file): \(done) of \(of) tasks done")
           case .progress(let progress):
+            if case .taskFinished = progress { tasksDone += 1 }
             self.report(progress, log: log, names: names)
+          }
+          guard !console.isOutputClosed else {
+            throw OutputClosedError(
+              stoppedAt: tasksDone == 0
+                ? "the run stopped before its first task finished"
+                : "the run stopped after \(tasksDone) of \(stream.tasks.count) tasks; their "
+                  + "checkpoints in \(directory) are complete (continue with --resume)")
           }
         }
         results.append(result)

@@ -24,9 +24,10 @@ private final class GeneratedSplitMNIST {
   }
 }
 
-/// Runs the tool in-process with a console that shows each output line to `watch`.
+/// Runs the tool in-process with a console that shows each output line to `watch` and
+/// reports its output closed once `closed` returns true.
 private func runTool(
-  _ arguments: [String], watch: @escaping (String) -> Void
+  _ arguments: [String], watch: @escaping (String) -> Void, closed: @escaping () -> Bool
 ) -> (status: Int32, output: String, error: String) {
   final class Capture: @unchecked Sendable {
     var output = ""
@@ -37,7 +38,7 @@ private func runTool(
     output: {
       capture.output += $0
       watch($0)
-    }, error: { capture.error += $0 })
+    }, error: { capture.error += $0 }, isOutputClosed: closed)
   let status = ExpertStreamTool.main(arguments, console: console)
   return (status, capture.output, capture.error)
 }
@@ -175,7 +176,7 @@ private let directoryHint =
       guard line.hasPrefix("task 2/5") else { return }
       _ = rename(checkpoints, moved)
       _ = FileManager.default.createFile(atPath: checkpoints, contents: Data())
-    })
+    }, closed: { false })
   #expect(result.status == 1)
   #expect(
     result.error == """
@@ -191,6 +192,25 @@ private let directoryHint =
     try FileManager.default.contentsOfDirectory(atPath: moved).sorted() == [
       ".lock", "latest.h5", "task_000.h5",
     ])
+}
+
+@Test func closedOutputStopsTheRunAfterTheTaskCheckpoint() throws {
+  let data = try GeneratedSplitMNIST()
+  let checkpoints = data.directory.path("checkpoints")
+  var closed = false
+  let result = runTool(
+    data.run(into: checkpoints),
+    watch: { line in if line.hasPrefix("  accuracy (%) on tasks 1…2") { closed = true } },
+    closed: { closed })
+  #expect(result.status == 1)
+  #expect(
+    result.error == """
+      error: standard output was closed (broken pipe); the run stopped after 2 of 5 tasks; their \
+      checkpoints in \(checkpoints) are complete (continue with --resume)
+
+      """)
+  #expect(!result.output.contains("task 3/5"))
+  #expect(try Checkpoint.summary(of: "\(checkpoints)/latest.h5").tasks.count == 2)
 }
 
 /// Starts the built `expertstream` with `arguments`, standard output and error to pipes.
@@ -225,4 +245,57 @@ private func start(_ arguments: [String]) throws -> (process: Process, output: P
       """)
   #expect(printed.contains("task 1/5") && !printed.contains("task 2/5"))
   #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoints).isEmpty)
+}
+
+@Test func aRunPipedIntoHeadStopsCleanlyWithCompleteCheckpoints() throws {
+  let data = try GeneratedSplitMNIST()
+  let checkpoints = data.directory.path("checkpoints")
+  let (process, output, error) = try start(
+    data.run(into: checkpoints, ["--set", "training.epochs=10"]))
+  // Like `head -1`: read the first line, then go away.
+  var first = Data()
+  while !first.contains(UInt8(ascii: "\n")) {
+    let chunk = output.fileHandleForReading.availableData
+    if chunk.isEmpty { break }
+    first.append(chunk)
+  }
+  try output.fileHandleForReading.close()
+  let errors = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+  process.waitUntilExit()
+  #expect(String(decoding: first, as: UTF8.self).hasPrefix("split-mnist: policy"))
+  #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(errors)")
+  #expect(errors.hasPrefix("error: standard output was closed (broken pipe); the run stopped"))
+  #expect(errors.split(separator: "\n").count == 1, "\(errors)")
+  let files = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
+  #expect(!files.contains { $0.contains(".partial-") || $0 == ".lock" }, "\(files)")
+  for file in files { _ = try Checkpoint.summary(of: "\(checkpoints)/\(file)") }
+}
+
+@Test func closedOutputStopsAPaperComparisonAfterTheRunInProgress() throws {
+  let data = try GeneratedSplitMNIST()
+  let metrics = data.directory.path("metrics.json")
+  var closed = false
+  let result = runTool(
+    [
+      "run", "\(repositoryRoot)/tasks/paper-mnist.json", "--data-dir", data.directory.path("mnist"),
+      "--method", "single,original", "--seeds", "1", "--set", "training.epochs=2",
+      "--metrics-json", metrics,
+    ],
+    watch: { line in if line.hasPrefix("  single seed 0 epoch 1/2") { closed = true } },
+    closed: { closed })
+  #expect(result.status == 1)
+  #expect(
+    result.error == """
+      error: standard output was closed (broken pipe); the comparison stopped after single seed \
+      0; the metrics of the runs so far are in \(metrics)
+
+      """)
+  #expect(!result.output.contains("original seed 0"))
+  let written = try JSONSerialization.jsonObject(
+    with: Data(contentsOf: URL(fileURLWithPath: metrics)))
+  // The finished run's metrics, whole.
+  #expect(
+    ((written as? [String: Any])?["runs"] as? [[String: Any]])?.map { $0["method"] as? String } == [
+      "single"
+    ])
 }
