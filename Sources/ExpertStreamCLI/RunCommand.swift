@@ -145,10 +145,26 @@ struct RunCommand: Command {
   func run(_ console: Console) throws {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
+    if let metricsPath { try Self.checkMetricsDirectory(of: metricsPath) }
     if scenario.mode == "paper" {
       try runPaper(scenario, console)
     } else {
       try runContinual(scenario, console)
+    }
+  }
+
+  /// Checks, before anything is trained, that the directory of the metrics file at `path`
+  /// can be created and takes new files.
+  ///
+  /// - Throws: ``UnusablePathError`` naming the directory and the reason.
+  static func checkMetricsDirectory(of path: String) throws {
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    do {
+      try FileSystem.createDirectory(directory)
+      try FileSystem.checkWritable(directory)
+    } catch let error as FileSystemError {
+      throw UnusablePathError(
+        problem: error.description, hint: "choose another file for --metrics-json")
     }
   }
 

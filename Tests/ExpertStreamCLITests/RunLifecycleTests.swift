@@ -299,3 +299,19 @@ private func start(_ arguments: [String]) throws -> (process: Process, output: P
       "single"
     ])
 }
+
+@Test func aMetricsFileThatCannotBeWrittenFailsBeforeTraining() throws {
+  let data = try GeneratedSplitMNIST()
+  let file = data.directory.path("file")
+  try Data().write(to: URL(fileURLWithPath: file))
+  let result = runTool(
+    data.run(into: data.directory.path("checkpoints"), ["--metrics-json", "\(file)/m.json"]))
+  #expect(result.status == 2)
+  #expect(
+    result.error == """
+      error: \(file): cannot create the directory: Not a directory
+      hint: choose another file for --metrics-json
+
+      """)
+  #expect(result.output.isEmpty)
+}
