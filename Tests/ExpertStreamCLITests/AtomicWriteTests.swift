@@ -62,3 +62,18 @@ private func writeFloats(_ count: Int, to path: String) throws {
       file: "\(file)/plain.h5", path: "/", message: "cannot create the file: Not a directory")
   ) { _ = try HDF5File.create("\(file)/plain.h5") }
 }
+
+@Test func whatIsAtThePathIsNeverRemovedBeforeTheRename() throws {
+  let directory = try TemporaryDirectory()
+  // A directory at the path: the rename fails, and nothing there was removed first.
+  let path = directory.path("latest.h5")
+  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+  try Data("kept".utf8).write(to: URL(fileURLWithPath: "\(path)/inside"))
+  #expect(
+    throws: HDF5Error(
+      file: path, path: "/",
+      message: "cannot rename the temporary file into place: Is a directory")
+  ) { try writeFloats(10, to: path) }
+  #expect(try String(contentsOfFile: "\(path)/inside", encoding: .utf8) == "kept")
+  #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == ["latest.h5"])
+}
