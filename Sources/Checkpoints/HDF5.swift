@@ -33,44 +33,138 @@ public final class HDF5File {
   }
 
   /// Creates (or truncates) the file at `path`.
+  ///
+  /// - Throws: ``HDF5Error`` naming `path` and the system's reason, such as "Permission
+  ///   denied" or "No such file or directory".
   public static func create(_ path: String) throws -> HDF5File {
     es_silence_errors()
+    errno = 0
     let id = H5Fcreate(path, es_H5F_ACC_TRUNC(), es_H5P_DEFAULT(), es_H5P_DEFAULT())
     guard id >= 0 else {
-      throw HDF5Error(file: path, path: "/", message: "cannot create the file")
+      throw HDF5Error(file: path, path: "/", message: "cannot create the file" + reason(errno))
     }
     return HDF5File(path: path, id: id)
   }
 
   /// Writes a new file at `path` (creating its directory): `fill` writes into the root of a
-  /// temporary file beside it, which is flushed, closed and renamed into place, so a crash
-  /// or an error never leaves a half-written file under `path`.
+  /// file built in memory, whose bytes then go to a temporary file beside `path` that is
+  /// synced to disk (`fsync`) and renamed over `path`; the directory is synced last.
+  ///
+  /// A crash or an error never leaves a half-written file under `path`, and the file there
+  /// stays whole until the rename replaces it. HDF5 never writes to the disk itself, so a
+  /// full disk fails here with the system's reason, never later in HDF5's close. A
+  /// temporary left by a killed process is named `.NAME.partial-PID`.
+  ///
+  /// - Throws: what `fill` throws, or ``HDF5Error`` naming `path` and the system's reason
+  ///   ("No space left on device", "Not a directory", …) when a step on disk fails.
   public static func createAtomically(
     _ path: String, _ fill: (HDF5Group) throws -> Void
   ) throws {
+    try writeAtomically(try memoryImage(of: path, fill), to: path)
+  }
+
+  /// The bytes of the file `fill` writes, built with HDF5's in-memory driver (no backing
+  /// store); errors name `path`.
+  private static func memoryImage(of path: String, _ fill: (HDF5Group) throws -> Void) throws
+    -> [UInt8]
+  {
+    es_silence_errors()
+    H5open()
+    let access = H5Pcreate(H5P_CLS_FILE_ACCESS_ID_g)
+    guard access >= 0 else {
+      throw HDF5Error(file: path, path: "/", message: "cannot set up a file in memory")
+    }
+    defer { H5Pclose(access) }
+    H5Pset_fapl_core(access, 1 << 20, false)
+    // A name no open file has: the library refuses to truncate a file it has open, such as
+    // the checkpoint a resumed run read.
+    let id = H5Fcreate(
+      "\(path).in-memory-\(getpid())-\(UInt64.random(in: 0...UInt64.max))", es_H5F_ACC_TRUNC(),
+      es_H5P_DEFAULT(), access)
+    guard id >= 0 else {
+      throw HDF5Error(file: path, path: "/", message: "cannot create the file in memory")
+    }
+    // Closed (in memory, so it cannot fail on disk) when this function returns.
+    let file = HDF5File(path: path, id: id)
+    try fill(file.root)
+    try file.flush()
+    let size = H5Fget_file_image(id, nil, 0)
+    guard size > 0 else {
+      throw HDF5Error(file: path, path: "/", message: "cannot read the file's image")
+    }
+    var image = [UInt8](repeating: 0, count: size)
+    guard H5Fget_file_image(id, &image, size) == size else {
+      throw HDF5Error(file: path, path: "/", message: "cannot read the file's image")
+    }
+    return image
+  }
+
+  /// Writes `bytes` to `.NAME.partial-PID` beside `path`, syncs it, renames it over `path`
+  /// and syncs the directory; on failure removes the temporary and names `path`.
+  private static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    func failure(_ action: String, _ code: Int32 = errno) -> HDF5Error {
+      HDF5Error(file: path, path: "/", message: action + reason(code))
+    }
     let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(
-      at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    let temporary = url.deletingLastPathComponent()
-      .appendingPathComponent(
-        ".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)"
-      ).path
-    // The file closes when `file` is released, at the end of this function.
-    func writeTemporary() throws {
-      let file = try create(temporary)
-      try fill(file.root)
-      try file.flush()
-    }
-    do {
-      try writeTemporary()
-      if FileManager.default.fileExists(atPath: path) {
-        try FileManager.default.removeItem(atPath: path)
+    let directory = url.deletingLastPathComponent().path
+    try createDirectories(directory)
+    let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(getpid())"
+    let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw failure("cannot create the file") }
+    var written = 0
+    var failed: HDF5Error?
+    while written < bytes.count {
+      let count = bytes[written...].withUnsafeBytes {
+        write(descriptor, $0.baseAddress, $0.count)
       }
-      try FileManager.default.moveItem(atPath: temporary, toPath: path)
-    } catch {
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw error
+      if count < 0 && errno == EINTR { continue }
+      guard count > 0 else {
+        failed = failure("cannot write the file", count == 0 ? EIO : errno)
+        break
+      }
+      written += count
     }
+    if failed == nil && fsync(descriptor) != 0 { failed = failure("cannot sync the file") }
+    if close(descriptor) != 0 && failed == nil { failed = failure("cannot write the file") }
+    if failed == nil && rename(temporary, path) != 0 {
+      failed = failure("cannot rename the temporary file into place")
+    }
+    if let failed {
+      unlink(temporary)
+      throw failed
+    }
+    // The rename is durable once the directory is synced.
+    let directoryDescriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard directoryDescriptor >= 0 else { throw failure("cannot sync the directory") }
+    defer { close(directoryDescriptor) }
+    guard fsync(directoryDescriptor) == 0 else { throw failure("cannot sync the directory") }
+  }
+
+  /// Creates `directory` and its missing parents; an error names `directory` and the
+  /// reason of the step that failed ("Not a directory" when a parent is a file).
+  private static func createDirectories(_ directory: String) throws {
+    var prefix = directory.hasPrefix("/") ? "" : "."
+    for component in directory.split(separator: "/") {
+      prefix += "/" + component
+      if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+        throw HDF5Error(
+          file: directory, path: "/", message: "cannot create the directory" + reason(errno))
+      }
+    }
+    var status = stat()
+    guard stat(directory, &status) == 0 else {
+      throw HDF5Error(
+        file: directory, path: "/", message: "cannot create the directory" + reason(errno))
+    }
+    guard status.st_mode & S_IFMT == S_IFDIR else {
+      throw HDF5Error(
+        file: directory, path: "/", message: "cannot create the directory" + reason(ENOTDIR))
+    }
+  }
+
+  /// `": "` and the system's text for `code` (`strerror`), or nothing for 0.
+  private static func reason(_ code: Int32) -> String {
+    code == 0 ? "" : ": " + String(cString: strerror(code))
   }
 
   /// Opens an existing file for reading (or, with `writable`, for changing it in place).
@@ -100,9 +194,12 @@ public final class HDF5File {
   public var root: HDF5Group { HDF5Group(file: self, path: "/") }
 
   /// Writes everything to disk.
+  ///
+  /// - Throws: ``HDF5Error`` with the system's reason, such as "No space left on device".
   public func flush() throws {
+    errno = 0
     guard H5Fflush(id, H5F_SCOPE_GLOBAL) >= 0 else {
-      throw HDF5Error(file: path, path: "/", message: "flush failed")
+      throw HDF5Error(file: path, path: "/", message: "cannot write the file" + Self.reason(errno))
     }
   }
 }

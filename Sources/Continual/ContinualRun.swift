@@ -427,7 +427,12 @@ public final class ContinualRun {
   // MARK: - The stream
 
   /// Trains every task in order and evaluates after each.
-  public func run(progress: (ContinualProgress) -> Void = { _ in }) throws -> ContinualResult {
+  ///
+  /// An error `progress` throws stops the run there (after the batch, epoch or task it
+  /// reports) and is rethrown; the tasks finished before stay in ``state``.
+  public func run(progress: (ContinualProgress) throws -> Void = { _ in }) throws
+    -> ContinualResult
+  {
     if initialAccuracies.isEmpty {
       initialAccuracies = try stream.tasks.map { try taskAccuracy($0) }
     }
@@ -436,7 +441,7 @@ public final class ContinualRun {
       let logStart = model.lifecycleLog.count
       try applyPolicy(before: task)
       let before = try taskAccuracy(task)
-      progress(
+      try progress(
         .taskStarted(
           task: task.index, of: stream.tasks.count, classes: task.classes,
           events: Array(model.lifecycleLog[logStart...])))
@@ -449,7 +454,7 @@ public final class ContinualRun {
       report.epochLosses = losses
       report.forwardTransferTerms = (before, initialAccuracies[task.index])
       finishedReports.append(report)
-      progress(.taskFinished(report))
+      try progress(.taskFinished(report))
     }
     return ContinualResult(
       scenario: scenario.name, scenarioHash: scenario.hash, policy: policy,
@@ -513,7 +518,7 @@ public final class ContinualRun {
     policy == "replay" || (!Self.baselines.contains(policy) && scenario.lifecycle.gate == "replay")
   }
 
-  private func train(_ task: ContinualTask, progress: (ContinualProgress) -> Void) throws
+  private func train(_ task: ContinualTask, progress: (ContinualProgress) throws -> Void) throws
     -> (seconds: Double, epochLosses: [Double])
   {
     model.train(true)
@@ -556,7 +561,7 @@ public final class ContinualRun {
         total += Double(terms.data)
         batches += 1
         samples += batch.count
-        progress(
+        try progress(
           .batch(
             task: task.index, epoch: epoch, done: batches,
             of: (order.count + batchSize - 1) / batchSize, samples: samples,
@@ -566,7 +571,7 @@ public final class ContinualRun {
       let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
       seconds += elapsed
       epochLosses.append(total / Double(max(batches, 1)))
-      progress(
+      try progress(
         .epoch(
           task: task.index, epoch: epoch, of: scenario.training.epochs, loss: epochLosses.last!,
           seconds: elapsed, samplesPerSecond: Double(samples) / max(elapsed, 1e-9)))

@@ -4,27 +4,41 @@ import Foundation
 public final class Console {
   private let writeOutput: (String) -> Void
   private let writeError: (String) -> Void
+  private let outputClosed: () -> Bool
   /// Whether standard output is an interactive terminal (live progress bars are drawn only
   /// then).
   public let isTerminal: Bool
 
   /// A console writing to the given sinks.
+  ///
+  /// - Parameter isOutputClosed: Whether the output's reader has gone (see
+  ///   ``isOutputClosed``).
   public init(
     isTerminal: Bool = false, output: @escaping (String) -> Void,
-    error: @escaping (String) -> Void
+    error: @escaping (String) -> Void, isOutputClosed: @escaping () -> Bool = { false }
   ) {
     self.isTerminal = isTerminal
     self.writeOutput = output
     self.writeError = error
+    self.outputClosed = isOutputClosed
   }
 
   /// The process's standard output and error.
+  ///
+  /// A write that fails (`EPIPE` when the reader has gone, as `head` does) closes the
+  /// stream: nothing more is written to it and ``isOutputClosed`` turns true. The tool
+  /// ignores `SIGPIPE`, so that failure reaches here instead of killing the process.
   public static func standard() -> Console {
-    Console(
-      isTerminal: isatty(STDOUT_FILENO) == 1,
-      output: { FileHandle.standardOutput.write(Data($0.utf8)) },
-      error: { FileHandle.standardError.write(Data($0.utf8)) })
+    let output = StandardStream(STDOUT_FILENO)
+    let error = StandardStream(STDERR_FILENO)
+    return Console(
+      isTerminal: isatty(STDOUT_FILENO) == 1, output: output.write, error: error.write,
+      isOutputClosed: { output.isClosed })
   }
+
+  /// Whether the reader of the output has gone (`EPIPE`): long commands then stop at the
+  /// next safe point, after the checkpoint in progress.
+  public var isOutputClosed: Bool { outputClosed() }
 
   /// Writes a line to standard output (ending any live progress bar first).
   public func print(_ line: String = "") {
@@ -54,6 +68,37 @@ public final class Console {
 
   /// Writes a line to standard error.
   public func printError(_ line: String) { writeError(line + "\n") }
+}
+
+/// Standard output or error, written with `write(2)`: a broken pipe closes it instead of
+/// raising an exception.
+private final class StandardStream {
+  private let descriptor: Int32
+  private(set) var isClosed = false
+
+  init(_ descriptor: Int32) { self.descriptor = descriptor }
+
+  func write(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !isClosed && !bytes.isEmpty {
+      let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+      if count > 0 {
+        bytes = bytes.dropFirst(count)
+      } else if count < 0 && errno == EINTR {
+        continue
+      } else {
+        isClosed = true
+      }
+    }
+  }
+}
+
+/// Standard output was closed by its reader: the command stopped early, at a safe point.
+struct OutputClosedError: Error, CustomStringConvertible {
+  /// Where the command stopped and what it left.
+  let stoppedAt: String
+
+  var description: String { "standard output was closed (broken pipe); \(stoppedAt)" }
 }
 
 /// How a command reports progress: lines for people, or one JSON object per line for

@@ -5,6 +5,7 @@ import ExpertStream
 import Foundation
 import MoE
 import NN
+import Sweeps
 import TensorCore
 
 /// `expertstream run SCENARIO`: trains a scenario and prints its metrics.
@@ -95,14 +96,34 @@ struct RunCommand: Command {
     EventLog(console: console, format: logFormat, quiet: quiet)
   }
 
-  /// `latest.h5` in `directory`, or, when a kill came between writing a task's file and
-  /// `latest.h5`, the task file of the highest number.
+  /// The newest complete checkpoint in `directory`: of `latest.h5` and the `task_NNN.h5`
+  /// files, the one that records the most finished tasks (`latest.h5` on a tie), whatever
+  /// their names or modification times say; `nil` when there is none.
+  ///
+  /// A file that cannot be read as a checkpoint is skipped with a note saying why.
+  static func newestCompleteCheckpoint(in directory: String) -> (file: String?, notes: [String])
+  {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+      .filter { $0.hasPrefix("task_") && $0.hasSuffix(".h5") }.sorted(by: >)
+    var newest: (file: String, tasks: Int)?
+    var notes: [String] = []
+    for name in ["latest.h5"] + names {
+      let file = "\(directory)/\(name)"
+      guard FileManager.default.fileExists(atPath: file) else { continue }
+      do {
+        let tasks = try Checkpoint.summary(of: file).tasks.count
+        if tasks > newest?.tasks ?? -1 { newest = (file, tasks) }
+      } catch {
+        notes.append("skipped \(file), not a readable checkpoint: \(error)")
+      }
+    }
+    return (newest?.file, notes)
+  }
+
+  /// ``newestCompleteCheckpoint(in:)``, or `latest.h5` in `directory` (which may not exist)
+  /// when there is none.
   static func newestCheckpoint(in directory: String) -> String {
-    let latest = "\(directory)/latest.h5"
-    if FileManager.default.fileExists(atPath: latest) { return latest }
-    let tasks = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-      .filter { $0.hasPrefix("task_") && $0.hasSuffix(".h5") }.sorted()
-    return tasks.last.map { "\(directory)/\($0)" } ?? latest
+    newestCompleteCheckpoint(in: directory).file ?? "\(directory)/latest.h5"
   }
 
   /// The values of a repeatable, comma-separated option, each checked against `known`;
@@ -124,10 +145,26 @@ struct RunCommand: Command {
   func run(_ console: Console) throws {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
+    if let metricsPath { try Self.checkMetricsDirectory(of: metricsPath) }
     if scenario.mode == "paper" {
       try runPaper(scenario, console)
     } else {
       try runContinual(scenario, console)
+    }
+  }
+
+  /// Checks, before anything is trained, that the directory of the metrics file at `path`
+  /// can be created and takes new files.
+  ///
+  /// - Throws: ``UnusablePathError`` naming the directory and the reason.
+  static func checkMetricsDirectory(of path: String) throws {
+    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    do {
+      try FileSystem.createDirectory(directory)
+      try FileSystem.checkWritable(directory)
+    } catch let error as FileSystemError {
+      throw UnusablePathError(
+        problem: error.description, hint: "choose another file for --metrics-json")
     }
   }
 
@@ -164,6 +201,11 @@ struct RunCommand: Command {
         results.append(result)
         // Rewritten after every run, so a long comparison cut short keeps what finished.
         if let metricsPath { try writeAtomically(try PaperReport.json(results), to: metricsPath) }
+        guard !console.isOutputClosed else {
+          throw OutputClosedError(
+            stoppedAt: "the comparison stopped after \(method.rawValue) seed \(seed)"
+              + (metricsPath.map { "; the metrics of the runs so far are in \($0)" } ?? ""))
+        }
         log.event(
           "run", PaperReport.record(result),
           text: String(
@@ -323,17 +365,41 @@ extension RunCommand {
             throw UsageError(
               "--resume continues one run", hint: "give at most one --policy and no --seeds")
           }
-          resumeFrom = resumeFile ?? Self.newestCheckpoint(in: directory)
+          resumeFrom = resumeFile
+          if resumeFile == nil {
+            let (newest, notes) = Self.newestCompleteCheckpoint(in: directory)
+            for note in notes { log.event("note", ["note": note], text: "note: \(note)") }
+            guard let newest else {
+              throw UsageError(
+                "there is no checkpoint in \(directory) to resume from",
+                hint: "drop --resume to start from the first task")
+            }
+            resumeFrom = newest
+          }
         }
+        var tasksDone = 0
         let result = try Self.trainContinual(
           scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
         ) { event in
-          if case .resumed(let file, let done, let of) = event {
+          switch event {
+          case .note(let note):
+            log.event("note", ["note": note], text: "note: \(note)")
+          case .resumed(let file, let done, let of):
+            tasksDone = done
             log.event(
               "resume", ["file": file, "tasks_done": done],
               text: "resuming from \(file): \(done) of \(of) tasks done")
+          case .progress(let progress):
+            if case .taskFinished = progress { tasksDone += 1 }
+            self.report(progress, log: log, names: names)
           }
-          if case .progress(let progress) = event { self.report(progress, log: log, names: names) }
+          guard !console.isOutputClosed else {
+            throw OutputClosedError(
+              stoppedAt: tasksDone == 0
+                ? "the run stopped before its first task finished"
+                : "the run stopped after \(tasksDone) of \(stream.tasks.count) tasks; their "
+                  + "checkpoints in \(directory) are complete (continue with --resume)")
+          }
         }
         results.append(result)
         log.event(
@@ -386,6 +452,8 @@ extension RunCommand {
 
   /// What ``trainContinual(_:stream:checkpointDirectory:resumingFrom:events:)`` reports.
   enum ContinualEvent {
+    /// Something done on the side, such as removing a killed process's temporary file.
+    case note(String)
     /// Restored from `file`, with `done` of `of` tasks finished.
     case resumed(file: String, done: Int, of: Int)
     /// The run's own progress.
@@ -395,39 +463,78 @@ extension RunCommand {
   /// Trains `scenario`'s lifecycle policy on `stream`, writing `task_NNN.h5` (when the
   /// scenario asks) and `latest.h5` into `checkpointDirectory` after every task; with
   /// `resumingFrom`, restores that checkpoint first and continues after its last task.
+  ///
+  /// Before anything is trained the directory is claimed (see
+  /// ``claimCheckpointDirectory(_:)``). A checkpoint that cannot be written stops the run
+  /// there, and so does an error `events` throws (after the checkpoint of a finished task).
+  ///
+  /// - Throws: ``UnusablePathError`` when the directory cannot be used (nothing trained);
+  ///   ``CheckpointWriteError`` when a checkpoint cannot be written.
   static func trainContinual(
     _ scenario: Scenario, stream: TaskStream, checkpointDirectory directory: String,
-    resumingFrom file: String?, events: (ContinualEvent) -> Void
+    resumingFrom file: String?, events: (ContinualEvent) throws -> Void
   ) throws -> ContinualResult {
-    let run = try ContinualRun(
-      scenario: scenario, stream: stream, policy: scenario.lifecycle.policy)
-    var reports: [TaskReport] = []
-    if let file {
-      try Checkpoint.restore(run, from: file)
-      reports = run.state.reports
-      events(.resumed(file: file, done: reports.count, of: stream.tasks.count))
-    }
-    var checkpointError: Error?
-    let result = try run.run { event in
-      events(.progress(event))
-      guard case .taskFinished(let finished) = event, checkpointError == nil else { return }
-      reports.append(finished)
-      do {
-        if scenario.checkpoint.everyTask {
-          try Checkpoint.write(
-            run, reports: reports,
-            to: "\(directory)/" + String(format: "task_%03d.h5", finished.task),
-            toolVersion: ExpertStreamTool.version)
+    let (lock, removed) = try claimCheckpointDirectory(directory)
+    return try withExtendedLifetime(lock) {
+      for name in removed {
+        try events(.note("removed \(directory)/\(name), left by a process that no longer runs"))
+      }
+      let run = try ContinualRun(
+        scenario: scenario, stream: stream, policy: scenario.lifecycle.policy)
+      var reports: [TaskReport] = []
+      if let file {
+        try Checkpoint.restore(run, from: file)
+        reports = run.state.reports
+        try events(.resumed(file: file, done: reports.count, of: stream.tasks.count))
+      }
+      return try run.run { event in
+        if case .taskFinished(let finished) = event {
+          reports.append(finished)
+          var files = ["latest.h5"]
+          if scenario.checkpoint.everyTask {
+            files.insert(String(format: "task_%03d.h5", finished.task), at: 0)
+          }
+          for name in files {
+            do {
+              try Checkpoint.write(
+                run, reports: reports, to: "\(directory)/\(name)",
+                toolVersion: ExpertStreamTool.version)
+            } catch {
+              throw CheckpointWriteError(
+                error: error, directory: directory, task: finished.task + 1,
+                tasks: stream.tasks.count)
+            }
+          }
         }
-        try Checkpoint.write(
-          run, reports: reports, to: "\(directory)/latest.h5",
-          toolVersion: ExpertStreamTool.version)
-      } catch {
-        checkpointError = error
+        try events(.progress(event))
       }
     }
-    if let checkpointError { throw checkpointError }
-    return result
+  }
+
+  /// Makes `directory` ready for a run's checkpoints, before anything is trained: creates
+  /// it, checks with a probe file that files can be created, written, synced and renamed
+  /// there, takes its lock (`.lock`, held until the returned lock is released) and removes
+  /// the temporary files of killed processes (returning their names).
+  ///
+  /// - Throws: ``UnusablePathError`` naming the directory and the reason, or the process
+  ///   holding the lock.
+  static func claimCheckpointDirectory(_ directory: String) throws -> (
+    lock: DirectoryLock, removed: [String]
+  ) {
+    let hint = "choose another checkpoint directory: --set checkpoint.directory=DIR"
+    do {
+      try FileSystem.createDirectory(directory)
+      try FileSystem.checkWritable(directory)
+      let lock = try DirectoryLock("\(directory)/.lock")
+      return (lock, FileSystem.removeAbandonedTemporaries(in: directory))
+    } catch let error as FileSystemError {
+      throw UnusablePathError(problem: error.description, hint: hint)
+    } catch let held as DirectoryLock.Held {
+      throw UnusablePathError(
+        problem: "\(directory): another run is writing checkpoints here"
+          + (held.holder.map { " (\($0))" } ?? ""),
+        hint: "wait for it to finish, or " + hint)
+    }
   }
 
   private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {
@@ -532,10 +639,36 @@ extension RunCommand {
   }
 }
 
-/// Writes `data` to a temporary file beside `path` and renames it into place.
+/// Writes `data` to `path` through a temporary file, synced and renamed into place (see
+/// ``FileSystem/writeAtomically(_:to:)``).
 func writeAtomically(_ data: Data, to path: String) throws {
-  let url = URL(fileURLWithPath: path)
-  try FileManager.default.createDirectory(
-    at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-  try data.write(to: url, options: .atomic)
+  try FileSystem.writeAtomically(data, to: path)
+}
+
+/// A file or directory the user chose that cannot be used: exit code 2, the path, the
+/// reason and what to do instead.
+struct UnusablePathError: UserInputError {
+  /// The path and why it cannot be used.
+  let problem: String
+  /// What to do instead.
+  let hint: String
+
+  var description: String { "\(problem)\nhint: \(hint)" }
+}
+
+/// A checkpoint that could not be written: the run stopped at that task.
+struct CheckpointWriteError: Error, CustomStringConvertible {
+  /// Why the write failed (names the file and the reason).
+  let error: Error
+  /// The checkpoint directory.
+  let directory: String
+  /// The task (from 1) whose checkpoint failed, and the number of tasks.
+  let task: Int
+  let tasks: Int
+
+  var description: String {
+    "\(error)\nthe run stopped after task \(task) of \(tasks), whose checkpoint could not be "
+      + "written\nhint: make room in \(directory) (or fix it), then run again"
+      + (task > 1 ? " with --resume to continue from its newest complete checkpoint" : "")
+  }
 }

@@ -61,7 +61,12 @@ struct SweepCommand: Command {
     defer { group.finish() }
     Compute.threads =
       threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / group.localSize)
-    let store = try SweepStore(directory: directory, runs: plan.runs)
+    let store: SweepStore
+    do {
+      store = try SweepStore(directory: directory, runs: plan.runs)
+    } catch let error as FileSystemError {
+      throw UnusablePathError(problem: error.description, hint: "choose another --out DIR")
+    }
     // Rank 0 takes the lock and tells every rank whether to go on.
     var lockError: Error?
     if group.rank == 0 {
@@ -129,6 +134,12 @@ struct SweepCommand: Command {
       "results in \(directory)/results.jsonl, summary in \(directory)/summary.md; "
         + String(format: "%.1f s", Date().timeIntervalSince(started))
         + (failed > 0 ? "; \(failed) run(s) failed" : ""))
+    guard failed == 0 else {
+      throw SweepFailedError(
+        failed: summary.records.filter { $0["status"] as? String == "failed" }
+          .compactMap { $0["run_id"] as? String },
+        runs: plan.runs.count, directory: directory)
+    }
   }
 
   private func printPlan(_ plan: SweepPlan, directory: String, _ console: Console) {
@@ -144,6 +155,22 @@ struct SweepCommand: Command {
       ])
     }
     console.print(formatTable(rows))
+  }
+
+  /// Runs of the sweep failed (each recorded with its error): exit code 1.
+  struct SweepFailedError: Error, CustomStringConvertible {
+    /// The ids of the failed runs, in grid order.
+    let failed: [String]
+    /// The number of runs in the sweep.
+    let runs: Int
+    /// The sweep's output directory.
+    let directory: String
+
+    var description: String {
+      "\(failed.count) of \(runs) runs failed: \(failed.joined(separator: ", ")) (their errors are "
+        + "in \(directory)/results.jsonl)\nhint: fix the cause and run the sweep again; it "
+        + "retries only the runs that did not finish"
+    }
   }
 
   /// One line on how `run` ended.
@@ -196,8 +223,7 @@ struct SweepCommand: Command {
         datasets[key] = try scenario.loadDatasets(dataDirectory: dataDirectory)
       }
       let (train, test) = datasets[key]!
-      try FileManager.default.createDirectory(
-        atPath: directory, withIntermediateDirectories: true)
+      try FileSystem.createDirectory(directory)
       let metrics: [String: Any]
       if scenario.mode == "paper" {
         let experiment = try RunCommand.paperExperiment(
@@ -214,11 +240,12 @@ struct SweepCommand: Command {
           ], seed: run.seed, testError: result.test.error)
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
-        let checkpoint = RunCommand.newestCheckpoint(in: directory)
-        let resumeFrom = FileManager.default.fileExists(atPath: checkpoint) ? checkpoint : nil
+        let (resumeFrom, notes) = RunCommand.newestCompleteCheckpoint(in: directory)
+        for text in notes { note("\(run.id): \(text)") }
         let result = try RunCommand.trainContinual(
           scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
         ) { event in
+          if case .note(let text) = event { note("\(run.id): \(text)") }
           if case .resumed(let file, let done, let of) = event {
             note("resuming \(run.id) from \(file): \(done) of \(of) tasks done")
           }

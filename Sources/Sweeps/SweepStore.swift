@@ -4,27 +4,24 @@ import Foundation
 /// metrics), each ended run's record in `records/<id>.json`, and `results.jsonl` rebuilt
 /// from those records in grid order after every run.
 ///
-/// Only rank 0 writes records. A record is written atomically (temporary file, then
-/// rename), so a sweep killed at any point leaves whole records or none.
+/// Only rank 0 writes records. A record is written atomically (temporary file synced to
+/// disk, then renamed), so a sweep killed at any point leaves whole records or none.
 public final class SweepStore {
   /// The output directory.
   public let directory: String
   /// The sweep's runs, in grid order.
   public let runs: [SweepRun]
-  private var lockDescriptor: Int32 = -1
+  private var directoryLock: DirectoryLock?
 
   /// The store of `runs` in `directory` (created when missing).
+  ///
+  /// - Throws: ``FileSystemError`` naming the directory that cannot be created and why.
   public init(directory: String, runs: [SweepRun]) throws {
     self.directory = directory
     self.runs = runs
     for subdirectory in ["runs", "records"] {
-      try FileManager.default.createDirectory(
-        atPath: "\(directory)/\(subdirectory)", withIntermediateDirectories: true)
+      try FileSystem.createDirectory("\(directory)/\(subdirectory)")
     }
-  }
-
-  deinit {
-    if lockDescriptor >= 0 { close(lockDescriptor) }
   }
 
   /// Takes the directory's lock (`flock` on `.lock`) for the life of this process; the
@@ -32,25 +29,17 @@ public final class SweepStore {
   ///
   /// - Throws: ``SweepError/locked(directory:message:)`` when another sweep holds it.
   public func lock() throws {
-    let path = "\(directory)/.lock"
-    let descriptor = open(path, O_RDWR | O_CREAT, 0o644)
-    guard descriptor >= 0 else {
-      throw SweepError.locked(directory: directory, message: "cannot open \(path)")
-    }
-    guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-      let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-      close(descriptor)
+    do {
+      directoryLock = try DirectoryLock("\(directory)/.lock")
+    } catch let held as DirectoryLock.Held {
       throw SweepError.locked(
         directory: directory,
         message: "another sweep is writing here"
-          + (holder.map { $0.isEmpty ? "" : " (\($0))" } ?? "")
+          + (held.holder.map { " (\($0))" } ?? "")
           + "; wait for it to finish or choose another --out")
+    } catch let error as FileSystemError {
+      throw SweepError.locked(directory: directory, message: "\(error.step): \(error.reason)")
     }
-    let holder = "process \(getpid()) on \(ProcessInfo.processInfo.hostName)\n"
-    ftruncate(descriptor, 0)
-    _ = holder.withCString { write(descriptor, $0, strlen($0)) }
-    lockDescriptor = descriptor
   }
 
   /// Where `run` writes its checkpoints and metrics.
@@ -70,15 +59,17 @@ public final class SweepStore {
   }
 
   /// Stores `record` as `run`'s result and rebuilds `results.jsonl`.
+  ///
+  /// - Throws: ``FileSystemError`` naming the file that cannot be written and why.
   public func store(_ record: [String: Any], for run: SweepRun) throws {
-    try Self.line(record).write(to: URL(fileURLWithPath: recordPath(of: run)), options: .atomic)
+    try FileSystem.writeAtomically(Self.line(record), to: recordPath(of: run))
     var lines = Data()
     for run in runs {
       guard let stored = self.record(of: run) else { continue }
       lines.append(try Self.line(stored))
       lines.append(UInt8(ascii: "\n"))
     }
-    try lines.write(to: URL(fileURLWithPath: "\(directory)/results.jsonl"), options: .atomic)
+    try FileSystem.writeAtomically(lines, to: "\(directory)/results.jsonl")
   }
 
   /// Every stored record, in grid order.

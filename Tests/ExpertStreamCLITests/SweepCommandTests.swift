@@ -142,11 +142,19 @@ struct SweepCommandTests {
     let blocked = "\(output)/runs/\(plan.runs[1].id)"
     try Data().write(to: URL(fileURLWithPath: blocked))
     let result = runTool(["sweep", quickSweep, "--out", output])
-    #expect(result.status == 0, "\(result.error)")
+    #expect(result.status == 1, "\(result.error)")
     #expect(result.output.contains("1 run(s) failed"))
+    #expect(
+      result.error == """
+        error: 1 of 4 runs failed: \(plan.runs[1].id) (their errors are in \(output)/results.jsonl)
+        hint: fix the cause and run the sweep again; it retries only the runs that did not finish
+
+        """)
     var lines = try results(in: output)
     #expect(lines.count == 4)
-    #expect(lines[1].contains(#""status":"failed""#) && lines[1].contains(#""error":"#))
+    #expect(
+      lines[1].contains(#""status":"failed""#)
+        && lines[1].contains(": cannot create the directory: Not a directory\""))
     #expect(lines.filter { $0.contains(#""status":"finished""#) }.count == 3)
     // A second sweep skips the finished runs and retries the failed one.
     try FileManager.default.removeItem(atPath: blocked)
