@@ -3,29 +3,32 @@
 # attribute, floats printed with 17 significant digits, so equal text means equal bits) and
 # every metrics JSON file under DIR_A against the same path under DIR_B. Timings (attributes
 # and fields whose name contains "second") and the writing tool's version are left out.
+# COMPARE_RUNS_IGNORE=REGEX leaves out more names (for example "numerics", to compare the
+# data of runs made with portable and native numerics).
 # Usage: scripts/compare-runs.sh DIR_A DIR_B     (exit 0: identical; 1: a difference)
 set -euo pipefail
+ignored="second|tool_version${COMPARE_RUNS_IGNORE:+|$COMPARE_RUNS_IGNORE}"
 a=${1:?usage: compare-runs.sh DIR_A DIR_B}
 b=${2:?usage: compare-runs.sh DIR_A DIR_B}
 
 # h5dump's text of a checkpoint without its file-name line, timing attributes and version.
 normalised_h5() {
-  h5dump -m '%.17g' "$1" | tail -n +2 | awk '
+  h5dump -m '%.17g' "$1" | tail -n +2 | awk -v ignored="$ignored" '
     skipping && $0 == indent "}" { skipping = 0; next }
     skipping { next }
-    match($0, /^ *ATTRIBUTE "[^"]*(second|tool_version)[^"]*"/) {
+    match($0, "^ *ATTRIBUTE \"[^\"]*(" ignored ")[^\"]*\"") {
       indent = substr($0, 1, index($0, "A") - 1); skipping = 1; next
     }
     { print }'
 }
 # A pretty-printed metrics file without its timing fields (a value, array or object each).
 normalised_json() {
-  awk '
+  awk -v ignored="$ignored" '
     skipping && ($0 == indent "]" || $0 == indent "]," || $0 == indent "}" || $0 == indent "},") {
       skipping = 0; next
     }
     skipping { next }
-    match($0, /^ *"[^"]*second[^"]*" : /) {
+    match($0, "^ *\"[^\"]*(" ignored ")[^\"]*\" : ") {
       if ($0 ~ /[[{]$/) { indent = substr($0, 1, index($0, "\"") - 1); skipping = 1 }
       next
     }

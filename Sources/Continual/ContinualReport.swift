@@ -1,8 +1,9 @@
 import Foundation
 import MoE
+import TensorCore
 
 extension ContinualResult {
-  /// The `--metrics-json` record of this run.
+  /// The `--metrics-json` record of this run, with the numerics that produced it.
   public var record: [String: Any] {
     let last = reports.last
     let oracle = last?.oracleAccuracyClassIL ?? []
@@ -10,6 +11,7 @@ extension ContinualResult {
     return [
       "scenario": scenario,
       "scenario_hash": scenarioHash,
+      "numerics": BLAS.numericsDescription,
       "policy": policy,
       "seed": seed,
       "tasks": tasks,

@@ -1,14 +1,17 @@
 import Foundation
 import MoE
+import TensorCore
 
 /// Tables and JSON of paper-style results: per run, and per method as mean ± std over
 /// seeds and under the paper's rule (the seed with the lowest training error).
 public enum PaperReport {
-  /// The metrics of one run as the `--metrics-json` file records them.
+  /// The metrics of one run as the `--metrics-json` file records them, with the numerics
+  /// that produced them.
   public static func record(_ result: PaperRunResult) -> [String: Any] {
     [
       "method": result.method.rawValue,
       "seed": result.seed,
+      "numerics": BLAS.numericsDescription,
       "train_error": result.train.error,
       "test_error": result.test.error,
       "H_s": result.test.sampleEntropy,

@@ -15,7 +15,7 @@ struct BenchMoECommand: Command {
     summary: "Measure training steps and evaluation of a paper mixture, in samples/s.",
     usage: [
       "bench moe [--architecture NAME] [--experts E] [--gate softmax|attentive] [--batch B] "
-        + "[--threads T] [--quick]"
+        + "[--threads T] [--numerics MODE] [--quick]"
     ],
     options: [
       .option(
@@ -25,6 +25,7 @@ struct BenchMoECommand: Command {
       .option("--gate", "KIND", "softmax or attentive (default attentive)."),
       .option("--batch", "B", "Batch size (default 512)."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
+      .numerics,
       .flag("--quick", "Time briefly (a smoke test; figures are noisier)."),
     ],
     examples: [
@@ -49,6 +50,7 @@ struct BenchMoECommand: Command {
       == "attentive"
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
+    try arguments.selectNumerics()
     trialSeconds = arguments.flag("--quick") ? 0.005 : 0.5
   }
 

@@ -13,10 +13,11 @@ struct BenchOpsCommand: Command {
   static let configuration = CommandConfiguration(
     name: "bench ops",
     summary: "Measure forward+backward GFLOP/s of the paper's layer shapes against plain sgemm.",
-    usage: ["bench ops [--batch B] [--threads T] [--quick]"],
+    usage: ["bench ops [--batch B] [--threads T] [--numerics MODE] [--quick]"],
     options: [
       .option("--batch", "B", "Batch size of the layer shapes (default 512)."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
+      .numerics,
       .flag("--quick", "Time briefly (a smoke test; figures are noisier)."),
     ],
     examples: [
@@ -31,6 +32,7 @@ struct BenchOpsCommand: Command {
   init(_ arguments: ParsedArguments) throws {
     batch = try arguments.integer("--batch", in: 1...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
+    try arguments.selectNumerics()
     trialSeconds = arguments.flag("--quick") ? 0.005 : 0.2
   }
 

@@ -14,7 +14,7 @@ struct BenchTrainCommand: Command {
       "Train a paper mixture for a fixed number of batches; print samples/s and peak memory.",
     usage: [
       "bench train [--arch paper-mnist|paper-fmnist] [--gate original|attentive] [--experts E] "
-        + "[--batch B] [--ls BETA_S,BETA_D] [--threads T] [--batches N] [--warmup W] [--synthetic]"
+        + "[--batch B] [--ls BETA_S,BETA_D] [--threads T] [--numerics MODE] [--batches N] [--warmup W] [--synthetic]"
     ],
     options: [
       .option("--arch", "NAME", "paper-mnist or paper-fmnist (default)."),
@@ -23,6 +23,7 @@ struct BenchTrainCommand: Command {
       .option("--batch", "B", "Batch size (default 512)."),
       .option("--ls", "BETA_S,BETA_D", "Add L_s with the authors' placement."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
+      .numerics,
       .option("--batches", "N", "Timed batches (default 60)."),
       .option("--warmup", "W", "Untimed batches first (default 20: allocator and caches settle)."),
       .flag("--synthetic", "Random data of FashionMNIST's shape instead of the real files."),
@@ -53,6 +54,7 @@ struct BenchTrainCommand: Command {
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
+    try arguments.selectNumerics()
     batches = try arguments.integer("--batches", in: 1...100_000) ?? 60
     warmup = try arguments.integer("--warmup", in: 0...100_000) ?? 20
     synthetic = arguments.flag("--synthetic")

@@ -85,6 +85,12 @@ public struct OptionDefinition {
     OptionDefinition(name: name, valueName: nil, help: help, repeatable: false)
   }
 
+  /// `--numerics portable|native`, for every command that trains or measures.
+  public static let numerics = option(
+    "--numerics", "MODE",
+    "portable (default: the same results on every CPU) or native (this CPU's fastest "
+      + "OpenBLAS kernels; results then depend on the CPU type). Also EXPERTSTREAM_NUMERICS.")
+
   var signature: String { valueName.map { "\(name) \($0)" } ?? name }
 }
 

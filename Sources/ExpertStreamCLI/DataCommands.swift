@@ -20,7 +20,7 @@ struct DataListCommand: Command {
     options: [
       .option("--data-dir", "DIR", "Look here first (then $EXPERTSTREAM_DATA, then defaults).")
     ],
-    examples: ["expertstream data list --data-dir ../shared/datasets"])
+    examples: ["expertstream data list --data-dir ~/datasets"])
 
   let dataDirectory: String?
 

@@ -1,3 +1,6 @@
+import Foundation
+import TensorCore
+
 /// The command line of one command, checked against its ``CommandConfiguration``.
 ///
 /// Accepts `--name value`, `--name=value`, flags, and `--` before positionals that start
@@ -98,6 +101,23 @@ public struct ParsedArguments {
         hint: "for example '\(name) \(range.lowerBound)'")
     }
     return number
+  }
+
+  /// Chooses the process's numerics from `--numerics` (or `EXPERTSTREAM_NUMERICS`) before
+  /// any tensor work.
+  ///
+  /// - Throws: ``UsageError`` for an unknown mode, in the option or the variable.
+  public func selectNumerics() throws {
+    let modes = Numerics.allCases.map(\.rawValue)
+    if let mode = try choice("--numerics", from: modes) {
+      try Numerics.select(Numerics(rawValue: mode)!)
+    } else if let value = ProcessInfo.processInfo.environment[Numerics.environmentVariable],
+      Numerics(rawValue: value) == nil
+    {
+      throw UsageError(
+        "\(Numerics.environmentVariable)=\(value) is not a numerics mode",
+        hint: "set it to one of \(modes.joined(separator: ", ")), or unset it")
+    }
   }
 
   /// The value of an option that must be one of `choices`.

@@ -15,7 +15,7 @@ struct RunCommand: Command {
     summary: "Train a scenario and print its metrics table.",
     usage: [
       "run SCENARIO [--method NAME]... [--policy NAME]... [--seeds N] [--metrics-json FILE] "
-        + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--quiet] [--log-format text|json]",
+        + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--numerics MODE] [--quiet] [--log-format text|json]",
       "run SCENARIO --resume [FILE]",
     ],
     options: [
@@ -39,6 +39,7 @@ struct RunCommand: Command {
       ),
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
       .option("--threads", "T", "Engine threads (default: all cores)."),
+      .numerics,
       .flag("--quiet", "Print only the final tables (no progress)."),
       .option(
         "--log-format", "FORMAT",
@@ -51,7 +52,7 @@ struct RunCommand: Command {
     ],
     examples: [
       "expertstream run tasks/paper-fashion-mnist.json --method original,attentive+ls --seeds 3",
-      "expertstream run tasks/paper-mnist.json --data-dir ../shared/datasets/mnist",
+      "expertstream run tasks/paper-mnist.json --data-dir DIR",
       "expertstream run tasks/split-fashion-mnist.json --policy spawn-and-freeze,fine-tune",
     ],
     positionals: 1...2)
@@ -86,6 +87,7 @@ struct RunCommand: Command {
     overrides = arguments.allValues("--set")
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
+    try arguments.selectNumerics()
     quiet = arguments.flag("--quiet")
     logFormat =
       try arguments.choice("--log-format", from: LogFormat.allCases.map(\.rawValue))
@@ -183,10 +185,12 @@ struct RunCommand: Command {
         "scenario": scenario.name, "scenario_hash": scenario.hash,
         "architecture": architecture.rawValue, "experts": settings.experts,
         "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
+        "numerics": BLAS.numericsDescription,
       ],
       text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
         + "\(task.train.sampleCount) training / \(task.test.sampleCount) test samples, "
-        + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads\n"
+        + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads, "
+        + "\(BLAS.numerics.rawValue) numerics\n"
         + "scenario hash \(scenario.hash)")
     var results: [PaperRunResult] = []
     let firstSeed = UInt64(scenario.training.seed)
@@ -347,10 +351,12 @@ extension RunCommand {
             "scenario": scenario.name, "scenario_hash": scenario.hash, "policy": policy,
             "seed": scenario.training.seed, "tasks": scenario.classGroups,
             "threads": Compute.threads, "evaluated_on": scenario.dataset.evaluateOn.rawValue,
+            "numerics": BLAS.numericsDescription,
           ],
           text: "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
             + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
             + "\(scenario.model.gate) gate, \(Compute.threads) threads, "
+            + "\(BLAS.numerics.rawValue) numerics, "
             + "evaluated on the \(scenario.dataset.evaluateOn.rawValue) samples\n"
             + "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " ")
             + "\nscenario hash \(scenario.hash)")

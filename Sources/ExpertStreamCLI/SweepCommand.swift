@@ -16,7 +16,7 @@ struct SweepCommand: Command {
     summary: "Run a grid of seeds × methods or policies × scenario fields (in one process, "
       + "or over the ranks of mpirun/srun); resumable.",
     usage: [
-      "sweep FILE [--out DIR] [--dry-run] [--data-dir DIR] [--threads T] [--quiet]",
+      "sweep FILE [--out DIR] [--dry-run] [--data-dir DIR] [--threads T] [--numerics MODE] [--quiet]",
       "mpirun -np N expertstream sweep FILE [--out DIR]",
     ],
     options: [
@@ -25,6 +25,7 @@ struct SweepCommand: Command {
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
       .option(
         "--threads", "T", "Engine threads per process (default: cores ÷ ranks on this node)."),
+      .numerics,
       .flag("--quiet", "Print only the summary."),
     ],
     examples: [
@@ -47,6 +48,7 @@ struct SweepCommand: Command {
     dryRun = arguments.flag("--dry-run")
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
+    try arguments.selectNumerics()
     quiet = arguments.flag("--quiet")
   }
 
@@ -200,6 +202,7 @@ struct SweepCommand: Command {
       try root.setAttribute("seed", seed)
       try root.setAttribute("test_error", testError)
       try root.setAttribute("tool_version", ExpertStreamTool.version)
+      try root.setAttribute("numerics", BLAS.numericsDescription)
       let state = try root.group("state")
       for (key, tensor) in model.state() {
         try state.write(key, floats: tensor.values, shape: tensor.shape)
