@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 
 /// A JSON text that could not be parsed: where, and why.
@@ -15,6 +16,34 @@ struct JSONParseError: Error {
   /// The error as a ``ScenarioError`` of `file`.
   func scenarioError(file: String) -> ScenarioError {
     ScenarioError(file: file, path: path, message: message, line: line, column: column)
+  }
+}
+
+/// A JSON file read strictly: the scenario's and the sweep's reader.
+public enum JSONFile {
+  /// The bytes of the regular file at `path`.
+  ///
+  /// - Throws: ``ScenarioError`` with the system's reason (no such file, a directory, a
+  ///   FIFO, permission denied).
+  public static func contents(_ path: String) throws -> [UInt8] {
+    do {
+      return try readRegularFile(path)
+    } catch {
+      throw ScenarioError(file: path, path: "", message: "cannot read: \(error.reason)")
+    }
+  }
+
+  /// The JSON value in the file at `path`, as Foundation values (`[String: Any]`, `[Any]`,
+  /// `String`, `NSNumber`, `NSNull`).
+  ///
+  /// - Throws: ``ScenarioError``: the system's reason for an unreadable file; the line and
+  ///   column of a syntax error, a key given twice or a number out of range.
+  public static func read(_ path: String) throws -> Any {
+    do {
+      return try JSONParser.parse(Data(contents(path)))
+    } catch let error as JSONParseError {
+      throw error.scenarioError(file: path)
+    }
   }
 }
 

@@ -196,13 +196,7 @@ extension Scenario {
   ///   read, the system's reason (`cannot read: permission denied`, `is a directory, not a
   ///   file`).
   public static func load(_ path: String, overrides: [String] = []) throws -> Scenario {
-    let bytes: [UInt8]
-    do {
-      bytes = try readRegularFile(path)
-    } catch {
-      throw ScenarioError(file: path, path: "", message: "cannot read: \(error.reason)")
-    }
-    return try parse(Data(bytes), file: path, overrides: overrides)
+    try parse(Data(JSONFile.contents(path)), file: path, overrides: overrides)
   }
 
   /// Parses and validates scenario JSON.

@@ -102,15 +102,12 @@ public struct SweepPlan {
   /// anything starts.
   /// - Throws: ``SweepError/invalid(file:field:message:)`` naming the file and field.
   public static func load(_ path: String) throws -> SweepPlan {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
-      throw SweepError.invalid(file: path, field: "", message: reason)
-    }
     let root: Any
     do {
-      root = try JSONSerialization.jsonObject(with: data)
-    } catch {
-      throw SweepError.invalid(file: path, field: "", message: "not valid JSON")
+      root = try JSONFile.read(path)
+    } catch let error as ScenarioError {
+      let location = error.line.map { "\(path):\($0):\(error.column ?? 1)" } ?? path
+      throw SweepError.invalid(file: location, field: error.path, message: error.message)
     }
     func fail(_ field: String, _ message: String) -> SweepError {
       .invalid(file: path, field: field, message: message)

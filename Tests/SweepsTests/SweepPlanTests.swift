@@ -93,6 +93,31 @@ func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: Str
   }
 }
 
+@Test func sweepFilesThatAreNotStrictJSONGiveLineAndColumn() throws {
+  let (duplicateDirectory, duplicate) = try writeSweep(
+    "{\"scenario\": \"tiny.json\",\n \"scenario\": \"other.json\"}")
+  _ = duplicateDirectory
+  #expect(
+    errorText { try SweepPlan.load(duplicate) }
+      == "\(duplicate):2:2: scenario: duplicate key 'scenario' (first at line 1, again at line 2); "
+      + "keep one")
+  let (syntaxDirectory, syntax) = try writeSweep("{\"scenario\": \"tiny.json\",\n  \"axes\" {}}")
+  _ = syntaxDirectory
+  #expect(
+    errorText { try SweepPlan.load(syntax) }
+      == "\(syntax):2:10: not valid JSON: expected ':' after the key 'axes', found '{'")
+}
+
+/// The text of the error `body` throws, or "no error".
+private func errorText(_ body: () throws -> Void) -> String {
+  do {
+    try body()
+    return "no error"
+  } catch {
+    return "\(error)"
+  }
+}
+
 @Test func theShippedSweepsAreValid() throws {
   let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("../../tasks").standardized.path
