@@ -19,3 +19,26 @@ let executable: String? = {
   }
   return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
 }()
+
+/// Runs `program` with `arguments` in `directory` (default: the current one), its
+/// environment this process's with `environment` laid over it (`nil` values unset), and
+/// returns its exit status and everything it wrote to standard output and error.
+func runProgram(
+  _ program: String, _ arguments: [String], in directory: String? = nil,
+  environment: [String: String?] = [:]
+) throws -> (status: Int32, output: String) {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: program)
+  process.arguments = arguments
+  if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+  var merged = ProcessInfo.processInfo.environment
+  for (name, value) in environment { merged[name] = value }
+  process.environment = merged
+  let pipe = Pipe()
+  process.standardOutput = pipe
+  process.standardError = pipe
+  try process.run()
+  let data = pipe.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

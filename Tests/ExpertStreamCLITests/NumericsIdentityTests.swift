@@ -1,27 +1,14 @@
 import Foundation
 import Testing
 
-/// Runs the built `expertstream` in `directory` with extra environment variables; returns
-/// its exit status and output.
+/// Runs the built `expertstream` in `directory` with `environment` (no numerics or core
+/// type inherited from the machine's); returns its exit status and output.
 private func spawn(
-  _ arguments: [String], in directory: String, environment extra: [String: String]
+  _ arguments: [String], in directory: String, environment: [String: String]
 ) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: executable!)
-  process.arguments = arguments
-  process.currentDirectoryURL = URL(fileURLWithPath: directory)
-  var environment = ProcessInfo.processInfo.environment
-  environment["OPENBLAS_CORETYPE"] = nil
-  environment["EXPERTSTREAM_NUMERICS"] = nil
-  environment.merge(extra) { $1 }
-  process.environment = environment
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  var variables: [String: String?] = ["OPENBLAS_CORETYPE": nil, "EXPERTSTREAM_NUMERICS": nil]
+  for (name, value) in environment { variables[name] = value }
+  return try runProgram(executable!, arguments, in: directory, environment: variables)
 }
 
 /// `scripts/compare-runs.sh A B`: whether every checkpoint and metrics file is bit-identical,
@@ -29,18 +16,10 @@ private func spawn(
 private func compareRuns(_ a: String, _ b: String, ignoring: String = "") throws -> (
   identical: Bool, output: String
 ) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/bin/bash")
-  process.arguments = ["\(repositoryRoot)/scripts/compare-runs.sh", a, b]
-  process.environment = ProcessInfo.processInfo.environment.merging(
-    ["COMPARE_RUNS_IGNORE": ignoring]) { $1 }
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus == 0, String(decoding: data, as: UTF8.self))
+  let comparison = try runProgram(
+    "/bin/bash", ["\(repositoryRoot)/scripts/compare-runs.sh", a, b],
+    environment: ["COMPARE_RUNS_IGNORE": ignoring])
+  return (comparison.status == 0, comparison.output)
 }
 
 /// The quick scenario and notebook 02's small paper block, run in `directory`.

@@ -31,25 +31,13 @@ private func results(in directory: String) throws -> [String] {
 private func spawn(_ arguments: [String], underMPI ranks: Int? = nil) throws -> (
   status: Int32, output: String
 ) {
-  let process = Process()
-  if let ranks {
-    process.executableURL = URL(fileURLWithPath: mpirun!)
-    process.arguments = ["-np", "\(ranks)", "--oversubscribe", executable!] + arguments
-  } else {
-    process.executableURL = URL(fileURLWithPath: executable!)
-    process.arguments = arguments
-  }
-  var environment = ProcessInfo.processInfo.environment
-  environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-  environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-  process.environment = environment
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  let environment: [String: String?] = [
+    "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+  ]
+  guard let ranks else { return try runProgram(executable!, arguments, environment: environment) }
+  return try runProgram(
+    mpirun!, ["-np", "\(ranks)", "--oversubscribe", executable!] + arguments,
+    environment: environment)
 }
 
 @Suite(
