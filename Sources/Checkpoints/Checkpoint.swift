@@ -266,7 +266,7 @@ public enum Checkpoint {
   /// Puts `run` where the checkpoint at `path` left it (see ``resumeState(from:scenario:policy:)``).
   ///
   /// The checkpoint must have been written on the data `run` uses: its `dataset_sha256`
-  /// attribute (absent in files of tool version 0.3 and earlier, which are not checked)
+  /// attribute (absent in files written before it existed, which are not checked)
   /// must equal ``datasetDigest(of:)``, and its replay buffer must index `run`'s training
   /// set.
   ///
@@ -296,12 +296,11 @@ public enum Checkpoint {
           "index \(state.replayBuffer[bad]) at position \(bad) is out of range for the "
           + "training set's \(trainCount) samples")
     }
-    let classCount = run.stream.test.classCount
+    let classCount = run.model.classCount
     if let report = state.reports.first(where: { $0.routing.classes != classCount }) {
       throw HDF5Error(
         file: path, path: String(format: "/history/task_%03d/decomposition", report.task),
-        message:
-          "has \(report.routing.classes) classes, the dataset of this run \(classCount)")
+        message: "has \(report.routing.classes) classes, the model of this run \(classCount)")
     }
     do {
       try run.restore(state)

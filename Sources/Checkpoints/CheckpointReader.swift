@@ -15,6 +15,9 @@ struct CheckpointReader {
   static let maximumTasks = 100_000
   /// The most classes a dataset may have.
   static let maximumClasses = 100_000
+  /// The largest counter (optimiser steps, samples offered to the replay reservoir) read:
+  /// 2^53, far above any run and far below overflowing as the run counts on.
+  static let maximumCounter = 1 << 53
   /// How far a stored probability may stray outside 0…1 by rounding.
   static let probabilityTolerance = 1e-6
 
@@ -256,11 +259,20 @@ struct CheckpointReader {
 
     let optimizerGroup = try root.existingGroup("optimizer")
     let step = try optimizerGroup.integerAttribute("step")
-    guard step >= 0 else { throw error("/optimizer", "attribute step is \(step), expected ≥ 0") }
+    guard (0...Self.maximumCounter).contains(step) else {
+      throw error("/optimizer", "attribute step is \(step), expected 0 to 2^53")
+    }
     var optimizer = OptimizerState(step: step)
     for slot in try optimizerGroup.memberNames() {
-      optimizer.slots[slot] = try parameterTable(
-        optimizerGroup.existingGroup(slot), modelState: modelState)
+      let table = try parameterTable(optimizerGroup.existingGroup(slot), modelState: modelState)
+      // Every slot holds one buffer per tensor the optimiser has updated.
+      if let (first, other) = optimizer.slots.first, Set(other.keys) != Set(table.keys) {
+        throw error(
+          "/optimizer/\(slot)",
+          "holds buffers of \(table.count) tensors, /optimizer/\(first) of \(other.count) other "
+            + "or different ones; every slot has one per tensor updated")
+      }
+      optimizer.slots[slot] = table
     }
     let generator = try integers(
       root.existingGroup("rng"), "state", shape: [4], "the xoshiro256** state"
@@ -295,11 +307,16 @@ struct CheckpointReader {
     let replay = try integers(stream, "replay_indices", shape: nil, "")
     try checkRange(replay, 0..<Int.max, "/stream/replay_indices", "a training-set index")
     let replaySeen = try stream.integerAttribute("replay_seen")
-    guard replaySeen >= replay.count else {
+    guard (0...Self.maximumCounter).contains(replaySeen) else {
+      throw error("/stream", "attribute replay_seen is \(replaySeen), expected 0 to 2^53")
+    }
+    // The reservoir holds every sample offered until it is full.
+    let capacity = scenario.lifecycle.replaySamples
+    guard replay.count == min(replaySeen, capacity) else {
       throw error(
-        "/stream",
-        "attribute replay_seen is \(replaySeen), fewer than the \(replay.count) samples in "
-          + "/stream/replay_indices")
+        "/stream/replay_indices",
+        "has \(replay.count) values, expected \(min(replaySeen, capacity)) (the reservoir of "
+          + "\(capacity) samples after \(replaySeen) offered, attribute replay_seen)")
     }
 
     let history = try root.existingGroup("history")
