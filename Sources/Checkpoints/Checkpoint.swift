@@ -164,6 +164,7 @@ public enum Checkpoint {
       }
       try metrics.write(name, doubles: square, shape: [size, size])
     }
+    try root.setAttribute("strings_sha256", CheckpointReader.stringsDigest(root))
   }
 
   /// One dataset per tensor of `module`, named by its dotted key.

@@ -1,4 +1,5 @@
 import Continual
+import Datasets
 import Foundation
 import MoE
 import NN
@@ -57,9 +58,41 @@ struct CheckpointReader {
         frozen: record.frozen, spawnedAtTask: record.spawnedAtTask,
         frozenAtTask: record.frozenAtTask, classes: record.classes)
     }
+    if root.hasAttribute("strings_sha256") {
+      guard try root.stringAttribute("strings_sha256") == Self.stringsDigest(root) else {
+        throw error(
+          "/",
+          "checksum mismatch: the string attributes do not match strings_sha256 (the file is "
+            + "damaged)")
+      }
+    }
     let history = try root.existingGroup("history")
     let tasks = try layout.finished.enumerated().map { index, name in
       try taskSummary(history.existingGroup(name), index: index, layout: layout)
+    }
+    let metrics = try root.existingGroup("metrics")
+    for (name, rows, source) in [
+      ("accuracy_matrix_task_il", tasks.map(\.accuracyTaskIL), "accuracy_task_il"),
+      ("accuracy_matrix_class_il", tasks.map(\.accuracyClassIL), "accuracy_class_il"),
+    ] {
+      let size = rows.count
+      let matrix = try doubles(metrics, name, shape: [size, size], "\(size) finished tasks")
+      for (i, row) in rows.enumerated() {
+        for j in 0..<size {
+          let value = matrix[i * size + j]
+          if j < row.count, value != row[j] {
+            throw error(
+              metrics.childPath(name),
+              "entry [\(i), \(j)] is \(value), "
+                + String(format: "/history/task_%03d/", i) + "\(source) holds \(row[j])")
+          }
+          if j >= row.count, !value.isNaN {
+            throw error(
+              metrics.childPath(name),
+              "entry [\(i), \(j)] is \(value), expected NaN above the diagonal")
+          }
+        }
+      }
     }
     return Checkpoint.Summary(
       path: file.path, formatVersion: version, toolVersion: try root.stringAttribute("tool_version"),
@@ -109,15 +142,46 @@ struct CheckpointReader {
         "has shape \(shape), expected [experts, classes] with 1 to \(Self.maximumClasses) classes")
     }
     let classCount = shape[1]
+    // Tasks have disjoint classes.
+    var seen = Set<Int>()
     let taskClasses = try (0..<taskCount).map { task -> [Int] in
       let name = String(format: "task_%03d_classes", task)
       let classes = try integers(stream, name, shape: nil, "the task's classes")
       guard classes.count >= 1 else { throw error("/stream/\(name)", "holds no class") }
       try checkRange(classes, 0..<classCount, "/stream/\(name)", "a class (\(classCount) classes)")
+      if let repeated = classes.indices.first(where: { !seen.insert(classes[$0]).inserted }) {
+        throw error(
+          "/stream/\(name)",
+          "value \(classes[repeated]) at index \(repeated) is a class of an earlier task or "
+            + "repeats one")
+      }
       return classes
     }
     return Layout(
       taskClasses: taskClasses, finished: finished, experts: experts, classCount: classCount)
+  }
+
+  /// The SHA-256 of the checkpoint's string attributes, as `strings_sha256` records it: their
+  /// values live in HDF5's global heap, which has no checksum. Each adds its object path,
+  /// name and value, NUL-terminated, in schema order.
+  static func stringsDigest(_ root: HDF5Group) throws -> String {
+    var hash = SHA256()
+    func add(_ group: HDF5Group, _ names: [String]) throws {
+      for name in names {
+        let value = try group.stringAttribute(name)
+        hash.update(Array("\(group.path)\u{0}\(name)\u{0}\(value)\u{0}".utf8))
+      }
+    }
+    try add(root, ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"])
+    let model = try root.existingGroup("model")
+    let experts = try model.existingGroup("experts")
+    for name in try experts.memberNames() { try add(experts.existingGroup(name), ["kind"]) }
+    try add(model.existingGroup("gate"), ["kind"])
+    let history = try root.existingGroup("history")
+    for name in try history.memberNames() {
+      try add(history.existingGroup(name), ["lifecycle_events"])
+    }
+    return hash.hexDigest()
   }
 
   /// The members of `group`, which must be `prefix` + `000`, `001`, … without gaps, at
@@ -163,6 +227,12 @@ struct CheckpointReader {
     try checkRange(
       classes, 0..<layout.classCount, group.childPath("classes"),
       "a class (\(layout.classCount) classes)")
+    var seen = Set<Int>()
+    if let repeated = classes.indices.first(where: { !seen.insert(classes[$0]).inserted }) {
+      throw error(
+        group.childPath("classes"),
+        "value \(classes[repeated]) at index \(repeated) repeats an earlier class")
+    }
     return (frozen == 1, spawned, frozenAt < 0 ? nil : frozenAt, classes)
   }
 

@@ -23,8 +23,8 @@ public struct HDF5Error: Error, CustomStringConvertible, Equatable {
 
 /// An open HDF5 file; closed when released.
 ///
-/// Files are written in the HDF5 1.8 format or later, whose metadata (superblock, object
-/// headers with their attributes, group indices) carries checksums, and every non-empty
+/// Files are written in the HDF5 1.10 format, whose metadata (superblock, object headers
+/// with their attributes, group and chunk indices) carries checksums, and every non-empty
 /// dataset is chunked with the Fletcher-32 checksum filter: damage is detected on reading.
 /// Files without checksums (written before) are read as they are.
 public final class HDF5File {
@@ -49,8 +49,9 @@ public final class HDF5File {
       throw HDF5Error(file: path, path: "/", message: "cannot create a file access list")
     }
     defer { H5Pclose(access) }
-    // The 1.8 format is the oldest whose metadata has checksums; h5py reads it.
-    guard H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V110) >= 0 else {
+    // The 1.10 format: metadata with checksums, and the index of a dataset's chunks kept in
+    // checksummed structures (1.8's B-trees have none); h5py reads it.
+    guard H5Pset_libver_bounds(access, H5F_LIBVER_V110, H5F_LIBVER_V110) >= 0 else {
       throw HDF5Error(file: path, path: "/", message: "cannot choose the file format")
     }
     let id = H5Fcreate(path, es_H5F_ACC_TRUNC(), es_H5P_DEFAULT(), access)
@@ -117,6 +118,61 @@ public final class HDF5File {
   }
 
   deinit { H5Fclose(id) }
+
+  /// What is wrong with the file's global heap, where HDF5 keeps variable-length strings
+  /// without a checksum, or `nil`; found on the first variable-length read. HDF5 1.10 copies
+  /// a heap object of its stored size without checking it against its collection, so a
+  /// damaged size would crash the reader.
+  private lazy var globalHeapDamage: String? = Self.globalHeapDamage(path)
+
+  /// Throws when the file's global heap is damaged (see ``globalHeapDamage``).
+  func checkGlobalHeap() throws {
+    if let damage = globalHeapDamage { throw HDF5Error(file: path, path: "/", message: damage) }
+  }
+
+  /// Walks every global heap collection in the file at `path` (signature `GCOL`, version 1):
+  /// each object's size must fit in its collection.
+  private static func globalHeapDamage(_ path: String) -> String? {
+    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    else { return "cannot read the file to check its global heap" }
+    let signature: [UInt8] = Array("GCOL".utf8) + [1, 0, 0, 0]
+    let (headerSize, objectHeaderSize) = (16, 16)
+    return data.withUnsafeBytes { bytes -> String? in
+      guard let base = bytes.baseAddress else { return nil }
+      func word<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
+        T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+      }
+      var start = 0
+      while start + headerSize <= bytes.count,
+        let found = memchr(base + start, Int32(signature[0]), bytes.count - start)
+      {
+        let collection = base.distance(to: UnsafeRawPointer(found))
+        start = collection + 1
+        guard collection + headerSize <= bytes.count else { break }
+        guard memcmp(found, signature, signature.count) == 0 else { continue }
+        let size = word(collection + 8, UInt64.self)
+        guard size >= UInt64(headerSize), size <= UInt64(bytes.count - collection) else {
+          return "the global heap (variable-length strings) is damaged: the collection at "
+            + "byte \(collection) claims \(size) bytes"
+        }
+        let end = collection + Int(size)
+        var position = collection + headerSize
+        while position + objectHeaderSize <= end {
+          let index = word(position, UInt16.self)
+          let objectSize = word(position + 8, UInt64.self)
+          // Index 0 is the collection's free space, its last object, header included.
+          let room = end - position - (index == 0 ? 0 : objectHeaderSize)
+          guard objectSize <= UInt64(room) else {
+            return "the global heap (variable-length strings) is damaged: object \(index) at "
+              + "byte \(position) claims \(objectSize) bytes, more than its collection holds"
+          }
+          if index == 0 { break }
+          position += objectHeaderSize + (Int(objectSize) + 7) / 8 * 8
+        }
+      }
+      return nil
+    }
+  }
 
   /// The root group, `/`.
   public var root: HDF5Group { HDF5Group(file: self, path: "/") }
@@ -471,6 +527,7 @@ public struct HDF5Group {
         throw error(nil, "attribute \(name) is not a string")
       }
       if H5Tis_variable_str(type) > 0 {
+        try file.checkGlobalHeap()
         let memoryType = H5Tcopy(es_H5T_C_S1())
         defer { H5Tclose(memoryType) }
         H5Tset_size(memoryType, es_H5T_VARIABLE())

@@ -97,7 +97,7 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
 @Test func aBitFlipInTheMetadataIsAChecksumMismatch() throws {
   let directory = try TemporaryDirectory()
   let original = try writeTinyCheckpoints(in: directory.url.path)
-  // Object headers of the 1.8 format start with "OHDR" and end with a checksum; flip a bit
+  // Object headers of the 1.10 format start with "OHDR" and end with a checksum; flip a bit
   // in the message area of the tenth one.
   let bytes = try Data(contentsOf: URL(fileURLWithPath: original))
   var headers: [Int] = []
@@ -213,10 +213,11 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
 @Test func checkpointsWithoutChecksumsOrDataIdentityStillInspectAndResume() throws {
   let directory = try TemporaryDirectory()
   let original = try writeTinyCheckpoints(in: directory.url.path)
-  // As the tool wrote them before: no dataset_sha256, no Fletcher-32, contiguous datasets,
-  // the earliest file format (no metadata checksums).
+  // As the tool wrote them before: no dataset_sha256 or strings_sha256, no Fletcher-32,
+  // contiguous datasets, the earliest file format (no metadata checksums).
   let stripped = try editedCopy(of: original, "stripped.h5") { root in
     try root.removeAttribute("dataset_sha256")
+    try root.removeAttribute("strings_sha256")
   }
   let old = directory.path("old.h5")
   let repack = Process()
