@@ -275,6 +275,10 @@ public enum Checkpoint {
   ///   when the checkpoint does not fit the run: another scenario, policy or dataset, or a
   ///   tensor of the wrong shape.
   public static func restore(_ run: ContinualRun, from path: String) throws {
+    let shapes = Dictionary(
+      uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
+    let state = try CheckpointReader(file: HDF5File.open(path)).resumeState(
+      scenario: run.scenario, policy: run.policy, modelShapes: shapes)
     let file = try HDF5File.open(path)
     if file.root.hasAttribute("dataset_sha256") {
       let stored = try file.root.stringAttribute("dataset_sha256")
@@ -288,7 +292,6 @@ public enum Checkpoint {
             + "trained on (--data-dir), or start the run again without --resume")
       }
     }
-    let state = try resumeState(from: path, scenario: run.scenario, policy: run.policy)
     let trainCount = run.stream.train.count
     if let bad = state.replayBuffer.firstIndex(where: { $0 >= trainCount }) {
       throw HDF5Error(

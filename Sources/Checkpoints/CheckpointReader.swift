@@ -95,7 +95,8 @@ struct CheckpointReader {
       }
     }
     return Checkpoint.Summary(
-      path: file.path, formatVersion: version, toolVersion: try root.stringAttribute("tool_version"),
+      path: file.path, formatVersion: version,
+      toolVersion: try root.stringAttribute("tool_version"),
       scenario: try root.stringAttribute("scenario"),
       scenarioHash: try root.stringAttribute("scenario_hash"),
       policy: try root.stringAttribute("policy"), taskClasses: layout.taskClasses,
@@ -106,7 +107,8 @@ struct CheckpointReader {
   private func formatVersion() throws -> Int {
     guard root.hasAttribute("format"), try root.stringAttribute("format") == Checkpoint.format
     else {
-      throw error("/", "not an ExpertStream checkpoint (no format attribute '\(Checkpoint.format)')")
+      throw error(
+        "/", "not an ExpertStream checkpoint (no format attribute '\(Checkpoint.format)')")
     }
     let version = try root.integerAttribute("format_version")
     guard version <= Checkpoint.formatVersion else {
@@ -172,7 +174,8 @@ struct CheckpointReader {
         hash.update(Array("\(group.path)\u{0}\(name)\u{0}\(value)\u{0}".utf8))
       }
     }
-    try add(root, ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"])
+    try add(
+      root, ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"])
     let model = try root.existingGroup("model")
     let experts = try model.existingGroup("experts")
     for name in try experts.memberNames() { try add(experts.existingGroup(name), ["kind"]) }
@@ -214,13 +217,15 @@ struct CheckpointReader {
     let spawned = try group.integerAttribute("spawned_at_task")
     guard tasks.contains(spawned) else {
       throw error(
-        group.path, "attribute spawned_at_task is \(spawned), expected \(tasks.lowerBound) to "
+        group.path,
+        "attribute spawned_at_task is \(spawned), expected \(tasks.lowerBound) to "
           + "\(tasks.upperBound) (\(layout.finished.count) finished tasks)")
     }
     let frozenAt = try group.integerAttribute("frozen_at_task")
     guard frozenAt == -1 || tasks.contains(frozenAt) else {
       throw error(
-        group.path, "attribute frozen_at_task is \(frozenAt), expected -1 (trainable) or 0 to "
+        group.path,
+        "attribute frozen_at_task is \(frozenAt), expected -1 (trainable) or 0 to "
           + "\(tasks.upperBound) (\(layout.finished.count) finished tasks)")
     }
     let classes = try integers(group, "classes", shape: nil, "the expert's classes")
@@ -287,7 +292,12 @@ struct CheckpointReader {
 
   // MARK: - Resuming
 
-  func resumeState(scenario: Scenario, policy: String) throws -> ContinualRunState {
+  /// The state to resume `scenario` under `policy`; `modelShapes` are the shapes of the
+  /// tensors of the model being restored that it already has (by mixture key), checked
+  /// before the optimiser's and EWC's buffers are checked against the file's tensors.
+  func resumeState(scenario: Scenario, policy: String, modelShapes: [String: [Int]] = [:])
+    throws -> ContinualRunState
+  {
     // Every part `inspect` shows is checked as for the summary.
     _ = try summary()
     let layout = try self.layout()
@@ -304,7 +314,8 @@ struct CheckpointReader {
     }
     guard layout.taskClasses == scenario.classGroups else {
       throw error(
-        "/stream", "holds the tasks \(layout.taskClasses), the scenario's are \(scenario.classGroups)")
+        "/stream",
+        "holds the tasks \(layout.taskClasses), the scenario's are \(scenario.classGroups)")
     }
 
     var modelState: [String: Tensor] = [:]
@@ -327,6 +338,13 @@ struct CheckpointReader {
       modelState["gate.\(key)"] = try tensor(gate, key)
     }
 
+    for key in modelState.keys.sorted() {
+      if let expected = modelShapes[key], let found = modelState[key]?.shape, found != expected {
+        throw error(
+          Checkpoint.objectPath(ofModelKey: key),
+          "shape \(found) does not fit the model's \(expected)")
+      }
+    }
     let optimizerGroup = try root.existingGroup("optimizer")
     let step = try optimizerGroup.integerAttribute("step")
     guard (0...Self.maximumCounter).contains(step) else {
@@ -408,7 +426,7 @@ struct CheckpointReader {
 
   /// Float32 dataset `key` of `group` as a tensor of its stored shape.
   private func tensor(_ group: HDF5Group, _ key: String) throws -> Tensor {
-    let (shape, values) = try group.readFloats(key)
+    let (shape, values) = try group.readFloats(key, exactType: true)
     do {
       return try Tensor(shape: shape, values: values)
     } catch {
@@ -426,11 +444,12 @@ struct CheckpointReader {
       guard let tensor = modelState[key] else {
         throw error(group.childPath(key), "is not a tensor of the model")
       }
-      let (shape, values) = try group.readFloats(key)
+      let (shape, values) = try group.readFloats(key, exactType: true)
       guard shape == [tensor.count] else {
         throw error(
           group.childPath(key),
-          "has shape \(shape), expected [\(tensor.count)] (the tensor's \(tensor.shape), flattened)")
+          "has shape \(shape), expected [\(tensor.count)] (the tensor's \(tensor.shape), flattened)"
+        )
       }
       table[key] = values
     }
@@ -473,11 +492,20 @@ struct CheckpointReader {
     func rows(_ values: [Int]) -> [[Int]] {
       (0..<experts).map { Array(values[($0 * classes)..<(($0 + 1) * classes)]) }
     }
+    // Sums of gate probabilities.
+    func sums(_ name: String, shape: [Int], _ meaning: String) throws -> [Double] {
+      let values = try doubles(raw, name, shape: shape, meaning)
+      if let bad = values.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
+        throw error(
+          raw.childPath(name), "value \(values[bad]) at index \(bad) is not a sum of probabilities")
+      }
+      return values
+    }
     let routing = try RoutingStatistics(
       experts: experts, classes: classes, samples: samples, correct: correct,
       entropyTotal: try raw.doubleAttribute("entropy_total"),
-      gateTotals: try doubles(raw, "gate_totals", shape: [experts], "\(experts) experts"),
-      gateByClass: try doubles(raw, "gate_by_class", shape: [experts, classes], table),
+      gateTotals: try sums("gate_totals", shape: [experts], "\(experts) experts"),
+      gateByClass: try sums("gate_by_class", shape: [experts, classes], table),
       samplesByClass: try counts(raw, "samples_by_class", shape: [classes], "\(classes) classes"),
       counts: rows(try counts(group, "counts", shape: [experts, classes], table)),
       predictedCounts: rows(try counts(raw, "predicted_counts", shape: [experts, classes], table)))
@@ -510,7 +538,7 @@ struct CheckpointReader {
   /// The task's `events` table: int64 [n, 3] of task, expert and kind index.
   private func lifecycleEvents(_ group: HDF5Group, layout: Layout) throws -> [LifecycleEvent] {
     let path = group.childPath("events")
-    let (shape, values) = try group.readIntegers("events")
+    let (shape, values) = try group.readIntegers("events", exactType: true)
     guard shape.count == 2, shape[1] == 3 else {
       throw error(path, "has shape \(shape), expected [n, 3] (task, expert and kind of each event)")
     }
@@ -541,7 +569,7 @@ struct CheckpointReader {
   private func doubles(_ group: HDF5Group, _ name: String, shape: [Int]?, _ meaning: String)
     throws -> [Double]
   {
-    let (found, values) = try group.readDoubles(name)
+    let (found, values) = try group.readDoubles(name, exactType: true)
     try checkShape(found, shape, group.childPath(name), meaning)
     return values
   }
@@ -550,7 +578,7 @@ struct CheckpointReader {
   private func integers(_ group: HDF5Group, _ name: String, shape: [Int]?, _ meaning: String)
     throws -> [Int]
   {
-    let (found, values) = try group.readIntegers(name)
+    let (found, values) = try group.readIntegers(name, exactType: true)
     try checkShape(found, shape, group.childPath(name), meaning)
     return values.map(Int.init)
   }

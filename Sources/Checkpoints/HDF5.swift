@@ -190,14 +190,16 @@ public final class HDF5File {
 /// a metadata checksum.
 func describeFailure(_ what: String) -> String {
   var checksumFailed = false
-  H5Ewalk2(es_H5E_DEFAULT(), H5E_WALK_DOWNWARD, { _, entry, found in
-    if let description = entry?.pointee.desc,
-      String(cString: description).lowercased().contains("checksum")
-    {
-      found?.assumingMemoryBound(to: Bool.self).pointee = true
-    }
-    return 0
-  }, &checksumFailed)
+  H5Ewalk2(
+    es_H5E_DEFAULT(), H5E_WALK_DOWNWARD,
+    { _, entry, found in
+      if let description = entry?.pointee.desc,
+        String(cString: description).lowercased().contains("checksum")
+      {
+        found?.assumingMemoryBound(to: Bool.self).pointee = true
+      }
+      return 0
+    }, &checksumFailed)
   return checksumFailed ? "checksum mismatch: \(what) (the file is damaged)" : what
 }
 
@@ -359,19 +361,26 @@ public struct HDF5Group {
     return try datasetShape(dataset, name)
   }
 
-  /// Reads dataset `name` as `Float32` values; it must be stored as float32.
-  public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
-    try read(name, type: es_H5T_NATIVE_FLOAT(), typeName: "float32", zero: Float(0))
+  /// Reads dataset `name` as `Float32` values, converting from its stored numeric type;
+  /// with `exactType`, it must be stored as float32 (no conversion that could change a value).
+  public func readFloats(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Float])
+  {
+    try read(name, type: es_H5T_NATIVE_FLOAT(), typeName: "float32", exactType, zero: Float(0))
   }
 
-  /// Reads dataset `name` as `Float64` values; it must be stored as float64.
-  public func readDoubles(_ name: String) throws -> (shape: [Int], values: [Double]) {
-    try read(name, type: es_H5T_NATIVE_DOUBLE(), typeName: "float64", zero: Double(0))
+  /// Reads dataset `name` as `Float64` values; with `exactType`, it must be stored as float64.
+  public func readDoubles(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Double])
+  {
+    try read(name, type: es_H5T_NATIVE_DOUBLE(), typeName: "float64", exactType, zero: Double(0))
   }
 
-  /// Reads dataset `name` as 64-bit integers; it must be stored as int64.
-  public func readIntegers(_ name: String) throws -> (shape: [Int], values: [Int64]) {
-    try read(name, type: es_H5T_NATIVE_INT64(), typeName: "int64", zero: Int64(0))
+  /// Reads dataset `name` as 64-bit integers; with `exactType`, it must be stored as int64.
+  public func readIntegers(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Int64])
+  {
+    try read(name, type: es_H5T_NATIVE_INT64(), typeName: "int64", exactType, zero: Int64(0))
   }
 
   private func openDataset(_ name: String) throws -> hid_t {
@@ -415,27 +424,32 @@ public struct HDF5Group {
     return count
   }
 
-  /// Reads dataset `name`, which must be stored with exactly the memory type `type` (no
-  /// conversion that could change a value), after checking its size against the file.
-  private func read<Element>(_ name: String, type: hid_t, typeName: String, zero: Element)
-    throws -> (shape: [Int], values: [Element])
-  {
+  /// Reads numeric dataset `name` into memory type `type` (`typeName`, which it must be
+  /// stored as when `exactType`), after checking its size against the file.
+  private func read<Element>(
+    _ name: String, type: hid_t, typeName: String, _ exactType: Bool, zero: Element
+  ) throws -> (shape: [Int], values: [Element]) {
     let dataset = try openDataset(name)
     defer { H5Dclose(dataset) }
     let shape = try datasetShape(dataset, name)
     let storedType = H5Dget_type(dataset)
     guard storedType >= 0 else { throw failure(name, "cannot read the data type") }
     defer { H5Tclose(storedType) }
-    guard H5Tequal(storedType, type) > 0 else {
+    let storedClass = H5Tget_class(storedType)
+    guard storedClass == H5T_FLOAT || storedClass == H5T_INTEGER else {
+      throw error(name, "holds non-numeric data (\(describeType(storedType)))")
+    }
+    guard !exactType || H5Tequal(storedType, type) > 0 else {
       throw error(name, "is stored as \(describeType(storedType)), expected \(typeName)")
     }
     let count = try elementCount(of: shape, name)
-    let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
+    let storedSize = max(H5Tget_size(storedType), 1)
+    let (bytes, overflow) = count.multipliedReportingOverflow(by: storedSize)
     guard !overflow, bytes <= file.byteCount else {
       throw error(
         name,
-        "has shape \(shape): \(count) values of \(MemoryLayout<Element>.stride) bytes, "
-          + "more than the file's \(file.byteCount) bytes")
+        "has shape \(shape): \(count) values of \(storedSize) bytes, more than the file's "
+          + "\(file.byteCount) bytes")
     }
     var values = [Element](repeating: zero, count: count)
     let status = values.withUnsafeMutableBytes { bytes in

@@ -68,12 +68,12 @@ private func storedDatasets(in group: HDF5Group) throws -> [StoredDataset] {
       continue
     }
     let path = group.path == "/" ? "/" + name : group.path + "/" + name
-    if let (shape, values) = try? group.readFloats(name) {
+    if let (shape, values) = try? group.readFloats(name, exactType: true) {
       result.append(StoredDataset(path: path, shape: shape, values: .floats(values)))
-    } else if let (shape, values) = try? group.readDoubles(name) {
+    } else if let (shape, values) = try? group.readDoubles(name, exactType: true) {
       result.append(StoredDataset(path: path, shape: shape, values: .doubles(values)))
     } else {
-      let (shape, values) = try group.readIntegers(name)
+      let (shape, values) = try group.readIntegers(name, exactType: true)
       result.append(StoredDataset(path: path, shape: shape, values: .integers(values)))
     }
   }
@@ -187,7 +187,8 @@ private struct Tally {
   func random(_ bound: Int) -> Int { Int(generator.next() % UInt64(bound)) }
 
   // Truncations: evenly spread, then at random offsets.
-  for cut in (1...100).map({ bytes.count * $0 / 101 }) + (0..<20).map({ _ in random(bytes.count) }) {
+  for cut in (1...100).map({ bytes.count * $0 / 101 }) + (0..<20).map({ _ in random(bytes.count) })
+  {
     try check("truncation", try damaged { $0 = $0.prefix(cut) }, detail: "at byte \(cut)")
   }
 

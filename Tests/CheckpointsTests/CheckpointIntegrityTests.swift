@@ -110,7 +110,8 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
   let path = try flippedCopy(of: original, "flipped.h5", offset: headers[10] + 24, bit: 3)
   let summary = hdf5Error { _ = try Checkpoint.summary(of: path) }
   #expect(summary?.file == path)
-  #expect(summary?.message.hasPrefix("checksum mismatch: ") == true, "\(String(describing: summary))")
+  #expect(
+    summary?.message.hasPrefix("checksum mismatch: ") == true, "\(String(describing: summary))")
   #expect(summary?.message.hasSuffix(" (the file is damaged)") == true)
 }
 
@@ -228,7 +229,8 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
   #expect(repack.terminationStatus == 0)
   #expect(try !String(contentsOfFile: old, encoding: .isoLatin1).contains("OHDR"))
   #expect(
-    fingerprint(try Checkpoint.summary(of: old)) == fingerprint(try Checkpoint.summary(of: original)))
+    fingerprint(try Checkpoint.summary(of: old))
+      == fingerprint(try Checkpoint.summary(of: original)))
   #expect(fingerprint(try resume(old).state) == fingerprint(try resume(original).state))
   // Without the attribute, other data cannot be told apart: the run resumes.
   #expect(throws: Never.self) { try Checkpoint.restore(try tinyRun(blank: true), from: old) }
