@@ -191,7 +191,9 @@ struct CheckpointReader {
   /// least one.
   private func numberedMembers(of group: HDF5Group, prefix: String) throws -> [String] {
     let names = try group.memberNames()
-    guard !names.isEmpty else { throw error(group.path, "is empty, expected \(prefix)000 on") }
+    guard !names.isEmpty else {
+      throw error(group.path, "is empty, expected members \(prefix)000, \(prefix)001, …")
+    }
     for (index, name) in names.enumerated() {
       let expected = prefix + String(format: "%03d", index)
       guard name == expected else {
