@@ -1,4 +1,5 @@
 import Continual
+import Datasets
 import Foundation
 import MoE
 import NN
@@ -38,6 +39,7 @@ public enum Checkpoint {
       "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
     try root.setAttribute("scenario_hash", run.scenario.hash)
     try root.setAttribute("policy", run.policy)
+    try root.setAttribute("dataset_sha256", datasetDigest(of: run))
 
     let model = try root.group("model")
     let experts = try model.group("experts")
@@ -162,6 +164,7 @@ public enum Checkpoint {
       }
       try metrics.write(name, doubles: square, shape: [size, size])
     }
+    try root.setAttribute("strings_sha256", CheckpointReader.stringsDigest(root))
   }
 
   /// One dataset per tensor of `module`, named by its dotted key.
@@ -223,71 +226,15 @@ public enum Checkpoint {
 
   /// Reads the summary of the checkpoint at `path`.
   ///
+  /// Every part is checked before it is used: dimensions against the file's size and
+  /// against each other (history tables against the task and expert counts), indices
+  /// against what they index, probabilities against 0…1.
+  ///
   /// - Throws: ``HDF5Error`` naming the file and object when it is not an HDF5 file, not an
-  ///   ExpertStream checkpoint, of a newer format, or missing a part.
+  ///   ExpertStream checkpoint, of a newer format, missing a part, damaged (checksum
+  ///   mismatch) or inconsistent.
   public static func summary(of path: String) throws -> Summary {
-    let file = try HDF5File.open(path)
-    let root = file.root
-    guard root.hasAttribute("format"), try root.stringAttribute("format") == format else {
-      throw HDF5Error(
-        file: path, path: "/",
-        message: "not an ExpertStream checkpoint (no format attribute '\(format)')")
-    }
-    let version = try root.integerAttribute("format_version")
-    guard version <= formatVersion else {
-      throw HDF5Error(
-        file: path, path: "/",
-        message: "format_version \(version) is newer than this tool reads (\(formatVersion))")
-    }
-    let stream = try root.existingGroup("stream")
-    let taskCount = try stream.integerAttribute("tasks")
-    let taskClasses = try (0..<taskCount).map {
-      try stream.readIntegers(String(format: "task_%03d_classes", $0)).values.map(Int.init)
-    }
-    let expertsGroup = try root.existingGroup("model").existingGroup("experts")
-    let experts = try expertsGroup.memberNames().map { name -> Summary.ExpertSummary in
-      let group = try expertsGroup.existingGroup(name)
-      let members = try group.memberNames().filter { $0 != "classes" }
-      let parameters = try members.reduce(0) { $0 + (try group.shape(of: $1)).reduce(1, *) }
-      let frozenAt = try group.integerAttribute("frozen_at_task")
-      return Summary.ExpertSummary(
-        name: name, kind: try group.stringAttribute("kind"), parameterCount: parameters,
-        frozen: try group.integerAttribute("frozen") == 1,
-        spawnedAtTask: try group.integerAttribute("spawned_at_task"),
-        frozenAtTask: frozenAt < 0 ? nil : frozenAt,
-        classes: try group.readIntegers("classes").values.map(Int.init))
-    }
-    let history = try root.existingGroup("history")
-    let tasks = try history.memberNames().map { name -> Summary.TaskSummary in
-      let group = try history.existingGroup(name)
-      let decomposition = try group.readDoubles("decomposition")
-      let columns = decomposition.shape.count == 2 ? decomposition.shape[1] : 0
-      return Summary.TaskSummary(
-        task: Int(name.dropFirst(5)) ?? 0,
-        accuracyTaskIL: try group.readDoubles("accuracy_task_il").values,
-        accuracyClassIL: try group.readDoubles("accuracy_class_il").values,
-        decomposition: columns == 0
-          ? []
-          : stride(from: 0, to: decomposition.values.count, by: columns).map {
-            Array(decomposition.values[$0..<($0 + columns)])
-          },
-        usageEntropy: try group.doubleAttribute("usage_entropy_bits"),
-        classEntropy: try group.doubleAttribute("class_entropy_bits"),
-        routingForgetting: try group.doubleAttribute("routing_forgetting"),
-        routingAccuracy: group.hasAttribute("routing_accuracy")
-          ? try group.doubleAttribute("routing_accuracy") : nil,
-        events: try group.stringAttribute("lifecycle_events"),
-        oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
-        expertUsage: try group.readDoubles("expert_usage").values,
-        epochLosses: try group.optionalDoubles("epoch_losses"),
-        trainingSeconds: try group.doubleAttribute("training_seconds"))
-    }
-    return Summary(
-      path: path, formatVersion: version, toolVersion: try root.stringAttribute("tool_version"),
-      scenario: try root.stringAttribute("scenario"),
-      scenarioHash: try root.stringAttribute("scenario_hash"),
-      policy: try root.stringAttribute("policy"), taskClasses: taskClasses, experts: experts,
-      tasks: tasks)
+    try CheckpointReader(file: HDF5File.open(path)).summary()
   }
 
   // MARK: - Resuming
@@ -319,11 +266,46 @@ public enum Checkpoint {
 
   /// Puts `run` where the checkpoint at `path` left it (see ``resumeState(from:scenario:policy:)``).
   ///
+  /// The checkpoint must have been written on the data `run` uses: its `dataset_sha256`
+  /// attribute (absent in files written before it existed, which are not checked)
+  /// must equal ``datasetDigest(of:)``, and its replay buffer must index `run`'s training
+  /// set.
+  ///
   /// - Throws: ``HDF5Error`` naming the file and the object (`/model/experts/expert_000/…`)
-  ///   when the checkpoint does not fit the run: another scenario or policy, or a tensor of
-  ///   the wrong shape.
+  ///   when the checkpoint does not fit the run: another scenario, policy or dataset, or a
+  ///   tensor of the wrong shape.
   public static func restore(_ run: ContinualRun, from path: String) throws {
-    let state = try resumeState(from: path, scenario: run.scenario, policy: run.policy)
+    let shapes = Dictionary(
+      uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
+    let state = try CheckpointReader(file: HDF5File.open(path)).resumeState(
+      scenario: run.scenario, policy: run.policy, modelShapes: shapes)
+    let file = try HDF5File.open(path)
+    if file.root.hasAttribute("dataset_sha256") {
+      let stored = try file.root.stringAttribute("dataset_sha256")
+      let current = datasetDigest(of: run)
+      guard stored == current else {
+        throw HDF5Error(
+          file: path, path: "/",
+          message:
+            "attribute dataset_sha256 is \(stored), but the data of this run has \(current): "
+            + "the checkpoint was written on other data; resume with the dataset it was "
+            + "trained on (--data-dir), or start the run again without --resume")
+      }
+    }
+    let trainCount = run.stream.train.count
+    if let bad = state.replayBuffer.firstIndex(where: { $0 >= trainCount }) {
+      throw HDF5Error(
+        file: path, path: "/stream/replay_indices",
+        message:
+          "index \(state.replayBuffer[bad]) at position \(bad) is out of range for the "
+          + "training set's \(trainCount) samples")
+    }
+    let classCount = run.model.classCount
+    if let report = state.reports.first(where: { $0.routing.classes != classCount }) {
+      throw HDF5Error(
+        file: path, path: String(format: "/history/task_%03d/decomposition", report.task),
+        message: "has \(report.routing.classes) classes, the model of this run \(classCount)")
+    }
     do {
       try run.restore(state)
     } catch let error as ModuleError {
@@ -343,6 +325,15 @@ public enum Checkpoint {
     }
   }
 
+  /// The identity of the data `run` trains and evaluates on, as the `dataset_sha256` root
+  /// attribute records it: the SHA-256 of the training set's labels and pixels followed by
+  /// the test set's, as loaded (so the same for gzipped and plain files).
+  ///
+  /// Computed once per run: a run's stream never changes.
+  public static func datasetDigest(of run: ContinualRun) -> String {
+    DatasetDigests.shared.digest(of: run)
+  }
+
   /// The checkpoint object holding the mixture tensor `key` (`experts.3.output.weight` →
   /// `/model/experts/expert_003/output.weight`).
   static func objectPath(ofModelKey key: String) -> String {
@@ -355,141 +346,51 @@ public enum Checkpoint {
 
   /// The state a run needs to continue from the checkpoint at `path`.
   ///
+  /// Every part is checked as for ``summary(of:)``, and against the run's scenario: the
+  /// task count, the experts' records, the optimiser's and EWC's tables against the
+  /// model's tensors, the random state.
+  ///
   /// - Parameter scenario: The scenario being resumed; its hash must equal the
   ///   checkpoint's, so a resumed run continues the same stream.
-  /// - Throws: ``HDF5Error`` naming the file and object when a part is missing or does not
-  ///   fit, or the scenario differs.
+  /// - Throws: ``HDF5Error`` naming the file and object when a part is missing, damaged
+  ///   or does not fit, or the scenario differs.
   public static func resumeState(from path: String, scenario: Scenario, policy: String) throws
     -> ContinualRunState
   {
-    let file = try HDF5File.open(path)
-    let root = file.root
-    _ = try summary(of: path)
-    let storedHash = try root.stringAttribute("scenario_hash")
-    guard storedHash == scenario.hash else {
-      throw HDF5Error(
-        file: path, path: "/",
-        message:
-          "written by another scenario (hash \(storedHash), this run's is \(scenario.hash)); "
-          + "resume with the same scenario file and --set overrides")
-    }
-    let storedPolicy = try root.stringAttribute("policy")
-    guard storedPolicy == policy else {
-      throw HDF5Error(
-        file: path, path: "/",
-        message: "written by policy \(storedPolicy), not \(policy)")
-    }
-    var modelState: [String: Tensor] = [:]
-    let experts = try root.existingGroup("model").existingGroup("experts")
-    var records: [ExpertRecord] = []
-    for (index, name) in try experts.memberNames().enumerated() {
-      let group = try experts.existingGroup(name)
-      for key in try group.memberNames() where key != "classes" {
-        modelState["experts.\(index).\(key)"] = try readTensor(group, key)
-      }
-      let frozenAt = try group.integerAttribute("frozen_at_task")
-      records.append(
-        ExpertRecord(
-          id: index, spawnedAtTask: try group.integerAttribute("spawned_at_task"),
-          frozenAtTask: frozenAt < 0 ? nil : frozenAt,
-          classes: try group.readIntegers("classes").values.map(Int.init)))
-    }
-    let gate = try root.existingGroup("model").existingGroup("gate")
-    for key in try gate.memberNames() {
-      modelState["gate.\(key)"] = try readTensor(gate, key)
-    }
-    let optimizerGroup = try root.existingGroup("optimizer")
-    var optimizer = OptimizerState(step: try optimizerGroup.integerAttribute("step"))
-    for slot in try optimizerGroup.memberNames() {
-      let group = try optimizerGroup.existingGroup(slot)
-      for key in try group.memberNames() {
-        optimizer.slots[slot, default: [:]][key] = try group.readFloats(key).values
-      }
-    }
-    let generator = try root.existingGroup("rng").readIntegers("state").values.map {
-      UInt64(bitPattern: $0)
-    }
-    let stream = try root.existingGroup("stream")
-    var tables: [String: [String: [Float]]] = [:]
-    if root.contains("ewc") {
-      let ewc = try root.existingGroup("ewc")
-      for name in ["fisher", "anchor"] where ewc.contains(name) {
-        let group = try ewc.existingGroup(name)
-        for key in try group.memberNames() {
-          tables[name, default: [:]][key] = try group.readFloats(key).values
-        }
-      }
-    }
-    let initial = try stream.readDoubles("initial_accuracy_task_il").values
-    let history = try root.existingGroup("history")
-    let kinds = LifecycleEvent.Kind.allCases
-    var log: [LifecycleEvent] = []
-    let reports = try history.memberNames().map { name -> TaskReport in
-      let group = try history.existingGroup(name)
-      let raw = try group.existingGroup("routing")
-      let shape = try raw.shape(of: "gate_by_class")
-      guard shape.count == 2 else {
-        throw HDF5Error(
-          file: path, path: "/history/\(name)/routing/gate_by_class", message: "expected [E, K]")
-      }
-      let (expertCount, classes) = (shape[0], shape[1])
-      func table(_ values: [Int64]) -> [[Int]] {
-        (0..<expertCount).map { row in values[(row * classes)..<((row + 1) * classes)].map(Int.init)
-        }
-      }
-      let routing = try RoutingStatistics(
-        experts: expertCount, classes: classes, samples: try raw.integerAttribute("samples"),
-        correct: try raw.integerAttribute("correct"),
-        entropyTotal: try raw.doubleAttribute("entropy_total"),
-        gateTotals: try raw.readDoubles("gate_totals").values,
-        gateByClass: try raw.readDoubles("gate_by_class").values,
-        samplesByClass: try raw.readIntegers("samples_by_class").values.map(Int.init),
-        counts: table(try group.readIntegers("counts").values),
-        predictedCounts: table(try raw.readIntegers("predicted_counts").values))
-      let eventValues = try group.readIntegers("events").values.map(Int.init)
-      let events = stride(from: 0, to: eventValues.count, by: 3).map {
-        LifecycleEvent(
-          task: eventValues[$0], expert: eventValues[$0 + 1],
-          kind: kinds[min(max(eventValues[$0 + 2], 0), kinds.count - 1)])
-      }
-      log += events
-      let before = try group.readDoubles("accuracy_before_training_task_il").values.first ?? 0
-      let index = Int(name.dropFirst(5)) ?? 0
-      var report = TaskReport(
-        task: index,
-        accuracyTaskIL: try group.readDoubles("accuracy_task_il").values,
-        accuracyClassIL: try group.readDoubles("accuracy_class_il").values,
-        oracleAccuracyClassIL: try group.readDoubles("oracle_accuracy_class_il").values,
-        routing: routing, routingForgetting: try group.doubleAttribute("routing_forgetting"),
-        trainingSeconds: try group.doubleAttribute("training_seconds"),
-        finalLoss: try group.doubleAttribute("final_loss"), events: events)
-      report.forwardTransferTerms = (before, index < initial.count ? initial[index] : 0)
-      report.epochLosses = try group.optionalDoubles("epoch_losses")
-      report.routingAccuracy =
-        group.hasAttribute("routing_accuracy")
-        ? try group.doubleAttribute("routing_accuracy")
-        : routing.routingAccuracy(expertClasses: records.map(\.classes))
-      return report
-    }
-    return ContinualRunState(
-      nextTask: try stream.integerAttribute("current_task") + 1, modelState: modelState,
-      records: records, optimizer: optimizer, generator: generator,
-      replayBuffer: try stream.readIntegers("replay_indices").values.map(Int.init),
-      replaySeen: try stream.integerAttribute("replay_seen"), fisher: tables["fisher"] ?? [:],
-      anchors: tables["anchor"] ?? [:], reports: reports, lifecycleLog: log,
-      initialAccuracies: initial)
-  }
-
-  private static func readTensor(_ group: HDF5Group, _ key: String) throws -> Tensor {
-    let (shape, values) = try group.readFloats(key)
-    return try Tensor(shape: shape, values: values)
+    try CheckpointReader(file: HDF5File.open(path)).resumeState(
+      scenario: scenario, policy: policy)
   }
 }
 
-extension HDF5Group {
-  /// The values of the dataset `name`, or an empty array when there is none (a part added
-  /// to the schema after the file was written).
-  fileprivate func optionalDoubles(_ name: String) throws -> [Double] {
-    try memberNames().contains(name) ? readDoubles(name).values : []
+/// The SHA-256 of each live run's data (see ``Checkpoint/datasetDigest(of:)``).
+private final class DatasetDigests: @unchecked Sendable {
+  static let shared = DatasetDigests()
+
+  private final class Entry {
+    weak var run: ContinualRun?
+    let digest: String
+
+    init(run: ContinualRun, digest: String) {
+      self.run = run
+      self.digest = digest
+    }
+  }
+
+  private let lock = NSLock()
+  private var entries: [ObjectIdentifier: Entry] = [:]
+
+  func digest(of run: ContinualRun) -> String {
+    lock.lock()
+    defer { lock.unlock() }
+    if let entry = entries[ObjectIdentifier(run)], entry.run === run { return entry.digest }
+    var hash = SHA256()
+    for dataset in [run.stream.train, run.stream.test] {
+      hash.update(dataset.labels)
+      hash.update(dataset.pixels)
+    }
+    let digest = hash.hexDigest()
+    entries = entries.filter { $0.value.run != nil }
+    entries[ObjectIdentifier(run)] = Entry(run: run, digest: digest)
+    return digest
   }
 }

@@ -22,14 +22,23 @@ public struct HDF5Error: Error, CustomStringConvertible, Equatable {
 }
 
 /// An open HDF5 file; closed when released.
+///
+/// Files are written in the HDF5 1.10 format, whose metadata (superblock, object headers
+/// with their attributes, group and chunk indices) carries checksums, and every non-empty
+/// dataset is chunked with the Fletcher-32 checksum filter: damage is detected on reading.
+/// Files without checksums (written before) are read as they are.
 public final class HDF5File {
   /// The path on disk.
   public let path: String
   let id: hid_t
+  /// The file's size when opened (`Int.max` for a file being created): no dataset read
+  /// from it is allowed more bytes than that.
+  let byteCount: Int
 
-  private init(path: String, id: hid_t) {
+  private init(path: String, id: hid_t, byteCount: Int) {
     self.path = path
     self.id = id
+    self.byteCount = byteCount
   }
 
   /// Creates (or truncates) the file at `path`.
@@ -38,12 +47,33 @@ public final class HDF5File {
   ///   denied" or "No such file or directory".
   public static func create(_ path: String) throws -> HDF5File {
     es_silence_errors()
+    let access = try fileAccess(for: path, inMemory: false)
+    defer { H5Pclose(access) }
     errno = 0
-    let id = H5Fcreate(path, es_H5F_ACC_TRUNC(), es_H5P_DEFAULT(), es_H5P_DEFAULT())
+    let id = H5Fcreate(path, es_H5F_ACC_TRUNC(), es_H5P_DEFAULT(), access)
     guard id >= 0 else {
       throw HDF5Error(file: path, path: "/", message: "cannot create the file" + reason(errno))
     }
-    return HDF5File(path: path, id: id)
+    return HDF5File(path: path, id: id, byteCount: .max)
+  }
+
+  /// The access properties of a new file: the 1.10 format, whose metadata carries checksums
+  /// and whose chunk indexes are checksummed too (1.8's B-trees have none; h5py reads
+  /// both); with `inMemory`, HDF5's in-memory driver without a backing store. The caller
+  /// closes the list.
+  private static func fileAccess(for path: String, inMemory: Bool) throws -> hid_t {
+    H5open()
+    let access = H5Pcreate(H5P_CLS_FILE_ACCESS_ID_g)
+    guard access >= 0 else {
+      throw HDF5Error(file: path, path: "/", message: "cannot create a file access list")
+    }
+    guard H5Pset_libver_bounds(access, H5F_LIBVER_V110, H5F_LIBVER_V110) >= 0,
+      !inMemory || H5Pset_fapl_core(access, 1 << 20, false) >= 0
+    else {
+      H5Pclose(access)
+      throw HDF5Error(file: path, path: "/", message: "cannot choose the file format")
+    }
+    return access
   }
 
   /// Writes a new file at `path` (creating its directory): `fill` writes into the root of a
@@ -69,13 +99,8 @@ public final class HDF5File {
     -> [UInt8]
   {
     es_silence_errors()
-    H5open()
-    let access = H5Pcreate(H5P_CLS_FILE_ACCESS_ID_g)
-    guard access >= 0 else {
-      throw HDF5Error(file: path, path: "/", message: "cannot set up a file in memory")
-    }
+    let access = try fileAccess(for: path, inMemory: true)
     defer { H5Pclose(access) }
-    H5Pset_fapl_core(access, 1 << 20, false)
     // A name no open file has: the library refuses to truncate a file it has open, such as
     // the checkpoint a resumed run read.
     let id = H5Fcreate(
@@ -85,7 +110,7 @@ public final class HDF5File {
       throw HDF5Error(file: path, path: "/", message: "cannot create the file in memory")
     }
     // Closed (in memory, so it cannot fail on disk) when this function returns.
-    let file = HDF5File(path: path, id: id)
+    let file = HDF5File(path: path, id: id, byteCount: .max)
     try fill(file.root)
     try file.flush()
     let size = H5Fget_file_image(id, nil, 0)
@@ -96,7 +121,62 @@ public final class HDF5File {
     guard H5Fget_file_image(id, &image, size) == size else {
       throw HDF5Error(file: path, path: "/", message: "cannot read the file's image")
     }
+    resealSuperblock(&image)
     return image
+  }
+
+  /// Gives a file image's version 2 or 3 superblock the checksum of its bytes.
+  ///
+  /// HDF5 1.10.8 clears the "open for writing" flag in the image it hands out but keeps the
+  /// checksum computed with the flag set, so the image would not open; recomputing it is
+  /// harmless where the library gets it right. Layout: signature (8 bytes), version, size of
+  /// offsets O, size of lengths, flags, four addresses of O bytes, then the checksum.
+  static func resealSuperblock(_ image: inout [UInt8]) {
+    guard image.count >= 12, image[8] == 2 || image[8] == 3 else { return }
+    let checksummed = 12 + 4 * Int(image[9])
+    guard image.count >= checksummed + 4 else { return }
+    let checksum = jenkinsLookup3(image[0..<checksummed])
+    for byte in 0..<4 { image[checksummed + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * byte)) }
+  }
+
+  /// Bob Jenkins's lookup3 hash (`hashlittle`, initial value 0): HDF5's metadata checksum.
+  static func jenkinsLookup3(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    let data = Array(bytes)
+    func word(_ index: Int) -> UInt32 {
+      (0..<4).reduce(0) { sum, byte in
+        let position = index + byte
+        return sum | (position < data.count ? UInt32(data[position]) << (8 * UInt32(byte)) : 0)
+      }
+    }
+    func rotate(_ x: UInt32, _ k: UInt32) -> UInt32 { (x << k) | (x >> (32 - k)) }
+    var a = 0xdead_beef &+ UInt32(truncatingIfNeeded: data.count)
+    var (b, c) = (a, a)
+    var offset = 0
+    while data.count - offset > 12 {
+      a &+= word(offset)
+      b &+= word(offset + 4)
+      c &+= word(offset + 8)
+      a &-= c; a ^= rotate(c, 4); c &+= b
+      b &-= a; b ^= rotate(a, 6); a &+= c
+      c &-= b; c ^= rotate(b, 8); b &+= a
+      a &-= c; a ^= rotate(c, 16); c &+= b
+      b &-= a; b ^= rotate(a, 19); a &+= c
+      c &-= b; c ^= rotate(b, 4); b &+= a
+      offset += 12
+    }
+    guard data.count > offset else { return c }
+    // The last 1 to 12 bytes, zero-padded (adding zeros changes nothing).
+    a &+= word(offset)
+    b &+= word(offset + 4)
+    c &+= word(offset + 8)
+    c ^= b; c &-= rotate(b, 14)
+    a ^= c; a &-= rotate(c, 11)
+    b ^= a; b &-= rotate(a, 25)
+    c ^= b; c &-= rotate(b, 16)
+    a ^= c; a &-= rotate(c, 4)
+    b ^= a; b &-= rotate(a, 14)
+    c ^= b; c &-= rotate(b, 24)
+    return c
   }
 
   /// Writes `bytes` to `.NAME.partial-PID` beside `path`, syncs it, renames it over `path`
@@ -180,15 +260,76 @@ public final class HDF5File {
     guard H5Fis_hdf5(path) > 0 else {
       throw HDF5Error(file: path, path: "/", message: "not an HDF5 file")
     }
+    guard let byteCount = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+    else {
+      throw HDF5Error(file: path, path: "/", message: "cannot read the file's size")
+    }
     let id = H5Fopen(
       path, writable ? es_H5F_ACC_RDWR() : es_H5F_ACC_RDONLY(), es_H5P_DEFAULT())
     guard id >= 0 else {
-      throw HDF5Error(file: path, path: "/", message: "cannot open the file")
+      throw HDF5Error(file: path, path: "/", message: describeFailure("cannot open the file"))
     }
-    return HDF5File(path: path, id: id)
+    return HDF5File(path: path, id: id, byteCount: byteCount)
   }
 
   deinit { H5Fclose(id) }
+
+  /// What is wrong with the file's global heap, where HDF5 keeps variable-length strings
+  /// without a checksum, or `nil`; found on the first variable-length read. HDF5 1.10 copies
+  /// a heap object of its stored size without checking it against its collection, so a
+  /// damaged size would crash the reader. A file being created (`byteCount` unbounded, and
+  /// perhaps only in memory) holds what this process wrote and is not checked.
+  private lazy var globalHeapDamage: String? =
+    byteCount == .max ? nil : Self.globalHeapDamage(path)
+
+  /// Throws when the file's global heap is damaged (see ``globalHeapDamage``).
+  func checkGlobalHeap() throws {
+    if let damage = globalHeapDamage { throw HDF5Error(file: path, path: "/", message: damage) }
+  }
+
+  /// Walks every global heap collection in the file at `path` (signature `GCOL`, version 1):
+  /// each object's size must fit in its collection.
+  private static func globalHeapDamage(_ path: String) -> String? {
+    guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    else { return "cannot read the file to check its global heap" }
+    let signature: [UInt8] = Array("GCOL".utf8) + [1, 0, 0, 0]
+    let (headerSize, objectHeaderSize) = (16, 16)
+    return data.withUnsafeBytes { bytes -> String? in
+      guard let base = bytes.baseAddress else { return nil }
+      func word<T: FixedWidthInteger>(_ offset: Int, _ type: T.Type) -> T {
+        T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+      }
+      var start = 0
+      while start + headerSize <= bytes.count,
+        let found = memchr(base + start, Int32(signature[0]), bytes.count - start)
+      {
+        let collection = base.distance(to: UnsafeRawPointer(found))
+        start = collection + 1
+        guard collection + headerSize <= bytes.count else { break }
+        guard memcmp(found, signature, signature.count) == 0 else { continue }
+        let size = word(collection + 8, UInt64.self)
+        guard size >= UInt64(headerSize), size <= UInt64(bytes.count - collection) else {
+          return "the global heap (variable-length strings) is damaged: the collection at "
+            + "byte \(collection) claims \(size) bytes"
+        }
+        let end = collection + Int(size)
+        var position = collection + headerSize
+        while position + objectHeaderSize <= end {
+          let index = word(position, UInt16.self)
+          let objectSize = word(position + 8, UInt64.self)
+          // Index 0 is the collection's free space, its last object, header included.
+          let room = end - position - (index == 0 ? 0 : objectHeaderSize)
+          guard objectSize <= UInt64(room) else {
+            return "the global heap (variable-length strings) is damaged: object \(index) at "
+              + "byte \(position) claims \(objectSize) bytes, more than its collection holds"
+          }
+          if index == 0 { break }
+          position += objectHeaderSize + (Int(objectSize) + 7) / 8 * 8
+        }
+      }
+      return nil
+    }
+  }
 
   /// The root group, `/`.
   public var root: HDF5Group { HDF5Group(file: self, path: "/") }
@@ -204,6 +345,24 @@ public final class HDF5File {
   }
 }
 
+/// `what` failed, prefixed with "checksum mismatch: " when HDF5's error stack (filled by
+/// the call that just failed) reports a checksum error: Fletcher-32 on a dataset's data or
+/// a metadata checksum.
+func describeFailure(_ what: String) -> String {
+  var checksumFailed = false
+  H5Ewalk2(
+    es_H5E_DEFAULT(), H5E_WALK_DOWNWARD,
+    { _, entry, found in
+      if let description = entry?.pointee.desc,
+        String(cString: description).lowercased().contains("checksum")
+      {
+        found?.assumingMemoryBound(to: Bool.self).pointee = true
+      }
+      return 0
+    }, &checksumFailed)
+  return checksumFailed ? "checksum mismatch: \(what) (the file is damaged)" : what
+}
+
 /// A group inside an ``HDF5File``, addressed by its absolute path.
 public struct HDF5Group {
   /// The file.
@@ -211,10 +370,20 @@ public struct HDF5Group {
   /// The absolute path, `/` for the root.
   public let path: String
 
+  /// The most dimensions a dataset read may have (HDF5's own limit).
+  static let maximumRank = 32
+  /// The longest member name or string attribute read, in bytes.
+  static let maximumStringLength = 1 << 24
+
   func childPath(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
 
   func error(_ name: String?, _ message: String) -> HDF5Error {
     HDF5Error(file: file.path, path: name.map(childPath) ?? path, message: message)
+  }
+
+  /// The error of an HDF5 call about `name` that just failed (see ``describeFailure(_:)``).
+  func failure(_ name: String?, _ what: String) -> HDF5Error {
+    error(name, describeFailure(what))
   }
 
   // MARK: - Groups
@@ -231,8 +400,13 @@ public struct HDF5Group {
   }
 
   /// The existing sub-group `name`.
+  ///
+  /// - Throws: ``HDF5Error`` when there is no member `name`, or it is not a group.
   public func existingGroup(_ name: String) throws -> HDF5Group {
-    guard contains(name) else { throw error(name, "missing group") }
+    guard try exists(name) else { throw error(name, "missing group") }
+    let id = H5Gopen2(file.id, childPath(name), es_H5P_DEFAULT())
+    guard id >= 0 else { throw failure(name, "not a group") }
+    H5Gclose(id)
     return HDF5Group(file: file, path: childPath(name))
   }
 
@@ -248,21 +422,32 @@ public struct HDF5Group {
     H5Lexists(file.id, childPath(name), es_H5P_DEFAULT()) > 0
   }
 
+  /// Whether a link `name` exists in this group; throws when the group cannot be read.
+  func exists(_ name: String) throws -> Bool {
+    let found = H5Lexists(file.id, childPath(name), es_H5P_DEFAULT())
+    guard found >= 0 else { throw failure(nil, "cannot look up member \(name)") }
+    return found > 0
+  }
+
   /// The names of this group's members, in name order.
   public func memberNames() throws -> [String] {
     let id = H5Gopen2(file.id, path, es_H5P_DEFAULT())
-    guard id >= 0 else { throw error(nil, "cannot open the group") }
+    guard id >= 0 else { throw failure(nil, "cannot open the group") }
     defer { H5Gclose(id) }
     var info = H5G_info_t()
-    guard H5Gget_info(id, &info) >= 0 else { throw error(nil, "cannot list the group") }
+    guard H5Gget_info(id, &info) >= 0 else { throw failure(nil, "cannot list the group") }
     var names: [String] = []
     for index in 0..<info.nlinks {
       let length = H5Lget_name_by_idx(
         id, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, es_H5P_DEFAULT())
-      guard length >= 0 else { throw error(nil, "cannot read member \(index)") }
+      guard length >= 0 else { throw failure(nil, "cannot read member \(index)") }
+      guard length <= Self.maximumStringLength else {
+        throw error(nil, "member \(index) has a name of \(length) bytes")
+      }
       var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-      H5Lget_name_by_idx(
+      let written = H5Lget_name_by_idx(
         id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, es_H5P_DEFAULT())
+      guard written == length else { throw failure(nil, "cannot read member \(index)") }
       names.append(String(cString: buffer))
     }
     return names
@@ -285,18 +470,39 @@ public struct HDF5Group {
     try write(name, values, shape: shape, type: es_H5T_NATIVE_INT64())
   }
 
+  /// Chunks of at most this many bytes (HDF5 allows less than 4 GiB per chunk).
+  static let maximumChunkBytes = 1 << 30
+
+  /// Writes `values` chunked with the Fletcher-32 filter (a dataset with no values cannot be
+  /// chunked, and has nothing to check: it is stored contiguously).
   private func write<Element>(_ name: String, _ values: [Element], shape: [Int], type: hid_t)
     throws
   {
-    guard shape.reduce(1, *) == values.count else {
+    guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
       throw error(name, "shape \(shape) does not hold \(values.count) values")
     }
     let dimensions = shape.map { hsize_t($0) }
     let space = H5Screate_simple(Int32(shape.count), dimensions, nil)
     guard space >= 0 else { throw error(name, "cannot create a dataspace of shape \(shape)") }
     defer { H5Sclose(space) }
+    let creation = H5Pcreate(es_H5P_DATASET_CREATE())
+    guard creation >= 0 else { throw error(name, "cannot create a dataset creation list") }
+    defer { H5Pclose(creation) }
+    if !values.isEmpty && !shape.isEmpty {
+      var chunk = shape
+      var bytes = values.count * MemoryLayout<Element>.stride
+      for axis in chunk.indices where bytes > Self.maximumChunkBytes {
+        let parts = (bytes + Self.maximumChunkBytes - 1) / Self.maximumChunkBytes
+        let kept = max(1, chunk[axis] / parts)
+        bytes = bytes / chunk[axis] * kept
+        chunk[axis] = kept
+      }
+      guard H5Pset_chunk(creation, Int32(chunk.count), chunk.map { hsize_t($0) }) >= 0,
+        H5Pset_fletcher32(creation) >= 0
+      else { throw error(name, "cannot set the Fletcher-32 checksum filter") }
+    }
     let dataset = H5Dcreate2(
-      file.id, childPath(name), type, space, es_H5P_DEFAULT(), es_H5P_DEFAULT(), es_H5P_DEFAULT())
+      file.id, childPath(name), type, space, es_H5P_DEFAULT(), creation, es_H5P_DEFAULT())
     guard dataset >= 0 else { throw error(name, "cannot create the dataset") }
     defer { H5Dclose(dataset) }
     let status = values.withUnsafeBytes { bytes in
@@ -306,63 +512,122 @@ public struct HDF5Group {
   }
 
   /// The shape of dataset `name`.
+  ///
+  /// - Throws: ``HDF5Error`` when it is missing, not a dataset, or its dimensions cannot be
+  ///   real: more than 32 of them, or more values than the file has bytes.
   public func shape(of name: String) throws -> [Int] {
     let dataset = try openDataset(name)
     defer { H5Dclose(dataset) }
     return try datasetShape(dataset, name)
   }
 
-  /// Reads dataset `name` as `Float32` values (converting from its stored type).
-  public func readFloats(_ name: String) throws -> (shape: [Int], values: [Float]) {
-    try read(name, type: es_H5T_NATIVE_FLOAT(), zero: Float(0))
+  /// Reads dataset `name` as `Float32` values, converting from its stored numeric type;
+  /// with `exactType`, it must be stored as float32 (no conversion that could change a value).
+  public func readFloats(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Float])
+  {
+    try read(name, type: es_H5T_NATIVE_FLOAT(), typeName: "float32", exactType, zero: Float(0))
   }
 
-  /// Reads dataset `name` as `Float64` values.
-  public func readDoubles(_ name: String) throws -> (shape: [Int], values: [Double]) {
-    try read(name, type: es_H5T_NATIVE_DOUBLE(), zero: Double(0))
+  /// Reads dataset `name` as `Float64` values; with `exactType`, it must be stored as float64.
+  public func readDoubles(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Double])
+  {
+    try read(name, type: es_H5T_NATIVE_DOUBLE(), typeName: "float64", exactType, zero: Double(0))
   }
 
-  /// Reads dataset `name` as 64-bit integers.
-  public func readIntegers(_ name: String) throws -> (shape: [Int], values: [Int64]) {
-    try read(name, type: es_H5T_NATIVE_INT64(), zero: Int64(0))
+  /// Reads dataset `name` as 64-bit integers; with `exactType`, it must be stored as int64.
+  public func readIntegers(_ name: String, exactType: Bool = false) throws
+    -> (shape: [Int], values: [Int64])
+  {
+    try read(name, type: es_H5T_NATIVE_INT64(), typeName: "int64", exactType, zero: Int64(0))
   }
 
   private func openDataset(_ name: String) throws -> hid_t {
-    guard contains(name) else { throw error(name, "missing dataset") }
+    guard try exists(name) else { throw error(name, "missing dataset") }
     let dataset = H5Dopen2(file.id, childPath(name), es_H5P_DEFAULT())
-    guard dataset >= 0 else { throw error(name, "not a dataset") }
+    guard dataset >= 0 else { throw failure(name, "not a dataset") }
     return dataset
   }
 
+  /// The dimensions of `dataset`, checked against the file: at most 32, and no more values
+  /// (of at least one byte each) than the file has bytes.
   private func datasetShape(_ dataset: hid_t, _ name: String) throws -> [Int] {
     let space = H5Dget_space(dataset)
-    guard space >= 0 else { throw error(name, "cannot read the dataspace") }
+    guard space >= 0 else { throw failure(name, "cannot read the dataspace") }
     defer { H5Sclose(space) }
     let rank = H5Sget_simple_extent_ndims(space)
-    guard rank >= 0 else { throw error(name, "cannot read the rank") }
+    guard rank >= 0, rank <= Self.maximumRank else {
+      throw failure(name, "cannot read the rank")
+    }
     var dimensions = [hsize_t](repeating: 0, count: Int(rank))
-    H5Sget_simple_extent_dims(space, &dimensions, nil)
-    return dimensions.map { Int($0) }
+    guard H5Sget_simple_extent_dims(space, &dimensions, nil) == rank else {
+      throw failure(name, "cannot read the dimensions")
+    }
+    let shape = dimensions.compactMap { Int(exactly: $0) }
+    guard shape.count == dimensions.count, try elementCount(of: shape, name) <= file.byteCount
+    else {
+      throw error(
+        name, "has dimensions \(dimensions), more values than the file's \(file.byteCount) bytes")
+    }
+    return shape
   }
 
-  private func read<Element>(_ name: String, type: hid_t, zero: Element) throws
-    -> (shape: [Int], values: [Element])
-  {
+  /// The product of `shape`, or an error when it overflows.
+  private func elementCount(of shape: [Int], _ name: String) throws -> Int {
+    var count = 1
+    for dimension in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+      guard !overflow else { throw error(name, "has dimensions \(shape) whose product overflows") }
+      count = product
+    }
+    return count
+  }
+
+  /// Reads numeric dataset `name` into memory type `type` (`typeName`, which it must be
+  /// stored as when `exactType`), after checking its size against the file.
+  private func read<Element>(
+    _ name: String, type: hid_t, typeName: String, _ exactType: Bool, zero: Element
+  ) throws -> (shape: [Int], values: [Element]) {
     let dataset = try openDataset(name)
     defer { H5Dclose(dataset) }
     let shape = try datasetShape(dataset, name)
     let storedType = H5Dget_type(dataset)
+    guard storedType >= 0 else { throw failure(name, "cannot read the data type") }
     defer { H5Tclose(storedType) }
     let storedClass = H5Tget_class(storedType)
     guard storedClass == H5T_FLOAT || storedClass == H5T_INTEGER else {
-      throw error(name, "holds non-numeric data")
+      throw error(name, "holds non-numeric data (\(describeType(storedType)))")
     }
-    var values = [Element](repeating: zero, count: shape.reduce(1, *))
+    guard !exactType || H5Tequal(storedType, type) > 0 else {
+      throw error(name, "is stored as \(describeType(storedType)), expected \(typeName)")
+    }
+    let count = try elementCount(of: shape, name)
+    let storedSize = max(H5Tget_size(storedType), 1)
+    let (bytes, overflow) = count.multipliedReportingOverflow(by: storedSize)
+    guard !overflow, bytes <= file.byteCount else {
+      throw error(
+        name,
+        "has shape \(shape): \(count) values of \(storedSize) bytes, more than the file's "
+          + "\(file.byteCount) bytes")
+    }
+    var values = [Element](repeating: zero, count: count)
     let status = values.withUnsafeMutableBytes { bytes in
       H5Dread(dataset, type, es_H5S_ALL(), es_H5S_ALL(), es_H5P_DEFAULT(), bytes.baseAddress)
     }
-    guard status >= 0 else { throw error(name, "cannot read the dataset") }
+    guard status >= 0 else { throw failure(name, "cannot read the dataset") }
     return (shape, values)
+  }
+
+  /// `float32`, `int64`, `string` and so on: how a stored type is named in errors.
+  private func describeType(_ type: hid_t) -> String {
+    let size = H5Tget_size(type)
+    switch H5Tget_class(type) {
+    case H5T_FLOAT: return "float\(size * 8)"
+    case H5T_INTEGER: return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + "\(size * 8)"
+    case H5T_STRING: return "string"
+    default: return "a non-numeric type"
+    }
   }
 
   // MARK: - Attributes
@@ -413,6 +678,14 @@ public struct HDF5Group {
     return body(attribute)
   }
 
+  /// Removes attribute `name` from this group.
+  public func removeAttribute(_ name: String) throws {
+    let object = H5Oopen(file.id, path, es_H5P_DEFAULT())
+    guard object >= 0 else { throw failure(nil, "cannot open the object") }
+    defer { H5Oclose(object) }
+    guard H5Adelete(object, name) >= 0 else { throw error(nil, "cannot remove attribute \(name)") }
+  }
+
   /// Whether attribute `name` exists on this group.
   public func hasAttribute(_ name: String) -> Bool {
     let object = H5Oopen(file.id, path, es_H5P_DEFAULT())
@@ -428,21 +701,25 @@ public struct HDF5Group {
         throw error(nil, "attribute \(name) is not a string")
       }
       if H5Tis_variable_str(type) > 0 {
+        try file.checkGlobalHeap()
         let memoryType = H5Tcopy(es_H5T_C_S1())
         defer { H5Tclose(memoryType) }
         H5Tset_size(memoryType, es_H5T_VARIABLE())
         H5Tset_cset(memoryType, H5Tget_cset(type))
         var pointer: UnsafeMutablePointer<CChar>?
         guard H5Aread(attribute, memoryType, &pointer) >= 0, let pointer else {
-          throw error(nil, "cannot read attribute \(name)")
+          throw failure(nil, "cannot read attribute \(name)")
         }
         defer { free(pointer) }
         return String(cString: pointer)
       }
       let size = H5Tget_size(type)
+      guard size > 0, size <= Self.maximumStringLength else {
+        throw error(nil, "attribute \(name) is a string of \(size) bytes")
+      }
       var buffer = [CChar](repeating: 0, count: size + 1)
       guard H5Aread(attribute, type, &buffer) >= 0 else {
-        throw error(nil, "cannot read attribute \(name)")
+        throw failure(nil, "cannot read attribute \(name)")
       }
       return String(cString: buffer)
     }
@@ -456,7 +733,7 @@ public struct HDF5Group {
       }
       var value: Int64 = 0
       guard H5Aread(attribute, es_H5T_NATIVE_INT64(), &value) >= 0 else {
-        throw error(nil, "cannot read attribute \(name)")
+        throw failure(nil, "cannot read attribute \(name)")
       }
       return Int(value)
     }
@@ -471,23 +748,35 @@ public struct HDF5Group {
       }
       var value: Double = 0
       guard H5Aread(attribute, es_H5T_NATIVE_DOUBLE(), &value) >= 0 else {
-        throw error(nil, "cannot read attribute \(name)")
+        throw failure(nil, "cannot read attribute \(name)")
       }
       return value
     }
   }
 
+  /// Opens attribute `name`, checks that it holds exactly one value (reads write one value
+  /// into memory sized for one) and passes it and its type to `body`.
   private func readAttribute<Result>(_ name: String, _ body: (hid_t, hid_t) throws -> Result)
     throws -> Result
   {
     let object = H5Oopen(file.id, path, es_H5P_DEFAULT())
-    guard object >= 0 else { throw error(nil, "cannot open the object") }
+    guard object >= 0 else { throw failure(nil, "cannot open the object") }
     defer { H5Oclose(object) }
-    guard H5Aexists(object, name) > 0 else { throw error(nil, "missing attribute \(name)") }
+    let exists = H5Aexists(object, name)
+    guard exists >= 0 else { throw failure(nil, "cannot look up attribute \(name)") }
+    guard exists > 0 else { throw error(nil, "missing attribute \(name)") }
     let attribute = H5Aopen(object, name, es_H5P_DEFAULT())
-    guard attribute >= 0 else { throw error(nil, "cannot open attribute \(name)") }
+    guard attribute >= 0 else { throw failure(nil, "cannot open attribute \(name)") }
     defer { H5Aclose(attribute) }
+    let space = H5Aget_space(attribute)
+    guard space >= 0 else { throw failure(nil, "cannot read attribute \(name)'s dataspace") }
+    defer { H5Sclose(space) }
+    let count = H5Sget_simple_extent_npoints(space)
+    guard count == 1 else {
+      throw error(nil, "attribute \(name) holds \(count) values, expected 1")
+    }
     let type = H5Aget_type(attribute)
+    guard type >= 0 else { throw failure(nil, "cannot read attribute \(name)'s type") }
     defer { H5Tclose(type) }
     return try body(attribute, type)
   }

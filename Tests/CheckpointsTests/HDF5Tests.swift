@@ -1,4 +1,4 @@
-import Checkpoints
+@testable import Checkpoints
 import Foundation
 import Testing
 import _TestSupport
@@ -46,4 +46,19 @@ import _TestSupport
   #expect(throws: HDF5Error(file: text, path: "/", message: "not an HDF5 file")) {
     try HDF5File.open(text)
   }
+}
+
+/// A superblock written by HDF5 1.10.8 itself (version 3, flags 1) with the checksum it
+/// computed: the hash is HDF5's, so a file image resealed with it opens.
+@Test func theSuperblockChecksumIsHDF5s() throws {
+  let hex = "894844460d0a1a0a030808010000000000000000ffffffffffffffff28080000000000003000000000000000"
+  var bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
+    let start = hex.index(hex.startIndex, offsetBy: offset)
+    return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+  }
+  #expect(HDF5File.jenkinsLookup3(bytes[...]) == 0xe7b3_69f3)
+  #expect(HDF5File.jenkinsLookup3([][...]) == 0xdead_beef)
+  bytes += [0, 0, 0, 0]
+  HDF5File.resealSuperblock(&bytes)
+  #expect(bytes.suffix(4) == [0xf3, 0x69, 0xb3, 0xe7])
 }
