@@ -211,7 +211,8 @@ class Audit:
         return "clear error", ""
 
     def record(self, category, name, res, outcome, note=""):
-        case = {"category": category, "name": name, "outcome": outcome, "note": note,
+        case = {"category": category, "name": name, "outcome": outcome,
+                "note": self.short(note),
                 "cmd": self.short(" ".join(_quote(a) for a in res.cmd)) if res else "",
                 "err": self.short(res.first_err) if res else ""}
         with self.lock:
@@ -298,7 +299,14 @@ class Audit:
                 return False, f"{name} unreadable: {e}"
             if x != y:
                 diff = next((k for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)), "?")
-                return False, f"{name}: {diff} differs"
+                what = ""
+                if diff not in y or diff not in x:
+                    what = " (only in the reference)" if diff in x else " (not in the reference)"
+                elif isinstance(x[diff][-1], dict):
+                    ax, ay = x[diff][-1], y[diff][-1]
+                    keys = sorted(k for k in set(ax) | set(ay) if ax.get(k) != ay.get(k))
+                    what = f" (attribute {', '.join(keys)})" if keys else " (data)"
+                return False, f"{name}: {diff} differs{what}"
         return True, ""
 
     # set-up --------------------------------------------------------------------------
@@ -1056,6 +1064,7 @@ def category_checkpoints(audit):
                  and ("history/task_" in e[0] and ("events" in e[0] or "counts" in e[0]
                       or "wrong length" in e[0]) or "stream" in e[0] or "rng" in e[0]
                       or "expert" in e[0] and "delete" in e[0])]
+        named += [e for e in edits if "with a NaN" in e[0]][:4]   # NaN/Inf weights
         rest = [e for e in edits if e not in named]
         edits = named + rng.sample(rest, max(0, min(len(rest), 95 - len(named))))
         for name, edit in edits:
@@ -1085,7 +1094,9 @@ def category_checkpoints(audit):
             audit.record(cat, "inspect " + name, res, o, note)
             mj = os.path.join(d, "m.json")
             res = audit.run(["run", scen, "--resume"] + audit.run_flags(ck, mj))
-            o, note = audit.classify(res, EITHER, [latest, "latest.h5"],
+            # naming the directory counts: a run that skips an unreadable file says so in
+            # a note naming it, which --quiet leaves out, then names the directory
+            o, note = audit.classify(res, EITHER, [latest, "latest.h5", ck],
                                      same=audit.same_metrics(mj, ref_resume), partial_dirs=[ck])
             audit.record(cat, "resume " + name, res, o, note)
         jobs.append(job)
@@ -1249,7 +1260,8 @@ def category_unwritable(audit):
             if not t.startswith("/"):
                 t = os.path.join(e, t)
             res = audit.run(["run", scen] + audit.run_flags(os.path.join(e, "ckpt"), t))
-            o, note = audit.classify(res, expect, [t, t[:200], os.path.basename(t)[:50]])
+            o, note = audit.classify(res, expect, [t, t[:200], os.path.basename(t)[:50],
+                                                   os.path.dirname(t)])
             if o == "accepted" and not os.path.isfile(t):
                 o, note = "silently wrong", "exit 0 but no metrics file written"
             audit.record(cat, "--metrics-json " + name, res, o, note)
@@ -1306,7 +1318,7 @@ def category_concurrent(audit):
         outcomes = []
         for i, res in enumerate(results):
             same = None
-            if i == 0 and len(extras) > 0 and not any(extras):
+            if not any(extras):   # identical runs: each that finishes has the reference's result
                 same = audit.same_metrics(os.path.join(d, f"m{i}.json"), audit.ref_metrics)
             o, note = audit.classify(res, EITHER, [ck], same=same)
             outcomes.append((o, note, res))
@@ -1359,7 +1371,8 @@ def category_misc(audit):
             if stale:
                 o, note = "unclear error", f"SIGPIPE left {stale[0]}"
         else:
-            o, note = audit.classify(res, EITHER, ["pipe", "stdout", "output"], partial_dirs=[ck])
+            o, note = audit.classify(res, EITHER, ["pipe", "stdout", "output", "write"],
+                                     partial_dirs=[ck])
         res.cmd = cmd + ["|", "head", "-1"]
         audit.record(cat, f"run | head -1 (--log-format {fmt})", res, o, note)
 
