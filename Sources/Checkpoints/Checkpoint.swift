@@ -40,6 +40,7 @@ public enum Checkpoint {
     try root.setAttribute("scenario_hash", run.scenario.hash)
     try root.setAttribute("policy", run.policy)
     try root.setAttribute("dataset_sha256", datasetDigest(of: run))
+    try root.setAttribute("numerics", BLAS.numericsDescription)
 
     let model = try root.group("model")
     let experts = try model.group("experts")
@@ -219,6 +220,9 @@ public enum Checkpoint {
     public var scenario: String
     public var scenarioHash: String
     public var policy: String
+    /// The numerics that produced the file, such as `portable (OpenBLAS Haswell kernels)`;
+    /// `nil` in files written before it was recorded.
+    public var numerics: String?
     public var taskClasses: [[Int]]
     public var experts: [ExpertSummary]
     public var tasks: [TaskSummary]

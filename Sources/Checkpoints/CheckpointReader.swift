@@ -99,7 +99,9 @@ struct CheckpointReader {
       toolVersion: try root.stringAttribute("tool_version"),
       scenario: try root.stringAttribute("scenario"),
       scenarioHash: try root.stringAttribute("scenario_hash"),
-      policy: try root.stringAttribute("policy"), taskClasses: layout.taskClasses,
+      policy: try root.stringAttribute("policy"),
+      numerics: root.hasAttribute("numerics") ? try root.stringAttribute("numerics") : nil,
+      taskClasses: layout.taskClasses,
       experts: experts, tasks: tasks)
   }
 
@@ -175,7 +177,9 @@ struct CheckpointReader {
       }
     }
     try add(
-      root, ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"])
+      root,
+      ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"]
+        + (root.hasAttribute("numerics") ? ["numerics"] : []))
     let model = try root.existingGroup("model")
     let experts = try model.existingGroup("experts")
     for name in try experts.memberNames() { try add(experts.existingGroup(name), ["kind"]) }
@@ -313,6 +317,17 @@ struct CheckpointReader {
     let storedPolicy = try root.stringAttribute("policy")
     guard storedPolicy == policy else {
       throw error("/", "written by policy \(storedPolicy), not \(policy)")
+    }
+    if root.hasAttribute("numerics") {
+      let stored = try root.stringAttribute("numerics")
+      let current = BLAS.numericsDescription
+      guard stored == current else {
+        throw error(
+          "/",
+          "attribute numerics is '\(stored)', but this process computes with '\(current)': "
+            + "the resumed run would not match an uninterrupted one; resume with the same "
+            + "--numerics on a CPU of the same type, or start again without --resume")
+      }
     }
     guard layout.taskClasses == scenario.classGroups else {
       throw error(

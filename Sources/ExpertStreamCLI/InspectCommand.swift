@@ -36,6 +36,7 @@ struct InspectCommand: Command {
       let object: [String: Any] = [
         "file": path, "format_version": summary.formatVersion, "tool_version": summary.toolVersion,
         "scenario_hash": summary.scenarioHash, "policy": summary.policy,
+        "numerics": summary.numerics ?? NSNull(),
         "scenario": (try? JSONSerialization.jsonObject(with: Data(summary.scenario.utf8)))
           ?? summary.scenario,
         "tasks": summary.taskClasses,
@@ -63,6 +64,7 @@ struct InspectCommand: Command {
     }
     console.print(
       "\(path): checkpoint format \(summary.formatVersion), written by expertstream \(summary.toolVersion)"
+        + (summary.numerics.map { ", numerics \($0)" } ?? "")
     )
     console.print("policy \(summary.policy), scenario hash \(summary.scenarioHash)")
     console.print("scenario: \(summary.scenario)")

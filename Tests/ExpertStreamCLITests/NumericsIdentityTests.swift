@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import _TestSupport
 
 /// Runs the built `expertstream` in `directory` with `environment` (no numerics or core
 /// type inherited from the machine's); returns its exit status and output.
@@ -90,4 +91,32 @@ struct NumericsIdentityTests {
     #expect(!data.identical, "Sandybridge kernels should sum in another order")
     #expect(data.output.contains("differs: ./"), "\(data.output)")
   }
+}
+
+/// A checkpoint records its numerics, and resuming it under other numerics is refused
+/// (its continuation would not match an uninterrupted run).
+@Test(
+  .enabled(
+    if: hasFashionMNIST && executable != nil, "needs dataset-fashion-mnist and the built binary"))
+func resumingUnderOtherNumericsIsRefused() throws {
+  let directory = try TemporaryDirectory()
+  let native = ["EXPERTSTREAM_NUMERICS": "native", "OPENBLAS_CORETYPE": "Sandybridge"]
+  let first = try spawn(
+    ["run", quickScenario, "--quiet", "--set", "checkpoint.directory=c"], in: directory.url.path,
+    environment: native)
+  #expect(first.status == 0, "\(first.output)")
+  let inspected = try spawn(["inspect", "c/latest.h5"], in: directory.url.path, environment: [:])
+  #expect(inspected.output.contains("numerics native (OpenBLAS Sandybridge kernels)"))
+  let resumed = try spawn(
+    ["run", quickScenario, "--quiet", "--resume", "--set", "checkpoint.directory=c"],
+    in: directory.url.path, environment: [:])
+  #expect(resumed.status == 2)
+  #expect(
+    resumed.output.contains(
+      "c/latest.h5: /: attribute numerics is 'native (OpenBLAS Sandybridge kernels)', but this "
+        + "process computes with 'portable (OpenBLAS Haswell kernels)'"), "\(resumed.output)")
+  let again = try spawn(
+    ["run", quickScenario, "--quiet", "--resume", "--set", "checkpoint.directory=c"],
+    in: directory.url.path, environment: native)
+  #expect(again.status == 0, "\(again.output)")
 }
