@@ -114,19 +114,19 @@ public enum DatasetRegistry {
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) -> [String] {
     let roots = [dataDirectory, environment["EXPERTSTREAM_DATA"]].compactMap { $0 }
-    var directories: [String] = []
-    for root in roots {
-      directories.append(root)
-      directories.append((root as NSString).appendingPathComponent(descriptor.name))
-      if descriptor.name == "cifar100" {
-        directories.append((root as NSString).appendingPathComponent("cifar-100-binary"))
-      }
-    }
-    return directories + descriptor.defaultDirectories
+    return roots.flatMap { directories(under: $0, for: descriptor) } + descriptor.defaultDirectories
       + [
         (cacheDirectory(environment: environment) as NSString).appendingPathComponent(
           descriptor.name)
       ]
+  }
+
+  /// Where `descriptor`'s files may be in a directory the user named: the directory itself,
+  /// its sub-directory named after the dataset (and CIFAR-100's own folder name).
+  static func directories(under root: String, for descriptor: DatasetDescriptor) -> [String] {
+    [root, (root as NSString).appendingPathComponent(descriptor.name)]
+      + (descriptor.name == "cifar100"
+        ? [(root as NSString).appendingPathComponent("cifar-100-binary")] : [])
   }
 
   /// Where `data fetch` stores datasets when no directory is given:
@@ -171,13 +171,33 @@ public enum DatasetRegistry {
           directory: directory, setting: setting, reason: "is a file, not a directory")
       }
     }
+    func missing(in directory: String) -> [DatasetDescriptor.File] {
+      descriptor.files.filter { path(of: $0, in: directory) == nil }
+    }
+    // A directory the user named that holds part of the dataset is an error, and so is a
+    // --data-dir without it: the run must not quietly read another copy.
+    for (setting, root) in [
+      ("--data-dir", dataDirectory), ("EXPERTSTREAM_DATA", environment["EXPERTSTREAM_DATA"]),
+    ] {
+      guard let root else { continue }
+      let candidates = directories(under: root, for: descriptor)
+      if let complete = candidates.first(where: { missing(in: $0).isEmpty }) { return complete }
+      if let partial = candidates.first(where: { missing(in: $0).count < descriptor.files.count })
+      {
+        let names = missing(in: partial).map { "\($0.name)(.gz)" }.joined(separator: ", ")
+        throw DatasetError.badDataDirectory(
+          directory: root, setting: setting,
+          reason: "\(partial) holds part of \(descriptor.name): \(names) missing (or a broken link)")
+      }
+      if setting == "--data-dir" {
+        throw DatasetError.badDataDirectory(
+          directory: root, setting: setting,
+          reason: "holds no \(descriptor.name) files, nor does its sub-directory \(descriptor.name)")
+      }
+    }
     let directories = searchDirectories(
       for: descriptor, dataDirectory: dataDirectory, environment: environment)
-    if let found = directories.first(where: { directory in
-      descriptor.files.allSatisfy { path(of: $0, in: directory) != nil }
-    }) {
-      return found
-    }
+    if let found = directories.first(where: { missing(in: $0).isEmpty }) { return found }
     throw DatasetError.notFound(
       dataset: descriptor.name, searched: directories.isEmpty ? ["(nowhere)"] : directories,
       howToGet: descriptor.howToGet)

@@ -35,9 +35,16 @@ struct DataListCommand: Command {
         let directory = try DatasetRegistry.locate(descriptor, dataDirectory: dataDirectory)
         console.print("  found in \(directory)")
       } catch let error as DatasetError {
-        guard case .notFound(_, let searched, let howToGet) = error else { throw error }
-        console.print("  not found; looked in \(searched.joined(separator: ", "))")
-        console.print("  to get it: \(howToGet)")
+        switch error {
+        case .notFound(_, let searched, let howToGet):
+          console.print("  not found; looked in \(searched.joined(separator: ", "))")
+          console.print("  to get it: \(howToGet)")
+        case .badDataDirectory(let directory, let setting, let reason):
+          console.print("  not usable from \(setting) \(directory): \(reason)")
+          console.print("  to get it: \(descriptor.howToGet)")
+        default:
+          throw error
+        }
       }
       let checks =
         descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"

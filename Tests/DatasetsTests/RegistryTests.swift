@@ -43,14 +43,14 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
   #expect(test.labels == [0, 1, 2, 3])
 }
 
-@Test func aMissingDatasetNamesItselfAndHowToGetIt() throws {
+@Test func aMissingDatasetNamesTheDirectoryItWasLookedFor() throws {
   let empty = try TemporaryDirectory()
   do {
     _ = try DatasetRegistry.load(
       "mnist", split: .train, dataDirectory: empty.url.path, environment: [:])
     Issue.record("expected a not-found error")
   } catch let error as DatasetError {
-    #expect(error.description.contains("'mnist'"))
+    #expect(error.description.contains("holds no mnist files"))
     #expect(error.description.contains(empty.url.path))
     #expect(error.description.contains("--data-dir"))
   }
@@ -79,6 +79,37 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
       return
     }
     #expect(file.hasSuffix("t10k-images-idx3-ubyte.gz"))
+  }
+}
+
+@Test func aDataDirectoryWithoutTheWholeDatasetIsAnErrorNotAFallBack() throws {
+  let root = try TemporaryDirectory()
+  // Empty: the Debian FashionMNIST must not be read instead.
+  try FileManager.default.createDirectory(
+    atPath: root.path("empty"), withIntermediateDirectories: true)
+  #expect(
+    throws: DatasetError.badDataDirectory(
+      directory: root.path("empty"), setting: "--data-dir",
+      reason: "holds no fashion-mnist files, nor does its sub-directory fashion-mnist")
+  ) {
+    try DatasetRegistry.locate(DatasetRegistry.fashionMNIST, dataDirectory: root.path("empty"))
+  }
+  // Part of it, in the sub-directory: the missing file is named.
+  let partial = root.path("data/mnist")
+  try writeSmallMNIST(in: partial, gzip: true)
+  try FileManager.default.removeItem(atPath: "\(partial)/t10k-labels-idx1-ubyte.gz")
+  for (setting, directory, environment) in [
+    ("--data-dir", Optional(root.path("data")), [String: String]()),
+    ("EXPERTSTREAM_DATA", nil, ["EXPERTSTREAM_DATA": root.path("data")]),
+  ] {
+    #expect(
+      throws: DatasetError.badDataDirectory(
+        directory: root.path("data"), setting: setting,
+        reason: "\(partial) holds part of mnist: t10k-labels-idx1-ubyte(.gz) missing (or a broken link)")
+    ) {
+      try DatasetRegistry.locate(
+        DatasetRegistry.mnist, dataDirectory: directory, environment: environment)
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import _TestSupport
   #expect(result.status == 0)
   for name in ["fashion-mnist:", "mnist:", "cifar100:"] { #expect(result.output.contains(name)) }
   #expect(result.output.contains("to get it:"))
+  #expect(result.output.contains("not usable from --data-dir \(empty.url.path): holds no mnist"))
 }
 
 @Test func dataFetchOfAnUnknownDatasetIsAUsageError() {
@@ -128,7 +129,9 @@ struct SplitMix {
   try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
   let missing = runTool(["run", tasks, "--data-dir", empty])
   #expect(missing.status == 2)
-  #expect(missing.error.contains("dataset 'mnist' was not found"))
+  #expect(
+    missing.error.contains(
+      "--data-dir \(empty): holds no mnist files, nor does its sub-directory mnist"))
   let none = directory.path("none")
   let mistyped = runTool(["run", tasks, "--data-dir", none])
   #expect(mistyped.status == 2)
