@@ -29,8 +29,7 @@ public enum PaperReport {
 
   /// `{"runs": [...]}` with sorted keys, pretty-printed.
   public static func json(_ results: [PaperRunResult]) throws -> Data {
-    try JSONSerialization.data(
-      withJSONObject: ["runs": results.map(record)], options: [.prettyPrinted, .sortedKeys])
+    try JSONOutput.data(["runs": results.map(record)], pretty: true)
   }
 
   /// The metric columns of the tables: header and value of a run.

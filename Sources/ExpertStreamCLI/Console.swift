@@ -1,3 +1,4 @@
+import Continual
 import Foundation
 
 /// Where a command writes: standard output and error in the tool, buffers in tests.
@@ -139,19 +140,7 @@ struct EventLog {
 
   /// `object` as compact JSON with sorted keys; non-finite numbers become `null`.
   static func jsonLine(_ object: [String: Any]) -> String {
-    let data =
-      (try? JSONSerialization.data(
-        withJSONObject: sanitized(object), options: [.sortedKeys, .withoutEscapingSlashes]))
-      ?? Data("{}".utf8)
+    let data = (try? JSONOutput.data(object, pretty: false)) ?? Data("{}".utf8)
     return String(decoding: data, as: UTF8.self)
-  }
-
-  private static func sanitized(_ value: Any) -> Any {
-    switch value {
-    case let number as Double: return number.isFinite ? number : NSNull()
-    case let array as [Any]: return array.map(sanitized)
-    case let dictionary as [String: Any]: return dictionary.mapValues(sanitized)
-    default: return value
-    }
   }
 }

@@ -1,4 +1,5 @@
 import Checkpoints
+import Continual
 import Foundation
 
 /// `expertstream inspect FILE`: a checkpoint's scenario, experts, accuracy and routing.
@@ -57,8 +58,7 @@ struct InspectCommand: Command {
           ] as [String: Any]
         },
       ]
-      let data = try JSONSerialization.data(
-        withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+      let data = try JSONOutput.data(object, pretty: true)
       console.print(String(decoding: data, as: UTF8.self))
       return
     }

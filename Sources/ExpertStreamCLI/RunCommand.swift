@@ -416,11 +416,7 @@ extension RunCommand {
           let records: [[String: Any]] = results.map(\.record)
           var object: [String: Any] = records[0]
           if records.count > 1 { object = ["runs": records] }
-          try writeAtomically(
-            try JSONSerialization.data(
-              withJSONObject: object,
-              options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-            to: metricsPath)
+          try writeAtomically(try JSONOutput.data(object, pretty: true), to: metricsPath)
         }
       }
     }
@@ -488,29 +484,35 @@ extension RunCommand {
       let run = try ContinualRun(
         scenario: scenario, stream: stream, policy: scenario.lifecycle.policy)
       var reports: [TaskReport] = []
+      func write(_ names: [String], afterTask task: Int) throws {
+        for name in names {
+          do {
+            try Checkpoint.write(
+              run, reports: reports, to: "\(directory)/\(name)",
+              toolVersion: ExpertStreamTool.version)
+          } catch {
+            throw CheckpointWriteError(
+              error: error, directory: directory, task: task + 1, tasks: stream.tasks.count)
+          }
+        }
+      }
       if let file {
         try Checkpoint.restore(run, from: file)
         reports = run.state.reports
         try events(.resumed(file: file, done: reports.count, of: stream.tasks.count))
+        // A kill between a task's file and latest.h5 left latest.h5 behind: bring it up to
+        // the state resumed from, even when no task is left to train.
+        if let last = reports.last, file != "\(directory)/latest.h5" {
+          try write(["latest.h5"], afterTask: last.task)
+        }
       }
       return try run.run { event in
         if case .taskFinished(let finished) = event {
           reports.append(finished)
-          var files = ["latest.h5"]
-          if scenario.checkpoint.everyTask {
-            files.insert(String(format: "task_%03d.h5", finished.task), at: 0)
-          }
-          for name in files {
-            do {
-              try Checkpoint.write(
-                run, reports: reports, to: "\(directory)/\(name)",
-                toolVersion: ExpertStreamTool.version)
-            } catch {
-              throw CheckpointWriteError(
-                error: error, directory: directory, task: finished.task + 1,
-                tasks: stream.tasks.count)
-            }
-          }
+          let taskFile = String(format: "task_%03d.h5", finished.task)
+          try write(
+            scenario.checkpoint.everyTask ? [taskFile, "latest.h5"] : ["latest.h5"],
+            afterTask: finished.task)
         }
         try events(.progress(event))
       }

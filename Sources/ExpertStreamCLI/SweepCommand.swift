@@ -261,15 +261,12 @@ struct SweepCommand: Command {
       record["metrics"] = deterministic
       record["timing"] = timing
       try writeAtomically(
-        try JSONSerialization.data(
-          withJSONObject: SweepSummary.jsonSafe(metrics),
-          options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-        to: "\(directory)/metrics.json")
+        try JSONOutput.data(metrics, pretty: true), to: "\(directory)/metrics.json")
     } catch {
       record["status"] = "failed"
       record["error"] = "\(error)"
     }
     record["seconds"] = Date().timeIntervalSince(started)
-    return SweepSummary.jsonSafe(record)
+    return JSONOutput.sanitized(record)
   }
 }

@@ -24,22 +24,6 @@ struct SweepSummary {
     )
   }
 
-  /// `object` with every non-finite number replaced by `null` (JSON has no NaN).
-  static func jsonSafe(_ object: [String: Any]) -> [String: Any] {
-    object.mapValues { jsonSafe($0) as Any }
-  }
-
-  /// `value` with every non-finite number replaced by `null` (JSON has no NaN).
-  static func jsonSafe(_ value: Any) -> Any {
-    switch value {
-    case let number as Double: return number.isFinite ? number : NSNull()
-    case let number as Float: return number.isFinite ? Double(number) : NSNull()
-    case let array as [Any]: return array.map { jsonSafe($0) as Any }
-    case let object as [String: Any]: return jsonSafe(object)
-    default: return value
-    }
-  }
-
   /// The metric a sweep is judged by: test error for paper runs, class-IL average
   /// accuracy (else task-IL) for continual runs; name, value and unit.
   static func mainMetric(_ metrics: [String: Any]) -> (String, Double, String) {

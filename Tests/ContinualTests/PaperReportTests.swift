@@ -52,3 +52,11 @@ private func result(_ method: PaperMethod, seed: UInt64, trainCorrect: Int, test
   let summary = PaperReport.summaryTable(results)
   #expect(summary[2][3] == "0.250 ± 0.354")
 }
+
+@Test func metricsJSONWritesNonFiniteNumbersAsNull() throws {
+  let object: [String: Any] = [
+    "loss": Double.nan, "rates": [1.5, Double.infinity], "nested": ["f": Float.nan, "ok": 2],
+  ]
+  let text = String(decoding: try JSONOutput.data(object, pretty: false), as: UTF8.self)
+  #expect(text == #"{"loss":null,"nested":{"f":null,"ok":2},"rates":[1.5,null]}"#)
+}

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// The repository's root directory.
@@ -41,4 +42,20 @@ func runProgram(
   let data = pipe.fileHandleForReading.readDataToEndOfFile()
   process.waitUntilExit()
   return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Every dataset under `group`, by path, as the bit patterns of its values read as Float64
+/// (integers convert exactly; equal patterns mean equal values, NaN included).
+func datasets(in group: HDF5Group, prefix: String = "") throws -> [String: [UInt64]] {
+  var result: [String: [UInt64]] = [:]
+  for name in try group.memberNames() {
+    if let values = try? group.readDoubles(name).values {
+      result[prefix + name] = values.map(\.bitPattern)
+    } else {
+      result.merge(
+        try datasets(in: group.existingGroup(name), prefix: prefix + name + "/")
+      ) { a, _ in a }
+    }
+  }
+  return result
 }

@@ -152,6 +152,25 @@ private let directoryHint =
   #expect(try Checkpoint.summary(of: "\(cut)/latest.h5").tasks.count == 5)
 }
 
+@Test func resumeBringsABehindLatestUpToTheLastTaskFileEvenWithNothingLeftToTrain() throws {
+  let data = try GeneratedSplitMNIST()
+  let full = data.directory.path("full")
+  #expect(runTool(data.run(into: full, ["--quiet"])).status == 0)
+  // As after a kill between the last task's file and latest.h5.
+  let cut = data.directory.path("cut")
+  try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: true)
+  for task in 0..<5 {
+    let name = String(format: "task_%03d.h5", task)
+    try FileManager.default.copyItem(atPath: "\(full)/\(name)", toPath: "\(cut)/\(name)")
+  }
+  try FileManager.default.copyItem(atPath: "\(full)/task_003.h5", toPath: "\(cut)/latest.h5")
+  let resumed = runTool(data.run(into: cut, ["--resume", "--quiet"]))
+  #expect(resumed.status == 0, "\(resumed.error)")
+  #expect(try Checkpoint.summary(of: "\(cut)/latest.h5").tasks.count == 5)
+  let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
+  #expect(try datasets(in: HDF5File.open("\(cut)/latest.h5").root) == expected)
+}
+
 @Test func resumeWithoutACheckpointSaysSoAndHowToStart() throws {
   let data = try GeneratedSplitMNIST()
   let empty = data.directory.path("empty")
