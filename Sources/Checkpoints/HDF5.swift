@@ -90,7 +90,12 @@ public final class HDF5File {
   public static func createAtomically(
     _ path: String, _ fill: (HDF5Group) throws -> Void
   ) throws {
-    try writeAtomically(try memoryImage(of: path, fill), to: path)
+    let image = try memoryImage(of: path, fill)
+    do {
+      try FileSystem.writeAtomically(Data(image), to: path)
+    } catch let error as FileSystemError {
+      throw HDF5Error(file: error.path, path: "/", message: "\(error.step): \(error.reason)")
+    }
   }
 
   /// The bytes of the file `fill` writes, built with HDF5's in-memory driver (no backing
@@ -177,69 +182,6 @@ public final class HDF5File {
     b ^= a; b &-= rotate(a, 14)
     c ^= b; c &-= rotate(b, 24)
     return c
-  }
-
-  /// Writes `bytes` to `.NAME.partial-PID` beside `path`, syncs it, renames it over `path`
-  /// and syncs the directory; on failure removes the temporary and names `path`.
-  private static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    func failure(_ action: String, _ code: Int32 = errno) -> HDF5Error {
-      HDF5Error(file: path, path: "/", message: action + reason(code))
-    }
-    let url = URL(fileURLWithPath: path)
-    let directory = url.deletingLastPathComponent().path
-    try createDirectories(directory)
-    let temporary = "\(directory)/.\(url.lastPathComponent).partial-\(getpid())"
-    let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw failure("cannot create the file") }
-    var written = 0
-    var failed: HDF5Error?
-    while written < bytes.count {
-      let count = bytes[written...].withUnsafeBytes {
-        write(descriptor, $0.baseAddress, $0.count)
-      }
-      if count < 0 && errno == EINTR { continue }
-      guard count > 0 else {
-        failed = failure("cannot write the file", count == 0 ? EIO : errno)
-        break
-      }
-      written += count
-    }
-    if failed == nil && fsync(descriptor) != 0 { failed = failure("cannot sync the file") }
-    if close(descriptor) != 0 && failed == nil { failed = failure("cannot write the file") }
-    if failed == nil && rename(temporary, path) != 0 {
-      failed = failure("cannot rename the temporary file into place")
-    }
-    if let failed {
-      unlink(temporary)
-      throw failed
-    }
-    // The rename is durable once the directory is synced.
-    let directoryDescriptor = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard directoryDescriptor >= 0 else { throw failure("cannot sync the directory") }
-    defer { close(directoryDescriptor) }
-    guard fsync(directoryDescriptor) == 0 else { throw failure("cannot sync the directory") }
-  }
-
-  /// Creates `directory` and its missing parents; an error names `directory` and the
-  /// reason of the step that failed ("Not a directory" when a parent is a file).
-  private static func createDirectories(_ directory: String) throws {
-    var prefix = directory.hasPrefix("/") ? "" : "."
-    for component in directory.split(separator: "/") {
-      prefix += "/" + component
-      if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-        throw HDF5Error(
-          file: directory, path: "/", message: "cannot create the directory" + reason(errno))
-      }
-    }
-    var status = stat()
-    guard stat(directory, &status) == 0 else {
-      throw HDF5Error(
-        file: directory, path: "/", message: "cannot create the directory" + reason(errno))
-    }
-    guard status.st_mode & S_IFMT == S_IFDIR else {
-      throw HDF5Error(
-        file: directory, path: "/", message: "cannot create the directory" + reason(ENOTDIR))
-    }
   }
 
   /// `": "` and the system's text for `code` (`strerror`), or nothing for 0.

@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 
 /// A sweep's output directory: one directory per run under `runs/` (its checkpoints and

@@ -98,13 +98,13 @@ func badSweepFilesNameTheFileAndField(sweep: String, field: String, message: Str
     "{\"scenario\": \"tiny.json\",\n \"scenario\": \"other.json\"}")
   _ = duplicateDirectory
   #expect(
-    errorText { try SweepPlan.load(duplicate) }
+    errorText { _ = try SweepPlan.load(duplicate) }
       == "\(duplicate):2:2: scenario: duplicate key 'scenario' (first at line 1, again at line 2); "
       + "keep one")
   let (syntaxDirectory, syntax) = try writeSweep("{\"scenario\": \"tiny.json\",\n  \"axes\" {}}")
   _ = syntaxDirectory
   #expect(
-    errorText { try SweepPlan.load(syntax) }
+    errorText { _ = try SweepPlan.load(syntax) }
       == "\(syntax):2:10: not valid JSON: expected ':' after the key 'axes', found '{'")
 }
 

@@ -1,5 +1,5 @@
+import Checkpoints
 import Foundation
-import Sweeps
 import Testing
 import _TestSupport
 
