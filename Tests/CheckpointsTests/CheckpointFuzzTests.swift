@@ -286,7 +286,7 @@ private struct Tally {
   let stringAttributes =
     [
       "format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256",
-      "strings_sha256",
+      "numerics", "content_sha256",
     ].map { ("/", $0) } + (experts + ["/model/gate"]).map { ($0, "kind") }
     + tasks.map { ($0, "lifecycle_events") }
   for (object, name) in integerAttributes {
