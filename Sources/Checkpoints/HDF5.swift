@@ -866,9 +866,9 @@ private struct ContentWalk {
   /// Whether the object at `path` was walked before; records it as walked.
   mutating func firstVisit(_ path: String) throws -> Bool {
     var info = H5O_info_t()
-    guard H5Oget_info_by_name2(file.id, path, &info, UInt32(H5O_INFO_BASIC), es_H5P_DEFAULT())
-      >= 0
-    else { throw failure(path, "cannot read the object's header") }
+    let status = H5Oget_info_by_name2(
+      file.id, path, &info, UInt32(H5O_INFO_BASIC), es_H5P_DEFAULT())
+    guard status >= 0 else { throw failure(path, "cannot read the object's header") }
     return visited.insert(info.addr).inserted
   }
 

@@ -1,8 +1,9 @@
-@testable import Checkpoints
 import Continual
 import Foundation
 import Testing
 import _TestSupport
+
+@testable import Checkpoints
 
 /// The error of a checkpoint whose contents do not match its `content_sha256`.
 private func mismatch(_ path: String) -> HDF5Error {
