@@ -14,6 +14,9 @@ public enum Checkpoint {
   public static let format = "expertstream-checkpoint"
   /// The `format_version` attribute of the root group.
   public static let formatVersion = 1
+  /// The root attribute holding the SHA-256 of everything else in the file (see
+  /// ``HDF5File/contentDigest(excludingRootAttribute:)``), checked before anything is read.
+  public static let contentDigestAttribute = "content_sha256"
 
   /// Writes the state of `run` after `reports.count` tasks to `path`, through a temporary
   /// file renamed into place: a crash never leaves a half-written file under `path`.
@@ -165,7 +168,10 @@ public enum Checkpoint {
       }
       try metrics.write(name, doubles: square, shape: [size, size])
     }
-    try root.setAttribute("strings_sha256", CheckpointReader.stringsDigest(root))
+    // Last: it covers everything written before it.
+    try root.setAttribute(
+      contentDigestAttribute,
+      root.file.contentDigest(excludingRootAttribute: contentDigestAttribute))
   }
 
   /// One dataset per tensor of `module`, named by its dotted key.

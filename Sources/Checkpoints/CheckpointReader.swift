@@ -44,6 +44,7 @@ struct CheckpointReader {
   // MARK: - Summary
 
   func summary() throws -> Checkpoint.Summary {
+    try checkContentDigest()
     let version = try formatVersion()
     let layout = try self.layout()
     let expertsGroup = try root.existingGroup("model").existingGroup("experts")
@@ -58,7 +59,10 @@ struct CheckpointReader {
         frozen: record.frozen, spawnedAtTask: record.spawnedAtTask,
         frozenAtTask: record.frozenAtTask, classes: record.classes)
     }
-    if root.hasAttribute("strings_sha256") {
+    // Files written before content_sha256 existed may have the digest of their strings.
+    if !root.hasAttribute(Checkpoint.contentDigestAttribute),
+      root.hasAttribute("strings_sha256")
+    {
       guard try root.stringAttribute("strings_sha256") == Self.stringsDigest(root) else {
         throw error(
           "/",
@@ -103,6 +107,20 @@ struct CheckpointReader {
       numerics: root.hasAttribute("numerics") ? try root.stringAttribute("numerics") : nil,
       taskClasses: layout.taskClasses,
       experts: experts, tasks: tasks)
+  }
+
+  /// Checks the file's `content_sha256` against its contents, when it has one (files written
+  /// before it existed have none).
+  private func checkContentDigest() throws {
+    let name = Checkpoint.contentDigestAttribute
+    guard root.hasAttribute(name) else { return }
+    let stored = try root.stringAttribute(name)
+    guard stored == (try file.contentDigest(excludingRootAttribute: name)) else {
+      throw error(
+        "/",
+        "checksum mismatch: the file's contents do not match \(name) (the file was changed "
+          + "after it was written, or is damaged)")
+    }
   }
 
   /// The `format_version` of an ExpertStream checkpoint this tool reads.
@@ -165,9 +183,10 @@ struct CheckpointReader {
       taskClasses: taskClasses, finished: finished, experts: experts, classCount: classCount)
   }
 
-  /// The SHA-256 of the checkpoint's string attributes, as `strings_sha256` records it: their
-  /// values live in HDF5's global heap, which has no checksum. Each adds its object path,
-  /// name and value, NUL-terminated, in schema order.
+  /// The SHA-256 of the checkpoint's string attributes, as `strings_sha256` records it in
+  /// files written before `content_sha256` replaced it: their values live in HDF5's global
+  /// heap, which has no checksum. Each adds its object path, name and value, NUL-terminated,
+  /// in schema order.
   static func stringsDigest(_ root: HDF5Group) throws -> String {
     var hash = SHA256()
     func add(_ group: HDF5Group, _ names: [String]) throws {
