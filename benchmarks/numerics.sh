@@ -2,7 +2,8 @@
 # The cost of portable numerics: `bench train` (paper-fmnist attentive; paper-mnist
 # attentive + L_s) and `bench ops`' sgemm 1024³ rate under portable (OpenBLAS Haswell
 # kernels on every CPU) and native numerics (the CPU's own core type), interleaved over
-# ROUNDS rounds in one run; prints the best samples/s of each and the ratio.
+# ROUNDS rounds in one run; prints the best samples/s of each and the ratio, then the
+# per-op table of `bench ops` under each.
 # Usage: bash benchmarks/numerics.sh [ROUNDS]   (default 3; build with -c release first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,6 @@ for arch in paper-fmnist paper-mnist; do
     "portable/native $(awk -v p="$p" -v n="$n" 'BEGIN { printf "%.2f", p / n }')"
 done
 for numerics in portable native; do
-  echo "bench ops, $numerics: $(EXPERTSTREAM_NUMERICS=$numerics $binary bench ops |
-    grep -m1 -i 'sgemm 1024')"
+  echo "bench ops, $numerics numerics:"
+  EXPERTSTREAM_NUMERICS=$numerics $binary bench ops | grep -E '^(sgemm 1024|op |linear|conv2d|distance)'
 done
