@@ -3,12 +3,12 @@
 # attribute, floats printed with 17 significant digits, so equal text means equal bits) and
 # every metrics JSON file under DIR_A against the same path under DIR_B. Timings (attributes
 # and fields whose name contains "second"), the writing tool's version and the digests that
-# cover them (content_sha256, and strings_sha256 in files written before it) are left out.
+# cover them (content_sha256) are left out.
 # COMPARE_RUNS_IGNORE=REGEX leaves out more names (for example "numerics", to compare the
 # data of runs made with portable and native numerics).
 # Usage: scripts/compare-runs.sh DIR_A DIR_B     (exit 0: identical; 1: a difference)
 set -euo pipefail
-ignored="second|tool_version|content_sha256|strings_sha256${COMPARE_RUNS_IGNORE:+|$COMPARE_RUNS_IGNORE}"
+ignored="second|tool_version|content_sha256${COMPARE_RUNS_IGNORE:+|$COMPARE_RUNS_IGNORE}"
 a=${1:?usage: compare-runs.sh DIR_A DIR_B}
 b=${2:?usage: compare-runs.sh DIR_A DIR_B}
 

@@ -256,7 +256,7 @@ class Audit:
     def compare_runs(self, a, b):
         """Whether the checkpoint directories a and b hold the same .h5 files with equal
         datasets and attributes (timings, the tool version, the digests that cover them
-        (content_sha256, strings_sha256) and the scenario's checkpoint directory left out, as
+        (content_sha256) and the scenario's checkpoint directory left out, as
         scripts/compare-runs.sh does but for the directory)."""
         if not h5py:
             return True, "no h5py: checkpoints not compared (metrics only)"
@@ -268,7 +268,7 @@ class Audit:
         def attrs(obj):
             out = {}
             for k, v in obj.attrs.items():
-                if "second" in k or k in ("tool_version", "content_sha256", "strings_sha256"):
+                if "second" in k or k in ("tool_version", "content_sha256"):
                     continue
                 if k == "scenario":
                     try:

@@ -12,8 +12,9 @@ import TensorCore
 public enum Checkpoint {
   /// The `format` attribute of the root group.
   public static let format = "expertstream-checkpoint"
-  /// The `format_version` attribute of the root group.
-  public static let formatVersion = 1
+  /// The `format_version` attribute of the root group: 2 since checkpoints carry
+  /// `content_sha256` (required from this version on); files of version 1 are still read.
+  public static let formatVersion = 2
   /// The root attribute holding the SHA-256 of everything else in the file (see
   /// ``HDF5File/contentDigest(excludingRootAttribute:)``), checked before anything is read.
   public static let contentDigestAttribute = "content_sha256"

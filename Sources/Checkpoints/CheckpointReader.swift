@@ -44,8 +44,8 @@ struct CheckpointReader {
   // MARK: - Summary
 
   func summary() throws -> Checkpoint.Summary {
-    try checkContentDigest()
     let version = try formatVersion()
+    try checkContentDigest(formatVersion: version)
     let layout = try self.layout()
     let expertsGroup = try root.existingGroup("model").existingGroup("experts")
     let experts = try layout.experts.map { name -> Checkpoint.Summary.ExpertSummary in
@@ -58,17 +58,6 @@ struct CheckpointReader {
         name: name, kind: try group.stringAttribute("kind"), parameterCount: parameters,
         frozen: record.frozen, spawnedAtTask: record.spawnedAtTask,
         frozenAtTask: record.frozenAtTask, classes: record.classes)
-    }
-    // Files written before content_sha256 existed may have the digest of their strings.
-    if !root.hasAttribute(Checkpoint.contentDigestAttribute),
-      root.hasAttribute("strings_sha256")
-    {
-      guard try root.stringAttribute("strings_sha256") == Self.stringsDigest(root) else {
-        throw error(
-          "/",
-          "checksum mismatch: the string attributes do not match strings_sha256 (the file is "
-            + "damaged)")
-      }
     }
     let history = try root.existingGroup("history")
     let tasks = try layout.finished.enumerated().map { index, name in
@@ -109,11 +98,20 @@ struct CheckpointReader {
       experts: experts, tasks: tasks)
   }
 
-  /// Checks the file's `content_sha256` against its contents, when it has one (files written
-  /// before it existed have none).
-  private func checkContentDigest() throws {
+  /// Checks the file's `content_sha256` against its contents; files of format_version 1,
+  /// written before it existed, have none, and every later file must have it (an edit
+  /// that removed it is refused like any other).
+  private func checkContentDigest(formatVersion version: Int) throws {
     let name = Checkpoint.contentDigestAttribute
-    guard root.hasAttribute(name) else { return }
+    guard root.hasAttribute(name) else {
+      guard version < 2 else {
+        throw error(
+          "/",
+          "checksum mismatch: attribute \(name) is missing, and every checkpoint of "
+            + "format_version \(version) carries it (the file was changed after it was written)")
+      }
+      return
+    }
     let stored = try root.stringAttribute(name)
     guard stored == (try file.contentDigest(excludingRootAttribute: name)) else {
       throw error(
@@ -181,33 +179,6 @@ struct CheckpointReader {
     }
     return Layout(
       taskClasses: taskClasses, finished: finished, experts: experts, classCount: classCount)
-  }
-
-  /// The SHA-256 of the checkpoint's string attributes, as `strings_sha256` records it in
-  /// files written before `content_sha256` replaced it: their values live in HDF5's global
-  /// heap, which has no checksum. Each adds its object path, name and value, NUL-terminated,
-  /// in schema order.
-  static func stringsDigest(_ root: HDF5Group) throws -> String {
-    var hash = SHA256()
-    func add(_ group: HDF5Group, _ names: [String]) throws {
-      for name in names {
-        let value = try group.stringAttribute(name)
-        hash.update(Array("\(group.path)\u{0}\(name)\u{0}\(value)\u{0}".utf8))
-      }
-    }
-    try add(
-      root,
-      ["format", "tool_version", "scenario", "scenario_hash", "policy", "dataset_sha256"]
-        + (root.hasAttribute("numerics") ? ["numerics"] : []))
-    let model = try root.existingGroup("model")
-    let experts = try model.existingGroup("experts")
-    for name in try experts.memberNames() { try add(experts.existingGroup(name), ["kind"]) }
-    try add(model.existingGroup("gate"), ["kind"])
-    let history = try root.existingGroup("history")
-    for name in try history.memberNames() {
-      try add(history.existingGroup(name), ["lifecycle_events"])
-    }
-    return hash.hexDigest()
   }
 
   /// The members of `group`, which must be `prefix` + `000`, `001`, … without gaps, at

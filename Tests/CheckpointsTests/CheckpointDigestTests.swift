@@ -64,10 +64,24 @@ private func changedCopy(of original: String, _ name: String, _ edit: (String) t
     #expect(hdf5Error { _ = try resume(path) } == mismatch(path), "\(name)")
   }
 
-  // Without the digest (as files written before it), a changed random state passes every
-  // other check and resumes to another state: what content_sha256 prevents.
-  let undetected = try changedCopy(of: original, "undetected.h5") { path in
+  // Removing the digest as well is refused: every file of format_version 2 carries it.
+  let stripped = try changedCopy(of: original, "stripped.h5") { path in
     try HDF5File.open(path, writable: true).root.removeAttribute("content_sha256")
+    overwriteDataset(in: path, "/rng/state", values: state)
+  }
+  #expect(
+    hdf5Error { _ = try resume(stripped) }
+      == HDF5Error(
+        file: stripped, path: "/",
+        message:
+          "checksum mismatch: attribute content_sha256 is missing, and every checkpoint of "
+          + "format_version 2 carries it (the file was changed after it was written)"))
+  // Files of format_version 1 have no digest: there a changed random state passes every
+  // other check and resumes to another state, which content_sha256 now prevents.
+  let undetected = try changedCopy(of: original, "undetected.h5") { path in
+    let root = try HDF5File.open(path, writable: true).root
+    try root.removeAttribute("content_sha256")
+    try root.setAttribute("format_version", 1)
     overwriteDataset(in: path, "/rng/state", values: state)
   }
   #expect(fingerprint(try resume(undetected).state) != fingerprint(try resume(original).state))
@@ -110,28 +124,6 @@ private func changedCopy(of original: String, _ name: String, _ edit: (String) t
     fingerprint(try Checkpoint.summary(of: repacked))
       == fingerprint(try Checkpoint.summary(of: original)))
   #expect(fingerprint(try resume(repacked).state) == fingerprint(try resume(original).state))
-}
-
-@Test func theStringDigestOfEarlierFilesIsStillChecked() throws {
-  let directory = try TemporaryDirectory()
-  let original = try writeTinyCheckpoints(in: directory.url.path)
-  // As the previous version wrote them: strings_sha256 instead of content_sha256.
-  let earlier = try editedCopy(of: original, "earlier.h5") { root in
-    try root.setAttribute("strings_sha256", try CheckpointReader.stringsDigest(root))
-  }
-  #expect(
-    fingerprint(try Checkpoint.summary(of: earlier))
-      == fingerprint(try Checkpoint.summary(of: original)))
-  let changed = try editedCopy(of: earlier, "changed.h5", keepingDigest: true) { root in
-    try root.setAttribute("tool_version", "other")
-  }
-  #expect(
-    hdf5Error { _ = try Checkpoint.summary(of: changed) }
-      == HDF5Error(
-        file: changed, path: "/",
-        message:
-          "checksum mismatch: the string attributes do not match strings_sha256 (the file is "
-          + "damaged)"))
 }
 
 @Test func theContentDigestIsTheSameForEveryLayoutAndCoversEveryObject() throws {

@@ -26,7 +26,7 @@ private func summaryError(_ path: String) -> HDF5Error? {
   }
   let error = summaryError(path)
   #expect(error?.path == "/")
-  #expect(error?.message.contains("format_version 2 is newer") == true)
+  #expect(error?.message.contains("format_version \(Checkpoint.formatVersion + 1) is newer") == true)
 }
 
 @Test func aMissingPartIsNamedByItsPath() throws {
@@ -35,7 +35,8 @@ private func summaryError(_ path: String) -> HDF5Error? {
   do {
     let file = try HDF5File.create(path)
     try file.root.setAttribute("format", Checkpoint.format)
-    try file.root.setAttribute("format_version", Checkpoint.formatVersion)
+    // Version 1 carried no content digest: the missing part itself is reported.
+    try file.root.setAttribute("format_version", 1)
     try file.root.setAttribute("tool_version", "test")
   }
   let error = summaryError(path)

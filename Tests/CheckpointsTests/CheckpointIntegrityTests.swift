@@ -30,9 +30,9 @@ func resume(_ path: String) throws -> ContinualRun {
 
 /// A copy of `original` named `name` beside it, changed by `edit` through the HDF5 API.
 ///
-/// Without `keepingDigest`, the copy loses its `content_sha256` first, as files written
-/// before it existed have none: the edit then meets the consistency checks, which the digest
-/// would otherwise forestall.
+/// Without `keepingDigest`, the copy becomes a file of format_version 1 without
+/// `content_sha256`, as files written before it existed: the edit then meets the
+/// consistency checks, which the digest would otherwise forestall.
 func editedCopy(
   of original: String, _ name: String, keepingDigest: Bool = false,
   _ edit: (HDF5Group) throws -> Void
@@ -41,7 +41,10 @@ func editedCopy(
     .appendingPathComponent(name).path
   try FileManager.default.copyItem(atPath: original, toPath: path)
   let file = try HDF5File.open(path, writable: true)
-  if !keepingDigest { try file.root.removeAttribute("content_sha256") }
+  if !keepingDigest {
+    try file.root.removeAttribute("content_sha256")
+    try file.root.setAttribute("format_version", 1)
+  }
   try edit(file.root)
   return path
 }

@@ -94,5 +94,7 @@ func fingerprint(_ state: ContinualRunState) -> String {
 func fingerprint(_ summary: Checkpoint.Summary) -> String {
   var copy = summary
   copy.path = ""
+  // Copies made to look older say format_version 1; everything they hold is the same.
+  copy.formatVersion = 0
   return "\(copy)"
 }
