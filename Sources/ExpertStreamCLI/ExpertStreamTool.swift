@@ -45,9 +45,35 @@ public enum ExpertStreamTool {
       console.printError("error: \(error.description)")
       return 2
     } catch {
-      console.printError("error: \(error)")
+      console.printError("error: \(Self.describe(error))")
       return 1
     }
+  }
+
+  /// An error as one line: a Foundation file error as its path and the system's reason
+  /// (never the raw `NSCocoaErrorDomain` dump), anything else as it describes itself.
+  static func describe(_ error: any Error) -> String {
+    let nsError = error as NSError
+    guard nsError.domain == NSCocoaErrorDomain else { return "\(error)" }
+    let path =
+      (nsError.userInfo[NSFilePathErrorKey] as? String)
+      ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
+    // The system's errno, from the underlying POSIX error or the Cocoa code that stands
+    // for one.
+    let cocoaErrno: [Int: Int32] = [
+      CocoaError.fileNoSuchFile.rawValue: ENOENT, CocoaError.fileReadNoSuchFile.rawValue: ENOENT,
+      CocoaError.fileReadNoPermission.rawValue: EACCES,
+      CocoaError.fileWriteNoPermission.rawValue: EACCES,
+      CocoaError.fileWriteFileExists.rawValue: EEXIST,
+      CocoaError.fileWriteOutOfSpace.rawValue: ENOSPC,
+      CocoaError.fileWriteVolumeReadOnly.rawValue: EROFS,
+    ]
+    let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError
+    let code =
+      underlying?.domain == NSPOSIXErrorDomain
+      ? underlying.map { Int32($0.code) } : cocoaErrno[nsError.code]
+    let reason = code.map { String(cString: strerror($0)) } ?? nsError.localizedDescription
+    return "\(path): \(reason)"
   }
 
   /// The command the leading words name, and the arguments after those words.

@@ -42,8 +42,9 @@ struct ReportCommand: Command {
     // half-written report.
     let fileManager = FileManager.default
     let target = URL(fileURLWithPath: output).standardized
-    try fileManager.createDirectory(
-      at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+    // Checked first, so an unusable --out says where and why.
+    try FileSystem.createDirectory(target.deletingLastPathComponent().path)
+    try FileSystem.checkWritable(target.deletingLastPathComponent().path)
     let staging = target.deletingLastPathComponent().appendingPathComponent(
       ".\(target.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
     try? fileManager.removeItem(at: staging)

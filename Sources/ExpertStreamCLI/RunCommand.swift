@@ -185,13 +185,13 @@ struct RunCommand: Command {
         "scenario": scenario.name, "scenario_hash": scenario.hash,
         "architecture": architecture.rawValue, "experts": settings.experts,
         "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
-        "numerics": BLAS.numericsDescription,
+        "numerics": BLAS.numericsDescription, "data_directory": train.source?.directory ?? NSNull(),
       ],
       text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
         + "\(task.train.sampleCount) training / \(task.test.sampleCount) test samples, "
         + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads, "
         + "\(BLAS.numerics.rawValue) numerics\n"
-        + "scenario hash \(scenario.hash)")
+        + "scenario hash \(scenario.hash)\ndata from \(train.source?.directory ?? "memory")")
     var results: [PaperRunResult] = []
     let firstSeed = UInt64(scenario.training.seed)
     for seed in firstSeed..<(firstSeed + UInt64(seedCount)) {
@@ -352,6 +352,7 @@ extension RunCommand {
             "seed": scenario.training.seed, "tasks": scenario.classGroups,
             "threads": Compute.threads, "evaluated_on": scenario.dataset.evaluateOn.rawValue,
             "numerics": BLAS.numericsDescription,
+            "data_directory": train.source?.directory ?? NSNull(),
           ],
           text: "\(scenario.name): policy \(policy), seed \(scenario.training.seed), "
             + "\(stream.tasks.count) tasks, \(scenario.model.expert) experts, "
@@ -359,7 +360,7 @@ extension RunCommand {
             + "\(BLAS.numerics.rawValue) numerics, "
             + "evaluated on the \(scenario.dataset.evaluateOn.rawValue) samples\n"
             + "class order: " + scenario.classGroups.map { "\($0)" }.joined(separator: " ")
-            + "\nscenario hash \(scenario.hash)")
+            + "\nscenario hash \(scenario.hash)\ndata from \(train.source?.directory ?? "memory")")
         let severalRuns = (policies?.count ?? 1) * (seeds ?? 1) > 1
         let directory =
           severalRuns

@@ -19,6 +19,13 @@ func reportWritesWellFormedFiguresAndASummary() throws {
   let summary = try Checkpoint.summary(of: "\(checkpoints)/latest.h5")
   #expect(summary.tasks.map(\.epochLosses.count) == [2, 2, 2])
 
+  // An --out that cannot be made says where and why, and writes nothing.
+  let file = directory.path("a-file")
+  try "x".write(toFile: file, atomically: true, encoding: .utf8)
+  let through = runTool(["report", checkpoints, "--out", "\(file)/report"])
+  #expect(through.status != 0)
+  #expect(through.error == "error: \(file): cannot create the directory: Not a directory\n")
+
   let out = directory.path("report")
   let result = runTool(["report", checkpoints, "--out", out])
   #expect(result.status == 0, "\(result.error)")

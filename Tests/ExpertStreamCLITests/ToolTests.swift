@@ -1,4 +1,4 @@
-import ExpertStreamCLI
+@testable import ExpertStreamCLI
 import Foundation
 import Testing
 import _TestSupport
@@ -119,4 +119,17 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
   ])
   #expect(result.status == 0, "\(result.error)")
   #expect(!result.output.contains("\u{1B}") && !result.output.contains("\r"))
+}
+
+@Test func foundationFileErrorsAreDescribedByPathAndTheSystemsReason() throws {
+  let directory = try TemporaryDirectory()
+  let missing = directory.path("missing.txt")
+  do {
+    _ = try Data(contentsOf: URL(fileURLWithPath: missing))
+    Issue.record("expected an error")
+  } catch {
+    #expect(ExpertStreamTool.describe(error) == "\(missing): No such file or directory")
+    #expect(!ExpertStreamTool.describe(error).contains("NSCocoaErrorDomain"))
+  }
+  #expect(ExpertStreamTool.describe(UsageError("plain", hint: "h")).contains("plain"))
 }
