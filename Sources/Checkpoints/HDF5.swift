@@ -142,7 +142,9 @@ public final class HDF5File {
     let checksummed = 12 + 4 * Int(image[9])
     guard image.count >= checksummed + 4 else { return }
     let checksum = jenkinsLookup3(image[0..<checksummed])
-    for byte in 0..<4 { image[checksummed + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * byte)) }
+    for byte in 0..<4 {
+      image[checksummed + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * byte))
+    }
   }
 
   /// Bob Jenkins's lookup3 hash (`hashlittle`, initial value 0): HDF5's metadata checksum.

@@ -182,17 +182,18 @@ public enum DatasetRegistry {
       guard let root else { continue }
       let candidates = directories(under: root, for: descriptor)
       if let complete = candidates.first(where: { missing(in: $0).isEmpty }) { return complete }
-      if let partial = candidates.first(where: { missing(in: $0).count < descriptor.files.count })
-      {
+      if let partial = candidates.first(where: { missing(in: $0).count < descriptor.files.count }) {
         let names = missing(in: partial).map { "\($0.name)(.gz)" }.joined(separator: ", ")
         throw DatasetError.badDataDirectory(
           directory: root, setting: setting,
-          reason: "\(partial) holds part of \(descriptor.name): \(names) missing (or a broken link)")
+          reason: "\(partial) holds part of \(descriptor.name): \(names) missing (or a broken link)"
+        )
       }
       if setting == "--data-dir" {
         throw DatasetError.badDataDirectory(
           directory: root, setting: setting,
-          reason: "holds no \(descriptor.name) files, nor does its sub-directory \(descriptor.name)")
+          reason: "holds no \(descriptor.name) files, nor does its sub-directory \(descriptor.name)"
+        )
       }
     }
     let directories = searchDirectories(

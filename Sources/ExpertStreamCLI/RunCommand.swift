@@ -103,8 +103,7 @@ struct RunCommand: Command {
   /// their names or modification times say; `nil` when there is none.
   ///
   /// A file that cannot be read as a checkpoint is skipped with a note saying why.
-  static func newestCompleteCheckpoint(in directory: String) -> (file: String?, notes: [String])
-  {
+  static func newestCompleteCheckpoint(in directory: String) -> (file: String?, notes: [String]) {
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
       .filter { $0.hasPrefix("task_") && $0.hasSuffix(".h5") }.sorted(by: >)
     var newest: (file: String, tasks: Int)?

@@ -26,7 +26,8 @@ private func summaryError(_ path: String) -> HDF5Error? {
   }
   let error = summaryError(path)
   #expect(error?.path == "/")
-  #expect(error?.message.contains("format_version \(Checkpoint.formatVersion + 1) is newer") == true)
+  #expect(
+    error?.message.contains("format_version \(Checkpoint.formatVersion + 1) is newer") == true)
 }
 
 @Test func aMissingPartIsNamedByItsPath() throws {

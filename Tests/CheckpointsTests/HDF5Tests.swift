@@ -1,7 +1,8 @@
-@testable import Checkpoints
 import Foundation
 import Testing
 import _TestSupport
+
+@testable import Checkpoints
 
 @Test func datasetsAndAttributesRoundTrip() throws {
   let directory = try TemporaryDirectory()
@@ -51,7 +52,8 @@ import _TestSupport
 /// A superblock written by HDF5 1.10.8 itself (version 3, flags 1) with the checksum it
 /// computed: the hash is HDF5's, so a file image resealed with it opens.
 @Test func theSuperblockChecksumIsHDF5s() throws {
-  let hex = "894844460d0a1a0a030808010000000000000000ffffffffffffffff28080000000000003000000000000000"
+  let hex =
+    "894844460d0a1a0a030808010000000000000000ffffffffffffffff28080000000000003000000000000000"
   var bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
     let start = hex.index(hex.startIndex, offsetBy: offset)
     return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!

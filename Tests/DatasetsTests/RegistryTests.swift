@@ -105,7 +105,8 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
     #expect(
       throws: DatasetError.badDataDirectory(
         directory: root.path("data"), setting: setting,
-        reason: "\(partial) holds part of mnist: t10k-labels-idx1-ubyte(.gz) missing (or a broken link)")
+        reason:
+          "\(partial) holds part of mnist: t10k-labels-idx1-ubyte(.gz) missing (or a broken link)")
     ) {
       try DatasetRegistry.locate(
         DatasetRegistry.mnist, dataDirectory: directory, environment: environment)

@@ -251,7 +251,6 @@ func aRunKilledMidTaskResumesToIdenticalCheckpoints() throws {
   #expect(expected.keys.filter { actual[$0] != expected[$0] }.isEmpty)
 }
 
-
 @Test(
   .enabled(
     if: hasFashionMNIST,

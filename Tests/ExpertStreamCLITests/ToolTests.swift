@@ -1,7 +1,8 @@
-@testable import ExpertStreamCLI
 import Foundation
 import Testing
 import _TestSupport
+
+@testable import ExpertStreamCLI
 
 /// Runs the tool in-process and captures what it printed.
 func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: String) {
