@@ -146,8 +146,20 @@ struct RunCommand: Command {
   func run(_ console: Console) throws {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
+    let isPaper = scenario.mode == "paper"
+    if isPaper, policies != nil || resume {
+      throw UsageError(
+        "\(path) is a paper scenario (mode: paper): \(policies != nil ? "--policy" : "--resume") "
+          + "applies to continual scenarios only",
+        hint: "choose methods with --method, or run a continual scenario")
+    }
+    if !isPaper, methods != nil {
+      throw UsageError(
+        "\(path) is a continual scenario: --method applies to paper scenarios (mode: paper) only",
+        hint: "choose lifecycle policies with --policy")
+    }
     if let metricsPath { try Self.checkMetricsDirectory(of: metricsPath) }
-    if scenario.mode == "paper" {
+    if isPaper {
       try runPaper(scenario, console)
     } else {
       try runContinual(scenario, console)

@@ -48,3 +48,21 @@ private let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     result.error.contains(
       "\(path):3:3: name: duplicate key 'name' (first at line 2, again at line 3); keep one"))
 }
+
+@Test func flagsForTheOtherKindOfScenarioAreRefused() throws {
+  let paper = "\(repositoryRoot)/tasks/paper-fashion-mnist.json"
+  let policy = runTool(["run", paper, "--policy", "spawn-and-freeze"])
+  #expect(policy.status == 2)
+  #expect(
+    policy.error.hasPrefix(
+      "error: \(paper) is a paper scenario (mode: paper): --policy applies to continual "
+        + "scenarios only"))
+  let resume = runTool(["run", paper, "--resume"])
+  #expect(resume.status == 2 && resume.error.contains("--resume applies to continual"))
+  let method = runTool(["run", quickScenario, "--method", "original"])
+  #expect(method.status == 2)
+  #expect(
+    method.error.hasPrefix(
+      "error: \(quickScenario) is a continual scenario: --method applies to paper scenarios "
+        + "(mode: paper) only"))
+}
