@@ -75,13 +75,15 @@ let package = Package(
       name: "Continual", dependencies: ["MoE", "Datasets"], swiftSettings: optimisedChecked),
     .target(
       name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimisedChecked),
-    .target(name: "Sweeps", dependencies: ["Checkpoints", "CMPI"]),
+    .target(
+      name: "Experiments", dependencies: ["Checkpoints"], swiftSettings: optimisedChecked),
+    .target(name: "Sweeps", dependencies: ["Experiments", "CMPI"]),
     // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
     .target(name: "Plots"),
     .target(
       name: "ExpertStream",
       dependencies: [
-        "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Sweeps",
+        "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Experiments", "Sweeps",
       ]),
     .target(
       name: "ExpertStreamCLI",
@@ -89,8 +91,8 @@ let package = Package(
       // incremental builds track direct imports only, and missed changes behind
       // `@_exported` imports left stale objects.
       dependencies: [
-        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Sweeps",
-        "Plots",
+        "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
+        "Experiments", "Sweeps", "Plots",
       ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
@@ -106,6 +108,7 @@ let package = Package(
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "_TestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
+    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "_TestSupport"]),
     .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
     .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),

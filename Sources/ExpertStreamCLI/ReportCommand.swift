@@ -117,7 +117,7 @@ struct ReportCommand: Command {
     let enumerator = FileManager.default.enumerator(atPath: root.path)
     while let relative = enumerator?.nextObject() as? String {
       let name = (relative as NSString).lastPathComponent
-      if name == "latest.h5" || (name.hasPrefix("task_") && name.hasSuffix(".h5")) {
+      if CheckpointDirectory.isCheckpointName(name) {
         runs.insert((relative as NSString).deletingLastPathComponent)
       }
     }
@@ -125,7 +125,7 @@ struct ReportCommand: Command {
     let found = runs.sorted().map { run in
       (
         run,
-        RunCommand.newestCheckpoint(
+        CheckpointDirectory.newestCheckpoint(
           in: run.isEmpty ? path : (path as NSString).appendingPathComponent(run))
       )
     }

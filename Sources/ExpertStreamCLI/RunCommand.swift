@@ -1,6 +1,7 @@
 import Checkpoints
 import Continual
 import Datasets
+import Experiments
 import ExpertStream
 import Foundation
 import MoE
@@ -96,35 +97,6 @@ struct RunCommand: Command {
 
   private func log(_ console: Console) -> EventLog {
     EventLog(console: console, format: logFormat, quiet: quiet)
-  }
-
-  /// The newest complete checkpoint in `directory`: of `latest.h5` and the `task_NNN.h5`
-  /// files, the one that records the most finished tasks (`latest.h5` on a tie), whatever
-  /// their names or modification times say; `nil` when there is none.
-  ///
-  /// A file that cannot be read as a checkpoint is skipped with a note saying why.
-  static func newestCompleteCheckpoint(in directory: String) -> (file: String?, notes: [String]) {
-    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-      .filter { $0.hasPrefix("task_") && $0.hasSuffix(".h5") }.sorted(by: >)
-    var newest: (file: String, tasks: Int)?
-    var notes: [String] = []
-    for name in ["latest.h5"] + names {
-      let file = "\(directory)/\(name)"
-      guard FileManager.default.fileExists(atPath: file) else { continue }
-      do {
-        let tasks = try Checkpoint.summary(of: file).tasks.count
-        if tasks > newest?.tasks ?? -1 { newest = (file, tasks) }
-      } catch {
-        notes.append("skipped \(file), not a readable checkpoint: \(error)")
-      }
-    }
-    return (newest?.file, notes)
-  }
-
-  /// ``newestCompleteCheckpoint(in:)``, or `latest.h5` in `directory` (which may not exist)
-  /// when there is none.
-  static func newestCheckpoint(in directory: String) -> String {
-    newestCompleteCheckpoint(in: directory).file ?? "\(directory)/latest.h5"
   }
 
   /// The values of a repeatable, comma-separated option, each checked against `known`;
@@ -385,7 +357,7 @@ extension RunCommand {
           }
           resumeFrom = resumeFile
           if resumeFile == nil {
-            let (newest, notes) = Self.newestCompleteCheckpoint(in: directory)
+            let (newest, notes) = CheckpointDirectory.newestCompleteCheckpoint(in: directory)
             for note in notes { log.event("note", ["note": note], text: "note: \(note)") }
             guard let newest else {
               throw UsageError(
@@ -396,9 +368,10 @@ extension RunCommand {
           }
         }
         var tasksDone = 0
-        let result = try Self.trainContinual(
-          scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
-        ) { event in
+        let experiment = ContinualExperiment(
+          scenario: scenario, stream: stream, checkpointDirectory: directory,
+          toolVersion: ExpertStreamTool.version)
+        let result = try experiment.run(resumingFrom: resumeFrom) { event in
           switch event {
           case .note(let note):
             log.event("note", ["note": note], text: "note: \(note)")
@@ -462,99 +435,6 @@ extension RunCommand {
     }
     if let metricsPath { log.result("metrics written to \(metricsPath)") }
     logFinished(log, started: started)
-  }
-
-  /// What ``trainContinual(_:stream:checkpointDirectory:resumingFrom:events:)`` reports.
-  enum ContinualEvent {
-    /// Something done on the side, such as removing a killed process's temporary file.
-    case note(String)
-    /// Restored from `file`, with `done` of `of` tasks finished.
-    case resumed(file: String, done: Int, of: Int)
-    /// The run's own progress.
-    case progress(ContinualProgress)
-  }
-
-  /// Trains `scenario`'s lifecycle policy on `stream`, writing `task_NNN.h5` (when the
-  /// scenario asks) and `latest.h5` into `checkpointDirectory` after every task; with
-  /// `resumingFrom`, restores that checkpoint first and continues after its last task.
-  ///
-  /// Before anything is trained the directory is claimed (see
-  /// ``claimCheckpointDirectory(_:)``). A checkpoint that cannot be written stops the run
-  /// there, and so does an error `events` throws (after the checkpoint of a finished task).
-  ///
-  /// - Throws: ``UnusablePathError`` when the directory cannot be used (nothing trained);
-  ///   ``CheckpointWriteError`` when a checkpoint cannot be written.
-  static func trainContinual(
-    _ scenario: Scenario, stream: TaskStream, checkpointDirectory directory: String,
-    resumingFrom file: String?, events: (ContinualEvent) throws -> Void
-  ) throws -> ContinualResult {
-    let (lock, removed) = try claimCheckpointDirectory(directory)
-    return try withExtendedLifetime(lock) {
-      for name in removed {
-        try events(.note("removed \(directory)/\(name), left by a process that no longer runs"))
-      }
-      let run = try ContinualRun(
-        scenario: scenario, stream: stream, policy: scenario.lifecycle.policy)
-      var reports: [TaskReport] = []
-      func write(_ names: [String], afterTask task: Int) throws {
-        for name in names {
-          do {
-            try Checkpoint.write(
-              run, reports: reports, to: "\(directory)/\(name)",
-              toolVersion: ExpertStreamTool.version)
-          } catch {
-            throw CheckpointWriteError(
-              error: error, directory: directory, task: task + 1, tasks: stream.tasks.count)
-          }
-        }
-      }
-      if let file {
-        try Checkpoint.restore(run, from: file)
-        reports = run.state.reports
-        try events(.resumed(file: file, done: reports.count, of: stream.tasks.count))
-        // A kill between a task's file and latest.h5 left latest.h5 behind: bring it up to
-        // the state resumed from, even when no task is left to train.
-        if let last = reports.last, file != "\(directory)/latest.h5" {
-          try write(["latest.h5"], afterTask: last.task)
-        }
-      }
-      return try run.run { event in
-        if case .taskFinished(let finished) = event {
-          reports.append(finished)
-          let taskFile = String(format: "task_%03d.h5", finished.task)
-          try write(
-            scenario.checkpoint.everyTask ? [taskFile, "latest.h5"] : ["latest.h5"],
-            afterTask: finished.task)
-        }
-        try events(.progress(event))
-      }
-    }
-  }
-
-  /// Makes `directory` ready for a run's checkpoints, before anything is trained: creates
-  /// it, checks with a probe file that files can be created, written, synced and renamed
-  /// there, takes its lock (`.lock`, held until the returned lock is released) and removes
-  /// the temporary files of killed processes (returning their names).
-  ///
-  /// - Throws: ``UnusablePathError`` naming the directory and the reason, or the process
-  ///   holding the lock.
-  static func claimCheckpointDirectory(_ directory: String) throws -> (
-    lock: DirectoryLock, removed: [String]
-  ) {
-    let hint = "choose another checkpoint directory: --set checkpoint.directory=DIR"
-    do {
-      try FileSystem.createDirectory(directory)
-      try FileSystem.checkWritable(directory)
-      let lock = try DirectoryLock("\(directory)/.lock")
-      return (lock, FileSystem.removeAbandonedTemporaries(in: directory))
-    } catch let error as FileSystemError {
-      throw UnusablePathError(problem: error.description, hint: hint)
-    } catch let held as DirectoryLock.Held {
-      throw UnusablePathError(
-        problem: "\(directory): another run is writing checkpoints here"
-          + (held.holder.map { " (\($0))" } ?? ""),
-        hint: "wait for it to finish, or " + hint)
-    }
   }
 
   private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {
@@ -676,19 +556,5 @@ struct UnusablePathError: UserInputError {
   var description: String { "\(problem)\nhint: \(hint)" }
 }
 
-/// A checkpoint that could not be written: the run stopped at that task.
-struct CheckpointWriteError: Error, CustomStringConvertible {
-  /// Why the write failed (names the file and the reason).
-  let error: Error
-  /// The checkpoint directory.
-  let directory: String
-  /// The task (from 1) whose checkpoint failed, and the number of tasks.
-  let task: Int
-  let tasks: Int
-
-  var description: String {
-    "\(error)\nthe run stopped after task \(task) of \(tasks), whose checkpoint could not be "
-      + "written\nhint: make room in \(directory) (or fix it), then run again"
-      + (task > 1 ? " with --resume to continue from its newest complete checkpoint" : "")
-  }
-}
+/// A checkpoint directory that cannot be used is the user's choice: exit code 2.
+extension CheckpointDirectoryError: UserInputError {}

@@ -1,6 +1,7 @@
 import Checkpoints
 import Continual
 import Datasets
+import Experiments
 import Foundation
 import MoE
 import NN
@@ -243,11 +244,10 @@ struct SweepCommand: Command {
           ], seed: run.seed, testError: result.test.error)
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
-        let (resumeFrom, notes) = RunCommand.newestCompleteCheckpoint(in: directory)
-        for text in notes { note("\(run.id): \(text)") }
-        let result = try RunCommand.trainContinual(
-          scenario, stream: stream, checkpointDirectory: directory, resumingFrom: resumeFrom
-        ) { event in
+        let experiment = ContinualExperiment(
+          scenario: scenario, stream: stream, checkpointDirectory: directory,
+          toolVersion: ExpertStreamTool.version)
+        let result = try experiment.resume { event in
           if case .note(let text) = event { note("\(run.id): \(text)") }
           if case .resumed(let file, let done, let of) = event {
             note("resuming \(run.id) from \(file): \(done) of \(of) tasks done")

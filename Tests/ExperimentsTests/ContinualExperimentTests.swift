@@ -1,0 +1,165 @@
+import Checkpoints
+import Continual
+import Datasets
+import Experiments
+import Foundation
+import MoE
+import NN
+import TensorCore
+import Testing
+import _TestSupport
+
+/// A user's own expert: a perceptron with a residual layer, as in CustomExpertExample.
+final class ResidualExpert: Module, Expert {
+  let encoder: Linear
+  let mixer: Linear
+  let classifier: Linear
+
+  init(inputs: Int, width: Int, classes: Int, using generator: inout RandomGenerator) throws {
+    encoder = try Linear(inputs, width, weightInitializer: .heUniform, using: &generator)
+    mixer = try Linear(width, width, weightInitializer: .heUniform, using: &generator)
+    classifier = try Linear(width, classes, using: &generator)
+  }
+
+  var classCount: Int { classifier.outputCount }
+  var hiddenCount: Int { encoder.outputCount }
+
+  func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
+    let flat = try input.reshaped([input.shape[0], encoder.inputCount])
+    let first = try encoder(flat).relu()
+    let hidden = try (first + mixer(first)).relu()
+    return ExpertOutput(logits: try classifier(hidden), hidden: hidden)
+  }
+}
+
+/// A 6-class dataset of 1×28×28 images: class c lights up row band c over seeded noise.
+private func bands(count: Int, split: DatasetSplit, seed: UInt64) throws -> Dataset {
+  var generator = RandomGenerator(seed: seed)
+  var pixels: [UInt8] = []
+  var labels: [UInt8] = []
+  for index in 0..<count {
+    let label = index % 6
+    labels.append(UInt8(label))
+    for pixel in 0..<784 {
+      pixels.append(pixel / 28 / 4 == label ? 220 : UInt8(generator.next() % 60))
+    }
+  }
+  return try Dataset(
+    name: "bands", split: split, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
+    classCount: 6, mean: [0.2], standardDeviation: [0.3])
+}
+
+/// A three-task spawn-and-freeze experiment of ``ResidualExpert``s checkpointed into
+/// `directory`.
+private func experiment(in directory: String) throws -> ContinualExperiment {
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "tiny", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
+       "training": {"epochs": 1, "batch_size": 16, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
+      """.utf8), file: "tiny.json")
+  let stream = TaskStream(
+    train: try bands(count: 60, split: .train, seed: 1),
+    test: try bands(count: 24, split: .test, seed: 2),
+    classGroups: scenario.classGroups, validationFraction: 0.1, seed: 3)
+  return ContinualExperiment(
+    scenario: scenario, stream: stream, checkpointDirectory: directory, toolVersion: "test"
+  ) { generator in
+    try ResidualExpert(inputs: 784, width: 8, classes: 6, using: &generator)
+  }
+}
+
+/// Every dataset under `group` by path, as its type and its values' bit patterns (so NaN
+/// equals NaN and -0 differs from 0).
+private func datasets(in group: HDF5Group, prefix: String = "") throws -> [String: [UInt64]] {
+  var result: [String: [UInt64]] = [:]
+  for name in try group.memberNames() {
+    let path = prefix + name
+    if let values = try? group.readFloats(name, exactType: true).values {
+      result["float " + path] = values.map { UInt64($0.bitPattern) }
+    } else if let values = try? group.readDoubles(name, exactType: true).values {
+      result["double " + path] = values.map(\.bitPattern)
+    } else if let values = try? group.readIntegers(name, exactType: true).values {
+      result["integer " + path] = values.map { UInt64(bitPattern: $0) }
+    } else {
+      result.merge(try datasets(in: group.existingGroup(name), prefix: path + "/")) { a, _ in a }
+    }
+  }
+  return result
+}
+
+private struct Stop: Error {}
+
+@Test func stoppedAfterTwoTasksAndResumedEqualsUninterrupted() throws {
+  let directory = try TemporaryDirectory()
+  let (full, cut) = (directory.path("a"), directory.path("b"))
+
+  let uninterrupted = try experiment(in: full).run()
+  #expect(uninterrupted.reports.count == 3)
+  #expect(
+    try FileManager.default.contentsOfDirectory(atPath: full).filter { !$0.hasPrefix(".") }
+      .sorted() == ["latest.h5", "task_000.h5", "task_001.h5", "task_002.h5"])
+
+  // Stopped by the event closure after the second task's checkpoints.
+  var finished = 0
+  #expect(throws: Stop.self) {
+    _ = try experiment(in: cut).run { event in
+      if case .progress(.taskFinished) = event {
+        finished += 1
+        if finished == 2 { throw Stop() }
+      }
+    }
+  }
+  #expect(try Checkpoint.summary(of: "\(cut)/latest.h5").tasks.count == 2)
+  #expect(!FileManager.default.fileExists(atPath: "\(cut)/task_002.h5"))
+  #expect(
+    CheckpointDirectory.newestCompleteCheckpoint(in: cut).file == "\(cut)/latest.h5")
+
+  // A new experiment resumes from the newest complete checkpoint.
+  var resumed: (file: String, done: Int, of: Int)?
+  let continued = try experiment(in: cut).resume { event in
+    if case .resumed(let file, let done, let of) = event { resumed = (file, done, of) }
+  }
+  #expect(resumed?.file == "\(cut)/latest.h5")
+  #expect(resumed?.done == 2 && resumed?.of == 3)
+
+  let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
+  let actual = try datasets(in: HDF5File.open("\(cut)/latest.h5").root)
+  #expect(!expected.isEmpty)
+  #expect(expected.keys.sorted() == actual.keys.sorted())
+  for (path, values) in expected {
+    #expect(actual[path]?.count == values.count, "\(path)")
+    #expect(actual[path] == values, "\(path)")
+  }
+  #expect(
+    expected.keys.contains { $0.contains("encoder") }
+      && expected.keys.contains { $0.contains("mixer") },
+    "the checkpoint holds the custom experts' layers: \(expected.keys.sorted())")
+
+  // The metrics: the same reports, accuracies bit for bit.
+  let bits = { (result: ContinualResult) in
+    result.reports.map { report in
+      (report.accuracyTaskIL + report.accuracyClassIL + report.oracleAccuracyClassIL)
+        .map(\.bitPattern)
+    }
+  }
+  #expect(continued.reports.count == 3)
+  #expect(bits(continued) == bits(uninterrupted))
+  #expect(continued.accuracyMatrixClassIL == uninterrupted.accuracyMatrixClassIL)
+  #expect(continued.accuracyMatrixTaskIL == uninterrupted.accuracyMatrixTaskIL)
+  #expect(continued.experts.map(\.classes) == uninterrupted.experts.map(\.classes))
+}
+
+@Test func anUnusableDirectoryIsReportedBeforeTraining() throws {
+  let directory = try TemporaryDirectory()
+  let file = directory.path("file")
+  try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+  var events = 0
+  #expect(throws: CheckpointDirectoryError.self) {
+    _ = try experiment(in: "\(file)/checkpoints").run { _ in events += 1 }
+  }
+  #expect(events == 0)
+}
