@@ -101,14 +101,23 @@ let package = Package(
       path: "Sources/CustomExpertExample"),
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
+    // Small generated task streams for the tests of Continual and the modules above it.
+    .target(
+      name: "_ContinualTestSupport", dependencies: ["Continual"],
+      path: "Sources/_ContinualTestSupport"),
     .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
     .testTarget(
       name: "NNTests", dependencies: ["NN", "_TestSupport"], exclude: ["pytorch_constants.py"]),
-    .testTarget(name: "ContinualTests", dependencies: ["Continual", "_TestSupport"]),
-    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "_TestSupport"]),
+    .testTarget(
+      name: "ContinualTests", dependencies: ["Continual", "_TestSupport", "_ContinualTestSupport"]),
+    .testTarget(
+      name: "CheckpointsTests",
+      dependencies: ["Checkpoints", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
     .testTarget(name: "MoETests", dependencies: ["MoE", "_TestSupport"]),
-    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "_TestSupport"]),
+    .testTarget(
+      name: "ExperimentsTests",
+      dependencies: ["Experiments", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
     .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),

@@ -3,43 +3,13 @@ import Continual
 import Datasets
 import Foundation
 import TensorCore
-
-/// A 6-class dataset of 1×28×28 images: class c lights up row band c over seeded noise
-/// (all zero with `blank`).
-func bands(count: Int, split: DatasetSplit, seed: UInt64, blank: Bool = false) throws -> Dataset {
-  var generator = RandomGenerator(seed: seed)
-  var pixels: [UInt8] = []
-  var labels: [UInt8] = []
-  for index in 0..<count {
-    let label = index % 6
-    labels.append(UInt8(label))
-    for pixel in 0..<784 {
-      let lit = pixel / 28 / 4 == label
-      pixels.append(blank ? 0 : lit ? 220 : UInt8(generator.next() % 60))
-    }
-  }
-  return try Dataset(
-    name: "bands", split: split, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
-    classCount: 6, mean: [0.2], standardDeviation: [0.3])
-}
+import _ContinualTestSupport
 
 /// A three-task spawn-and-freeze run on ``bands(count:split:seed:blank:)`` small enough to
 /// train in a fraction of a second.
 func tinyRun(blank: Bool = false) throws -> ContinualRun {
-  let scenario = try Scenario.parse(
-    Data(
-      """
-      {"name": "tiny", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
-       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
-       "training": {"epochs": 1, "batch_size": 16, "seed": 1,
-                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
-       "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
-      """.utf8), file: "tiny.json")
-  let stream = TaskStream(
-    train: try bands(count: 60, split: .train, seed: 1, blank: blank),
-    test: try bands(count: 24, split: .test, seed: 2, blank: blank),
-    classGroups: scenario.classGroups, validationFraction: 0.1, seed: 3)
-  return try ContinualRun(scenario: scenario, stream: stream)
+  let scenario = try tinyScenario()
+  return try ContinualRun(scenario: scenario, stream: tinyStream(for: scenario, blank: blank))
 }
 
 /// Trains ``tinyRun(blank:)`` and writes its checkpoint after each task into `directory`

@@ -5,25 +5,7 @@ import MoE
 import NN
 import TensorCore
 import Testing
-
-/// A 6-class dataset of 1×28×28 images: class c lights up row band c.
-private func bands(count: Int, split: DatasetSplit, seed: UInt64) throws -> Dataset {
-  var generator = RandomGenerator(seed: seed)
-  var pixels: [UInt8] = []
-  var labels: [UInt8] = []
-  for index in 0..<count {
-    let label = index % 6
-    labels.append(UInt8(label))
-    for pixel in 0..<784 {
-      let row = pixel / 28
-      let lit = row / 4 == label
-      pixels.append(lit ? 220 : UInt8(generator.next() % 60))
-    }
-  }
-  return try Dataset(
-    name: "bands", split: split, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
-    classCount: 6, mean: [0.2], standardDeviation: [0.3])
-}
+import _ContinualTestSupport
 
 private func scenario(_ policy: String, gate: String = "replay") throws -> Scenario {
   try Scenario.parse(

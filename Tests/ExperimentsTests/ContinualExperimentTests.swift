@@ -7,6 +7,7 @@ import MoE
 import NN
 import TensorCore
 import Testing
+import _ContinualTestSupport
 import _TestSupport
 
 /// A user's own expert: a perceptron with a residual layer, as in CustomExpertExample.
@@ -32,39 +33,11 @@ final class ResidualExpert: Module, Expert {
   }
 }
 
-/// A 6-class dataset of 1×28×28 images: class c lights up row band c over seeded noise.
-private func bands(count: Int, split: DatasetSplit, seed: UInt64) throws -> Dataset {
-  var generator = RandomGenerator(seed: seed)
-  var pixels: [UInt8] = []
-  var labels: [UInt8] = []
-  for index in 0..<count {
-    let label = index % 6
-    labels.append(UInt8(label))
-    for pixel in 0..<784 {
-      pixels.append(pixel / 28 / 4 == label ? 220 : UInt8(generator.next() % 60))
-    }
-  }
-  return try Dataset(
-    name: "bands", split: split, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
-    classCount: 6, mean: [0.2], standardDeviation: [0.3])
-}
-
 /// A three-task spawn-and-freeze experiment of ``ResidualExpert``s checkpointed into
 /// `directory`.
 private func experiment(in directory: String) throws -> ContinualExperiment {
-  let scenario = try Scenario.parse(
-    Data(
-      """
-      {"name": "tiny", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
-       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
-       "training": {"epochs": 1, "batch_size": 16, "seed": 1,
-                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
-       "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
-      """.utf8), file: "tiny.json")
-  let stream = TaskStream(
-    train: try bands(count: 60, split: .train, seed: 1),
-    test: try bands(count: 24, split: .test, seed: 2),
-    classGroups: scenario.classGroups, validationFraction: 0.1, seed: 3)
+  let scenario = try tinyScenario()
+  let stream = try tinyStream(for: scenario)
   return ContinualExperiment(
     scenario: scenario, stream: stream, checkpointDirectory: directory, toolVersion: "test"
   ) { generator in
