@@ -156,8 +156,9 @@ public enum BLAS {
       if numerics == .portable, loadedCore != Numerics.portableCoreType {
         numerics = .native
         numericsNote =
-          "OpenBLAS runs \(loadedCore ?? "unknown") kernels: it was loaded before ExpertStream "
-          + "could choose them"
+          loadedCore.map {
+            "OpenBLAS runs \($0) kernels: it was loaded before ExpertStream could choose them"
+          } ?? "\(path) has no OpenBLAS core types to choose from"
       }
       return .success(
         Library(
