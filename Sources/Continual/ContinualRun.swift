@@ -4,197 +4,6 @@ import MoE
 import NN
 import TensorCore
 
-/// One expert's history in a continual run.
-public struct ExpertRecord: Sendable, Equatable {
-  /// The expert's index in the mixture.
-  public var id: Int
-  /// The task during which it was added (0 for the initial experts).
-  public var spawnedAtTask: Int
-  /// The task after which it was frozen, or `nil` while trainable.
-  public var frozenAtTask: Int?
-  /// The classes it was trained on (and may predict).
-  public var classes: [Int]
-
-  /// A record from its parts.
-  public init(id: Int, spawnedAtTask: Int, frozenAtTask: Int?, classes: [Int]) {
-    self.id = id
-    self.spawnedAtTask = spawnedAtTask
-    self.frozenAtTask = frozenAtTask
-    self.classes = classes
-  }
-}
-
-/// What happened after one task: the row of every accuracy matrix and the routing.
-public struct TaskReport: Sendable {
-  /// The task just trained.
-  public var task: Int
-  /// Task-incremental accuracy on each task seen so far.
-  public var accuracyTaskIL: [Double]
-  /// Class-incremental accuracy on each task seen so far.
-  public var accuracyClassIL: [Double]
-  /// Class-incremental accuracy with oracle routing (each sample sent to the experts that
-  /// held its class when its task ended), per task seen so far.
-  public var oracleAccuracyClassIL: [Double]
-  /// Routing statistics on the test samples of every task seen so far (class-IL head).
-  public var routing: RoutingStatistics
-  /// Routing forgetting: the mean total-variation distance between each old class's
-  /// p(e|y) when its task ended and now (0 after the first task).
-  public var routingForgetting: Double
-  /// Routing accuracy on the test samples of every task seen so far: the fraction whose
-  /// highest-weight expert was trained on their class (their own task's expert).
-  public var routingAccuracy: Double = 0
-  /// Seconds spent training the task.
-  public var trainingSeconds: Double
-  /// The mean training loss of the task's last epoch.
-  public var finalLoss: Double
-  /// The mean training loss of each of the task's epochs, in order.
-  public var epochLosses: [Double] = []
-  /// Lifecycle events of this task.
-  public var events: [LifecycleEvent]
-  /// Task-IL accuracy on this task just before training on it, and of the untrained
-  /// initial model: the two terms of forward transfer.
-  public var forwardTransferTerms: (beforeTraining: Double, initialModel: Double) = (0, 0)
-
-  /// A report from its parts (as restored from a checkpoint).
-  public init(
-    task: Int, accuracyTaskIL: [Double], accuracyClassIL: [Double],
-    oracleAccuracyClassIL: [Double], routing: RoutingStatistics, routingForgetting: Double,
-    trainingSeconds: Double, finalLoss: Double, events: [LifecycleEvent]
-  ) {
-    self.task = task
-    self.accuracyTaskIL = accuracyTaskIL
-    self.accuracyClassIL = accuracyClassIL
-    self.oracleAccuracyClassIL = oracleAccuracyClassIL
-    self.routing = routing
-    self.routingForgetting = routingForgetting
-    self.trainingSeconds = trainingSeconds
-    self.finalLoss = finalLoss
-    self.events = events
-  }
-}
-
-/// Everything a continual run measured.
-public struct ContinualResult: Sendable {
-  /// The scenario's name.
-  public var scenario: String
-  /// The resolved scenario's hash.
-  public var scenarioHash: String
-  /// The policy run.
-  public var policy: String
-  /// The training seed.
-  public var seed: Int
-  /// The classes of each task, in order.
-  public var tasks: [[Int]]
-  /// One report per task.
-  public var reports: [TaskReport]
-  /// The experts at the end.
-  public var experts: [ExpertRecord]
-
-  /// R[i][j]: task-IL accuracy on task j after task i (j ≤ i).
-  public var accuracyMatrixTaskIL: [[Double]] { reports.map(\.accuracyTaskIL) }
-  /// R[i][j]: class-IL accuracy on task j after task i (j ≤ i).
-  public var accuracyMatrixClassIL: [[Double]] { reports.map(\.accuracyClassIL) }
-
-  /// The mean accuracy over all tasks after the last.
-  public static func averageAccuracy(_ matrix: [[Double]]) -> Double {
-    guard let last = matrix.last, !last.isEmpty else { return 0 }
-    return last.reduce(0, +) / Double(last.count)
-  }
-
-  /// Backward transfer: mean over earlier tasks of (final accuracy − accuracy just after
-  /// the task); negative means forgetting. 0 for one task.
-  public static func backwardTransfer(_ matrix: [[Double]]) -> Double {
-    let count = matrix.count
-    guard count > 1 else { return 0 }
-    let terms = (0..<(count - 1)).map { matrix[count - 1][$0] - matrix[$0][$0] }
-    return terms.reduce(0, +) / Double(terms.count)
-  }
-
-  /// Forward transfer (task-IL): mean over tasks after the first of (accuracy just before
-  /// training on the task − accuracy of the untrained initial model on it). 0 for one task.
-  public var forwardTransferTaskIL: Double {
-    let terms = reports.dropFirst().map {
-      $0.forwardTransferTerms.beforeTraining - $0.forwardTransferTerms.initialModel
-    }
-    return terms.isEmpty ? 0 : terms.reduce(0, +) / Double(terms.count)
-  }
-
-  /// Average forgetting: mean over earlier tasks of (best earlier accuracy − final).
-  public static func forgetting(_ matrix: [[Double]]) -> Double {
-    let count = matrix.count
-    guard count > 1 else { return 0 }
-    let terms = (0..<(count - 1)).map { task in
-      (task..<(count - 1)).map { matrix[$0][task] }.max()! - matrix[count - 1][task]
-    }
-    return terms.reduce(0, +) / Double(terms.count)
-  }
-}
-
-/// Everything needed to continue a continual run after a finished task exactly as if it
-/// had not stopped (what a checkpoint stores).
-public struct ContinualRunState {
-  /// The first task still to run.
-  public var nextTask: Int
-  /// The mixture's tensors, by mixture key (`experts.0.…`, `gate.…`).
-  public var modelState: [String: Tensor]
-  /// The experts' histories.
-  public var records: [ExpertRecord]
-  /// The optimiser's state.
-  public var optimizer: OptimizerState
-  /// The random generator's state.
-  public var generator: [UInt64]
-  /// Training-set indices in the replay buffer, and how many samples it has seen.
-  public var replayBuffer: [Int]
-  /// The number of samples the reservoir has been offered.
-  public var replaySeen: Int
-  /// EWC's accumulated diagonal Fisher and anchor weights, by parameter key.
-  public var fisher: [String: [Float]]
-  /// EWC's anchor weights.
-  public var anchors: [String: [Float]]
-  /// The reports of the finished tasks.
-  public var reports: [TaskReport]
-  /// The mixture's lifecycle events so far.
-  public var lifecycleLog: [LifecycleEvent]
-  /// Task-IL accuracy of the untrained initial model on each task.
-  public var initialAccuracies: [Double] = []
-
-  /// A state from its parts.
-  public init(
-    nextTask: Int, modelState: [String: Tensor], records: [ExpertRecord],
-    optimizer: OptimizerState, generator: [UInt64], replayBuffer: [Int], replaySeen: Int,
-    fisher: [String: [Float]], anchors: [String: [Float]], reports: [TaskReport],
-    lifecycleLog: [LifecycleEvent], initialAccuracies: [Double] = []
-  ) {
-    self.initialAccuracies = initialAccuracies
-    self.nextTask = nextTask
-    self.modelState = modelState
-    self.records = records
-    self.optimizer = optimizer
-    self.generator = generator
-    self.replayBuffer = replayBuffer
-    self.replaySeen = replaySeen
-    self.fisher = fisher
-    self.anchors = anchors
-    self.reports = reports
-    self.lifecycleLog = lifecycleLog
-  }
-}
-
-/// What a continual run reports while it works.
-public enum ContinualProgress {
-  /// A task started: index, count, its classes, the lifecycle events of the policy.
-  case taskStarted(task: Int, of: Int, classes: [Int], events: [LifecycleEvent])
-  /// A batch ended: task, epoch (from 1), batches done and per epoch, samples done in the
-  /// epoch, running mean loss, seconds since the epoch started.
-  case batch(
-    task: Int, epoch: Int, done: Int, of: Int, samples: Int, loss: Double, seconds: Double)
-  /// An epoch ended: task, epoch (from 1), epochs, mean loss, seconds, samples/s.
-  case epoch(
-    task: Int, epoch: Int, of: Int, loss: Double, seconds: Double, samplesPerSecond: Double)
-  /// A task's evaluation is done.
-  case taskFinished(TaskReport)
-}
-
 /// Runs a scenario's task stream with one lifecycle policy or baseline.
 ///
 /// MoE policies: `shared` (every expert trainable on every task), `spawn-and-freeze`
@@ -229,9 +38,9 @@ public final class ContinualRun {
     }
     return storedRecords
   }
-  private var storedRecords: [ExpertRecord] = []
+  var storedRecords: [ExpertRecord] = []
 
-  private var generator: RandomGenerator
+  var generator: RandomGenerator
 
   /// The optimiser's state (moments keyed by parameter path), for checkpoints.
   public var optimizerState: OptimizerState { optimizer.state }
@@ -239,12 +48,12 @@ public final class ContinualRun {
   public var generatorState: [UInt64] { generator.state }
   /// The sample indices (into the training set) held in the replay buffer.
   public var replayIndices: [Int] { replayBuffer }
-  private var finishedReports: [TaskReport] = []
+  var finishedReports: [TaskReport] = []
   /// Task-IL accuracy of the untrained model on each task (forward transfer's baseline).
-  private var initialAccuracies: [Double] = []
+  var initialAccuracies: [Double] = []
 
   /// Task-IL accuracy of the current model on `task`'s test samples, in evaluation mode.
-  private func taskAccuracy(_ task: ContinualTask) throws -> Double {
+  func taskAccuracy(_ task: ContinualTask) throws -> Double {
     model.train(false)
     defer { model.train(true) }
     // Experts not yet assigned classes (before their first task) predict the task's.
@@ -315,13 +124,13 @@ public final class ContinualRun {
   public var ewcFisher: [String: [Float]] { fisher }
   /// EWC's anchor weights, by parameter key.
   public var ewcAnchors: [String: [Float]] { anchors }
-  private let makeExpert: (inout RandomGenerator) throws -> any Expert
-  private var optimizer: any Optimizer
+  let makeExpert: (inout RandomGenerator) throws -> any Expert
+  var optimizer: any Optimizer
   private var replayBuffer: [Int] = []
   private var replaySeen = 0
-  private var fisher: [String: [Float]] = [:]
-  private var anchors: [String: [Float]] = [:]
-  private var decompositionAtTaskEnd: [Int: [Double]] = [:]
+  var fisher: [String: [Float]] = [:]
+  var anchors: [String: [Float]] = [:]
+  var decompositionAtTaskEnd: [Int: [Double]] = [:]
 
   /// Samples per evaluation batch: small enough that evaluating every expert of a large
   /// mixture stays well below the training step's memory.
@@ -424,101 +233,13 @@ public final class ContinualRun {
       learningRate: Float(settings.learningRate), weightDecay: Float(settings.weightDecay))
   }
 
-  // MARK: - The stream
-
-  /// Trains every task in order and evaluates after each.
-  ///
-  /// An error `progress` throws stops the run there (after the batch, epoch or task it
-  /// reports) and is rethrown; the tasks finished before stay in ``state``.
-  public func run(progress: (ContinualProgress) throws -> Void = { _ in }) throws
-    -> ContinualResult
-  {
-    if initialAccuracies.isEmpty {
-      initialAccuracies = try stream.tasks.map { try taskAccuracy($0) }
-    }
-    for task in stream.tasks.dropFirst(finishedReports.count) {
-      model.currentTask = task.index
-      let logStart = model.lifecycleLog.count
-      try applyPolicy(before: task)
-      let before = try taskAccuracy(task)
-      try progress(
-        .taskStarted(
-          task: task.index, of: stream.tasks.count, classes: task.classes,
-          events: Array(model.lifecycleLog[logStart...])))
-      var (seconds, losses) = try train(task, progress: progress)
-      try finish(task)
-      seconds += try trainGateOnReplay(through: task)
-      var report = try evaluate(
-        after: task, seconds: seconds, loss: losses.last ?? 0,
-        events: Array(model.lifecycleLog[logStart...]))
-      report.epochLosses = losses
-      report.forwardTransferTerms = (before, initialAccuracies[task.index])
-      finishedReports.append(report)
-      try progress(.taskFinished(report))
-    }
-    return ContinualResult(
-      scenario: scenario.name, scenarioHash: scenario.hash, policy: policy,
-      seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: finishedReports,
-      experts: records)
-  }
-
-  /// Spawns or reuses experts before `task`; every expert still trainable is then trained
-  /// on (and may predict) the task's classes.
-  private func applyPolicy(before task: ContinualTask) throws {
-    // Experts added to `model` by the user between tasks get their record here.
-    storedRecords = records
-    if task.index > 0, policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
-      let fitting =
-        policy == "reuse-or-spawn"
-        ? try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
-          try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
-        } : []
-      for index in fitting {
-        storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
-      }
-      if fitting.isEmpty {
-        for _ in 0..<scenario.lifecycle.expertsPerTask {
-          let id = try model.addExpert(try makeExpert(&generator), using: &generator)
-          storedRecords.append(
-            ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
-        }
-      }
-    }
-    for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
-      storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
-    }
-  }
-
-  /// Freezes what the policy freezes after `task`, and records the task's routing.
-  private func finish(_ task: ContinualTask) throws {
-    if policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
-      for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
-        try model.freeze(expert: index)
-        storedRecords[index].frozenAtTask = task.index
-      }
-      if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
-        try model.freezeGate(rows: Array(records.indices))
-      }
-    }
-    if policy == "ewc" { try updateFisher(task) }
-  }
-
-  private func mergeClasses(_ a: [Int], _ b: [Int]) -> [Int] { a + b.filter { !a.contains($0) } }
-
-  /// The head of a class-incremental evaluation after `task`: the classes seen so far,
-  /// each expert restricted to the classes it was trained on.
-  private func classIncrementalHead(through task: Int) -> OutputHead {
-    OutputHead(
-      allowedClasses: stream.classesSeen(through: task), expertClasses: records.map(\.classes))
-  }
-
   // MARK: - Training
 
   private var usesReplay: Bool {
     policy == "replay" || (!Self.baselines.contains(policy) && scenario.lifecycle.gate == "replay")
   }
 
-  private func train(_ task: ContinualTask, progress: (ContinualProgress) throws -> Void) throws
+  func train(_ task: ContinualTask, progress: (ContinualProgress) throws -> Void) throws
     -> (seconds: Double, epochLosses: [Double])
   {
     model.train(true)
@@ -583,7 +304,7 @@ public final class ContinualRun {
   /// Trains the gate alone for `lifecycle.gate_epochs` epochs on the replay buffer after
   /// `task` (reservoir sampling keeps every task seen, this one included, in proportion),
   /// with every expert held fixed. Returns the seconds spent.
-  private func trainGateOnReplay(through task: ContinualTask) throws -> Double {
+  func trainGateOnReplay(through task: ContinualTask) throws -> Double {
     guard scenario.lifecycle.gateEpochs > 0, usesReplay, !Self.baselines.contains(policy),
       replayBuffer.count > 1
     else { return 0 }
@@ -621,152 +342,5 @@ public final class ContinualRun {
         if slot < capacity { replayBuffer[slot] = index }
       }
     }
-  }
-
-  // MARK: - EWC
-
-  /// One step with the online-EWC penalty λ/2 Σ F (θ − θ*)² added to the loss.
-  private func ewcStep(
-    input: Tensor, labels: [Int], head: OutputHead, objective: MixtureObjective
-  ) throws -> StepLosses {
-    model.zeroGradients()
-    let (total, terms, _) = try model.objective(
-      objective, input: input, targets: labels, head: head)
-    var loss = total
-    let lambda = Float(scenario.lifecycle.ewcLambda)
-    for (key, parameter) in model.trainableParameters() {
-      guard let weights = fisher[key], let anchor = anchors[key] else { continue }
-      let f = try Tensor(shape: parameter.shape, values: weights)
-      let a = try Tensor(shape: parameter.shape, values: anchor)
-      loss = try loss + ((parameter - a).squared() * f).sum() * (lambda / 2)
-    }
-    try loss.backward()
-    try optimizer.update(model)
-    return terms
-  }
-
-  /// Adds the task's diagonal empirical Fisher and moves the anchor to the current weights.
-  /// The Fisher is the mean over the task's training batches (in order, of the training
-  /// batch size) of the squared gradient of the batch's mean loss, as Avalanche's EWC
-  /// computes it.
-  private func updateFisher(_ task: ContinualTask) throws {
-    let head = classIncrementalHead(through: task.index)
-    let sample = task.trainIndices
-    let batch = scenario.training.batchSize
-    var batches = 0
-    var sums: [String: [Float]] = [:]
-    for first in stride(from: 0, to: sample.count, by: batch) {
-      let indices = Array(sample[first..<min(sample.count, first + batch)])
-      guard indices.count > 1 else { continue }
-      let (input, labels) = try stream.train.batch(indices)
-      model.zeroGradients()
-      try model.loss(model(input, head: head), targets: labels).backward()
-      for (key, parameter) in model.trainableParameters() {
-        guard let gradient = parameter.grad?.values else { continue }
-        sums[key, default: [Float](repeating: 0, count: gradient.count)] = zip(
-          sums[key] ?? [Float](repeating: 0, count: gradient.count), gradient
-        ).map { $0 + $1 * $1 }
-      }
-      batches += 1
-    }
-    model.zeroGradients()
-    for (key, parameter) in model.trainableParameters() {
-      let added = (sums[key] ?? []).map { $0 / Float(max(batches, 1)) }
-      fisher[key] = zip(fisher[key] ?? [Float](repeating: 0, count: added.count), added).map(+)
-      anchors[key] = parameter.values
-    }
-  }
-
-  // MARK: - Evaluation
-
-  /// The accuracy on `indices` of `dataset` (the test set unless given), with `head`, and
-  /// with routing weights per label instead of the gate's when `routing` is given.
-  private func accuracy(
-    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead,
-    routing: ((Int) -> [Double])? = nil
-  ) throws -> Double {
-    guard !indices.isEmpty else { return 0 }
-    let source = dataset ?? stream.test
-    var correct = 0
-    try withGradientsDisabled {
-      for first in stride(from: 0, to: indices.count, by: Self.evaluationBatch) {
-        let batch = Array(indices[first..<min(indices.count, first + Self.evaluationBatch)])
-        let (input, labels) = try source.batch(batch)
-        var routed: Tensor?
-        if let routing {
-          routed = try Tensor(
-            shape: [labels.count, model.experts.count],
-            values: labels.flatMap { routing($0).map(Float.init) })
-        }
-        let output = try model(input, head: head, routing: routed)
-        let probabilities = output.probabilities.values
-        let classes = model.classCount
-        for (row, label) in labels.enumerated() {
-          let scores = probabilities[(row * classes)..<((row + 1) * classes)]
-          let best = scores.indices.max { scores[$0] < scores[$1] }! - row * classes
-          if best == label { correct += 1 }
-        }
-      }
-    }
-    return Double(correct) / Double(indices.count)
-  }
-
-  /// Task-IL validation accuracy of expert `index` alone on `task`.
-  private func validationAccuracy(expert index: Int, on task: ContinualTask) throws -> Double {
-    model.train(false)
-    defer { model.train(true) }
-    let indices =
-      task.validationIndices.isEmpty ? Array(task.trainIndices.prefix(512)) : task.validationIndices
-    let alone = (0..<model.experts.count).map { $0 == index ? 1.0 : 0.0 }
-    return try accuracy(
-      indices, of: stream.train, head: OutputHead(allowedClasses: task.classes)
-    ) { _ in alone }
-  }
-
-  private func evaluate(
-    after task: ContinualTask, seconds: Double, loss: Double, events: [LifecycleEvent]
-  ) throws -> TaskReport {
-    model.train(false)
-    defer { model.train(true) }
-    let seen = stream.tasks.prefix(task.index + 1)
-    let classHead = classIncrementalHead(through: task.index)
-    let taskIL = try seen.map {
-      try accuracy(
-        $0.testIndices,
-        head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes)))
-    }
-    let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
-    var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)
-    let testIndices = seen.flatMap(\.testIndices)
-    for first in stride(from: 0, to: testIndices.count, by: Self.evaluationBatch) {
-      let (input, labels) = try stream.test.batch(
-        Array(testIndices[first..<min(testIndices.count, first + Self.evaluationBatch)]))
-      try model.accumulate(into: &routing, input: input, targets: labels, head: classHead)
-    }
-    let decomposition = routing.decomposition  // E × K
-    for label in task.classes {
-      decompositionAtTaskEnd[label] = decomposition.map { $0[label] }
-    }
-    let experts = model.experts.count
-    let oldClasses = seen.dropLast().flatMap(\.classes)
-    let drift = oldClasses.map { label -> Double in
-      let then = decompositionAtTaskEnd[label] ?? []
-      let now = decomposition.map { $0[label] }
-      return 0.5
-        * (0..<experts).reduce(0) { $0 + abs((($1 < then.count) ? then[$1] : 0) - now[$1]) }
-    }
-    let oracle = try seen.map { seenTask in
-      try accuracy(seenTask.testIndices, head: classHead) { label in
-        let then = self.decompositionAtTaskEnd[label] ?? []
-        return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
-      }
-    }
-    var report = TaskReport(
-      task: task.index, accuracyTaskIL: taskIL, accuracyClassIL: classIL,
-      oracleAccuracyClassIL: oracle, routing: routing,
-      routingForgetting: drift.isEmpty ? 0 : drift.reduce(0, +) / Double(drift.count),
-      trainingSeconds: seconds, finalLoss: loss, events: events)
-    report.routingAccuracy = routing.routingAccuracy(expertClasses: records.map(\.classes))
-    return report
   }
 }
