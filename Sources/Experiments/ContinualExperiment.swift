@@ -36,7 +36,8 @@ public struct ContinualExperiment {
   /// Builds every expert (initial and spawned) instead of the scenario's `model.expert`
   /// kind; `nil` for the scenario's.
   public let makeExpert: ((inout RandomGenerator) throws -> any Expert)?
-  /// The version recorded in every checkpoint as the writer's.
+  /// The version recorded in every checkpoint as the writer's (by default
+  /// ``ExpertStreamVersion/current``).
   public let toolVersion: String
 
   /// An experiment training `stream` under `policy` (the scenario's lifecycle policy unless
@@ -47,7 +48,7 @@ public struct ContinualExperiment {
   /// by an experiment with the same expert type.
   public init(
     scenario: Scenario, stream: TaskStream, checkpointDirectory: String, policy: String? = nil,
-    toolVersion: String = "library",
+    toolVersion: String = ExpertStreamVersion.current,
     makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
   ) {
     self.scenario = scenario

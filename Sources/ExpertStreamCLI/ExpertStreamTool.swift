@@ -1,11 +1,9 @@
+import Experiments
 import Foundation
 
 /// The `expertstream` command-line tool: finds the subcommand, parses, validates, runs,
 /// and maps errors to exit codes (0 success, 1 failure, 2 usage or input error).
 public enum ExpertStreamTool {
-  /// The tool's version, recorded in checkpoints.
-  public static let version = "0.3.0"
-
   /// Every subcommand, by the words that invoke it.
   public static let commands: [any Command.Type] = [
     RunCommand.self, SweepCommand.self, InspectCommand.self, ReportCommand.self,
@@ -24,7 +22,7 @@ public enum ExpertStreamTool {
         return arguments.isEmpty ? 2 : 0
       }
       if first == "--version" {
-        console.print("expertstream \(version)")
+        console.print("expertstream \(ExpertStreamVersion.current)")
         return 0
       }
       let (command, rest) = try resolve(arguments)
@@ -117,7 +115,8 @@ public enum ExpertStreamTool {
   /// The top-level help.
   static var overview: String {
     var lines = [
-      "expertstream \(version): continual-learning research with Mixture-of-Experts", "",
+      "expertstream \(ExpertStreamVersion.current): "
+        + "continual-learning research with Mixture-of-Experts", "",
       "Usage: expertstream COMMAND [OPTIONS]", "", "Commands:",
     ]
     lines += commands.map {

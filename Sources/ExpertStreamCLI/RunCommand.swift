@@ -158,7 +158,9 @@ struct RunCommand: Command {
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
-    let experiment = try Self.paperExperiment(scenario, file: path, train: train, test: test)
+    let experiment = try PaperComparison(
+      scenario: scenario, file: path, train: train, test: test
+    ).experiment
     let (settings, architecture) = (experiment.settings, experiment.settings.architecture)
     let task = (train: experiment.train, test: experiment.test)
     let log = log(console)
@@ -228,40 +230,6 @@ struct RunCommand: Command {
       log.result("metrics written to \(metricsPath)")
     }
     logFinished(log, started: started)
-  }
-
-  /// The paper experiment a paper scenario describes: its one task (every class) of
-  /// `train` and `test`, and the scenario's model, training and regularizer settings.
-  static func paperExperiment(
-    _ scenario: Scenario, file: String, train: Dataset, test: Dataset
-  ) throws -> PaperExperiment {
-    guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
-      throw ScenarioError(
-        file: file, path: "model.expert",
-        message: "paper runs need a paper architecture (paper-mnist, paper-fmnist, paper-cifar100)")
-    }
-    let stream = TaskStream(
-      scenario: scenario, train: train, test: test,
-      classGroups: [scenario.classGroups.flatMap { $0 }])
-    let task = stream.tasks[0]
-    var settings = PaperExperimentSettings(architecture: architecture)
-    settings.experts = scenario.model.experts
-    settings.classes = scenario.classCount
-    settings.epochs = scenario.training.epochs
-    settings.distillationEpochs = scenario.paper.distillationEpochs
-    settings.batchSize = scenario.training.batchSize
-    settings.learningRate = Float(scenario.training.optimizer.learningRate)
-    settings.weightDecay = Float(scenario.training.optimizer.weightDecay)
-    settings.singleWeightDecay = Float(scenario.paper.singleWeightDecay)
-    settings.loss = scenario.training.loss
-    if let similarity = scenario.regularizers.sampleSimilarity {
-      settings.sampleSimilarity = similarity
-    }
-    if let importance = scenario.regularizers.importance { settings.importance = importance }
-    settings.distillFrom = scenario.paper.distillFrom
-    return PaperExperiment(
-      settings: settings, train: TaskView(dataset: train, indices: task.trainIndices),
-      test: TaskView(dataset: test, indices: task.testIndices))
   }
 
   private func report(_ event: PaperRunProgress, method: PaperMethod, seed: UInt64, log: EventLog) {
@@ -370,7 +338,7 @@ extension RunCommand {
         var tasksDone = 0
         let experiment = ContinualExperiment(
           scenario: scenario, stream: stream, checkpointDirectory: directory,
-          toolVersion: ExpertStreamTool.version)
+          toolVersion: ExpertStreamVersion.current)
         let result = try experiment.run(resumingFrom: resumeFrom) { event in
           switch event {
           case .note(let note):

@@ -202,7 +202,7 @@ struct SweepCommand: Command {
       }
       try root.setAttribute("seed", seed)
       try root.setAttribute("test_error", testError)
-      try root.setAttribute("tool_version", ExpertStreamTool.version)
+      try root.setAttribute("tool_version", ExpertStreamVersion.current)
       try root.setAttribute("numerics", BLAS.numericsDescription)
       let state = try root.group("state")
       for (key, tensor) in model.state() {
@@ -230,8 +230,9 @@ struct SweepCommand: Command {
       try FileSystem.createDirectory(directory)
       let metrics: [String: Any]
       if scenario.mode == "paper" {
-        let experiment = try RunCommand.paperExperiment(
-          scenario, file: plan.scenarioPath, train: train, test: test)
+        let experiment = try PaperComparison(
+          scenario: scenario, file: plan.scenarioPath, train: train, test: test
+        ).experiment
         let (result, model) = try experiment.run(
           PaperMethod(rawValue: run.variant)!, seed: UInt64(run.seed)
         ) { _ in service() }
@@ -246,7 +247,7 @@ struct SweepCommand: Command {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
         let experiment = ContinualExperiment(
           scenario: scenario, stream: stream, checkpointDirectory: directory,
-          toolVersion: ExpertStreamTool.version)
+          toolVersion: ExpertStreamVersion.current)
         let result = try experiment.resume { event in
           if case .note(let text) = event { note("\(run.id): \(text)") }
           if case .resumed(let file, let done, let of) = event {

@@ -1,0 +1,54 @@
+import Continual
+import Datasets
+import Foundation
+import MoE
+
+/// The paper comparison a paper scenario describes: its one task (every class) of the
+/// training and test sets, with the scenario's model, training and regularizer settings.
+///
+/// Run its ``experiment`` once per method and seed (see ``PaperExperiment``).
+public struct PaperComparison {
+  /// The experiment: settings mirroring the scenario, and the task's training and test
+  /// samples.
+  public let experiment: PaperExperiment
+
+  /// The comparison `scenario` describes over `train` and `test`; `file` names the
+  /// scenario in errors.
+  ///
+  /// The task holds every class of the scenario's class groups; the settings take the
+  /// scenario's experts, class count, epochs, batch size, optimizer, loss, regularizers and
+  /// `paper` section (distillation epochs, the single network's weight decay, the method
+  /// distilled from).
+  ///
+  /// - Throws: ``ScenarioError`` at `model.expert` when the scenario's expert is not a paper
+  ///   architecture (`paper-mnist`, `paper-fmnist`, `paper-cifar100`).
+  public init(scenario: Scenario, file: String, train: Dataset, test: Dataset) throws {
+    guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
+      throw ScenarioError(
+        file: file, path: "model.expert",
+        message: "paper runs need a paper architecture (paper-mnist, paper-fmnist, paper-cifar100)")
+    }
+    let stream = TaskStream(
+      scenario: scenario, train: train, test: test,
+      classGroups: [scenario.classGroups.flatMap { $0 }])
+    let task = stream.tasks[0]
+    var settings = PaperExperimentSettings(architecture: architecture)
+    settings.experts = scenario.model.experts
+    settings.classes = scenario.classCount
+    settings.epochs = scenario.training.epochs
+    settings.distillationEpochs = scenario.paper.distillationEpochs
+    settings.batchSize = scenario.training.batchSize
+    settings.learningRate = Float(scenario.training.optimizer.learningRate)
+    settings.weightDecay = Float(scenario.training.optimizer.weightDecay)
+    settings.singleWeightDecay = Float(scenario.paper.singleWeightDecay)
+    settings.loss = scenario.training.loss
+    if let similarity = scenario.regularizers.sampleSimilarity {
+      settings.sampleSimilarity = similarity
+    }
+    if let importance = scenario.regularizers.importance { settings.importance = importance }
+    settings.distillFrom = scenario.paper.distillFrom
+    experiment = PaperExperiment(
+      settings: settings, train: TaskView(dataset: train, indices: task.trainIndices),
+      test: TaskView(dataset: test, indices: task.testIndices))
+  }
+}
