@@ -86,7 +86,7 @@ struct ReportCommand: Command {
     for case let relative as String in enumerator {
       let source = staging.appendingPathComponent(relative)
       var isDirectory: ObjCBool = false
-      fileManager.fileExists(atPath: source.path, isDirectory: &isDirectory)
+      _ = fileManager.fileExists(atPath: source.path, isDirectory: &isDirectory)
       let destination = target.appendingPathComponent(relative)
       if isDirectory.boolValue {
         try fileManager.createDirectory(at: destination, withIntermediateDirectories: true)
