@@ -1,4 +1,3 @@
-import Foundation
 import TensorCore
 
 /// The command line of one command, checked against its ``CommandConfiguration``.
@@ -108,15 +107,10 @@ public struct ParsedArguments {
   ///
   /// - Throws: ``UsageError`` for an unknown mode, in the option or the variable.
   public func selectNumerics() throws {
-    let modes = Numerics.allCases.map(\.rawValue)
-    if let mode = try choice("--numerics", from: modes) {
+    if let mode = try choice("--numerics", from: Numerics.allCases.map(\.rawValue)) {
       try Numerics.select(Numerics(rawValue: mode)!)
-    } else if let value = ProcessInfo.processInfo.environment[Numerics.environmentVariable],
-      Numerics(rawValue: value) == nil
-    {
-      throw UsageError(
-        "\(Numerics.environmentVariable)=\(value) is not a numerics mode",
-        hint: "set it to one of \(modes.joined(separator: ", ")), or unset it")
+    } else if let problem = Numerics.environmentError {
+      throw UsageError(problem, hint: "set it to one of those, or unset it")
     }
   }
 

@@ -63,8 +63,9 @@ public enum Numerics: String, Sendable, CaseIterable {
   }
 
   /// Why the `EXPERTSTREAM_NUMERICS` environment variable cannot be used, if it is set to
-  /// neither `portable` nor `native`; BLAS then refuses to load with this message.
-  static var environmentError: String? {
+  /// neither `portable` nor `native`; BLAS then refuses to load with this message, and a
+  /// program can report it before any work.
+  public static var environmentError: String? {
     guard let value = ProcessInfo.processInfo.environment[environmentVariable],
       Numerics(rawValue: value) == nil
     else { return nil }

@@ -120,3 +120,23 @@ func resumingUnderOtherNumericsIsRefused() throws {
     in: directory.url.path, environment: native)
   #expect(again.status == 0, "\(again.output)")
 }
+
+/// An unknown numerics mode, on the command line or in the environment, is a usage error
+/// before anything runs.
+@Test(.enabled(if: executable != nil, "needs the built binary"))
+func anUnknownNumericsModeIsAUsageError() throws {
+  let directory = try TemporaryDirectory()
+  let flag = try spawn(
+    ["run", quickScenario, "--numerics", "fast"], in: directory.url.path, environment: [:])
+  #expect(flag.status == 2)
+  #expect(flag.output.contains("option '--numerics' expects one of portable, native, got 'fast'"))
+  let variable = try spawn(
+    ["run", quickScenario], in: directory.url.path,
+    environment: ["EXPERTSTREAM_NUMERICS": "fast"])
+  #expect(variable.status == 2)
+  #expect(
+    variable.output.contains(
+      "error: EXPERTSTREAM_NUMERICS=fast is not a numerics mode; use portable (the same "
+        + "results on every CPU) or native (this CPU's fastest kernels)"), "\(variable.output)")
+  #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path).isEmpty)
+}
