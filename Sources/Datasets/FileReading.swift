@@ -62,15 +62,33 @@ public func readRegularFile(_ path: String) throws(FileReadError) -> [UInt8] {
   return bytes
 }
 
-/// The system's text for a Foundation file error (`permission denied`), from the POSIX
-/// error underneath it; the error's own description when there is none.
+/// The system's text for a Foundation file error (`permission denied`), from its errno
+/// (see ``posixErrorCode(of:)``); the error's own description when it has none.
 func systemReason(_ error: Error) -> String {
+  posixErrorCode(of: error).map(errorText) ?? (error as NSError).localizedDescription
+}
+
+/// The errno behind a Foundation file error: its own code in the POSIX domain, the POSIX
+/// error underneath it, or the errno a Cocoa file error's code stands for (no such file,
+/// permission denied, file exists, no space, read-only file system); `nil` otherwise.
+public func posixErrorCode(of error: any Error) -> Int32? {
   let error = error as NSError
-  let posix =
-    error.domain == NSPOSIXErrorDomain
-    ? error : error.userInfo[NSUnderlyingErrorKey] as? NSError
-  guard let posix, posix.domain == NSPOSIXErrorDomain else { return error.localizedDescription }
-  return errorText(Int32(posix.code))
+  if error.domain == NSPOSIXErrorDomain { return Int32(error.code) }
+  if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError,
+    underlying.domain == NSPOSIXErrorDomain
+  {
+    return Int32(underlying.code)
+  }
+  guard error.domain == NSCocoaErrorDomain else { return nil }
+  let errnoOfCocoaCode: [Int: Int32] = [
+    CocoaError.fileNoSuchFile.rawValue: ENOENT, CocoaError.fileReadNoSuchFile.rawValue: ENOENT,
+    CocoaError.fileReadNoPermission.rawValue: EACCES,
+    CocoaError.fileWriteNoPermission.rawValue: EACCES,
+    CocoaError.fileWriteFileExists.rawValue: EEXIST,
+    CocoaError.fileWriteOutOfSpace.rawValue: ENOSPC,
+    CocoaError.fileWriteVolumeReadOnly.rawValue: EROFS,
+  ]
+  return errnoOfCocoaCode[error.code]
 }
 
 /// strerror's text for `code`, lower-cased to continue a sentence: `permission denied`.

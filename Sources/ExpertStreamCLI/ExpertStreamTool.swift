@@ -1,3 +1,4 @@
+import Datasets
 import Experiments
 import Foundation
 
@@ -56,21 +57,9 @@ public enum ExpertStreamTool {
     let path =
       (nsError.userInfo[NSFilePathErrorKey] as? String)
       ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
-    // The system's errno, from the underlying POSIX error or the Cocoa code that stands
-    // for one.
-    let cocoaErrno: [Int: Int32] = [
-      CocoaError.fileNoSuchFile.rawValue: ENOENT, CocoaError.fileReadNoSuchFile.rawValue: ENOENT,
-      CocoaError.fileReadNoPermission.rawValue: EACCES,
-      CocoaError.fileWriteNoPermission.rawValue: EACCES,
-      CocoaError.fileWriteFileExists.rawValue: EEXIST,
-      CocoaError.fileWriteOutOfSpace.rawValue: ENOSPC,
-      CocoaError.fileWriteVolumeReadOnly.rawValue: EROFS,
-    ]
-    let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError
-    let code =
-      underlying?.domain == NSPOSIXErrorDomain
-      ? underlying.map { Int32($0.code) } : cocoaErrno[nsError.code]
-    let reason = code.map { String(cString: strerror($0)) } ?? nsError.localizedDescription
+    let reason =
+      posixErrorCode(of: error).map { String(cString: strerror($0)) }
+      ?? nsError.localizedDescription
     return "\(path): \(reason)"
   }
 
