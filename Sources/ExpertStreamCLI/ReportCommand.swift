@@ -45,8 +45,7 @@ struct ReportCommand: Command {
     // Checked first, so an unusable --out says where and why.
     try FileSystem.createDirectory(target.deletingLastPathComponent().path)
     try FileSystem.checkWritable(target.deletingLastPathComponent().path)
-    let staging = target.deletingLastPathComponent().appendingPathComponent(
-      ".\(target.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)")
+    let staging = URL(fileURLWithPath: FileSystem.temporaryPath(for: target.path))
     try? fileManager.removeItem(at: staging)
     do {
       var markdown = ["# Report: \(input)", ""]
