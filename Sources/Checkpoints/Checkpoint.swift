@@ -1,5 +1,4 @@
 import Continual
-import Datasets
 import Foundation
 import MoE
 import NN
@@ -43,7 +42,7 @@ public enum Checkpoint {
       "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
     try root.setAttribute("scenario_hash", run.scenario.hash)
     try root.setAttribute("policy", run.policy)
-    try root.setAttribute("dataset_sha256", datasetDigest(of: run))
+    try root.setAttribute("dataset_sha256", run.dataDigest)
     try root.setAttribute("numerics", BLAS.numericsDescription)
 
     let model = try root.group("model")
@@ -213,7 +212,7 @@ public enum Checkpoint {
   ///
   /// The checkpoint must have been written on the data `run` uses: its `dataset_sha256`
   /// attribute (absent in files written before it existed, which are not checked)
-  /// must equal ``datasetDigest(of:)``, and its replay buffer must index `run`'s training
+  /// must equal the run's `dataDigest`, and its replay buffer must index `run`'s training
   /// set.
   ///
   /// - Throws: ``HDF5Error`` naming the file and the object (`/model/experts/expert_000/…`)
@@ -222,12 +221,12 @@ public enum Checkpoint {
   public static func restore(_ run: ContinualRun, from path: String) throws {
     let shapes = Dictionary(
       uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
-    let state = try CheckpointReader(file: HDF5File.open(path)).resumeState(
-      scenario: run.scenario, policy: run.policy, modelShapes: shapes)
     let file = try HDF5File.open(path)
+    let state = try CheckpointReader(file: file).resumeState(
+      scenario: run.scenario, policy: run.policy, modelShapes: shapes)
     if file.root.hasAttribute("dataset_sha256") {
       let stored = try file.root.stringAttribute("dataset_sha256")
-      let current = datasetDigest(of: run)
+      let current = run.dataDigest
       guard stored == current else {
         throw HDF5Error(
           file: path, path: "/",
@@ -270,15 +269,6 @@ public enum Checkpoint {
     }
   }
 
-  /// The identity of the data `run` trains and evaluates on, as the `dataset_sha256` root
-  /// attribute records it: the SHA-256 of the training set's labels and pixels followed by
-  /// the test set's, as loaded (so the same for gzipped and plain files).
-  ///
-  /// Computed once per run: a run's stream never changes.
-  public static func datasetDigest(of run: ContinualRun) -> String {
-    DatasetDigests.shared.digest(of: run)
-  }
-
   /// The checkpoint object holding the mixture tensor `key` (`experts.3.output.weight` →
   /// `/model/experts/expert_003/output.weight`).
   static func objectPath(ofModelKey key: String) -> String {
@@ -304,38 +294,5 @@ public enum Checkpoint {
   {
     try CheckpointReader(file: HDF5File.open(path)).resumeState(
       scenario: scenario, policy: policy)
-  }
-}
-
-/// The SHA-256 of each live run's data (see ``Checkpoint/datasetDigest(of:)``).
-private final class DatasetDigests: @unchecked Sendable {
-  static let shared = DatasetDigests()
-
-  private final class Entry {
-    weak var run: ContinualRun?
-    let digest: String
-
-    init(run: ContinualRun, digest: String) {
-      self.run = run
-      self.digest = digest
-    }
-  }
-
-  private let lock = NSLock()
-  private var entries: [ObjectIdentifier: Entry] = [:]
-
-  func digest(of run: ContinualRun) -> String {
-    lock.lock()
-    defer { lock.unlock() }
-    if let entry = entries[ObjectIdentifier(run)], entry.run === run { return entry.digest }
-    var hash = SHA256()
-    for dataset in [run.stream.train, run.stream.test] {
-      hash.update(dataset.labels)
-      hash.update(dataset.pixels)
-    }
-    let digest = hash.hexDigest()
-    entries = entries.filter { $0.value.run != nil }
-    entries[ObjectIdentifier(run)] = Entry(run: run, digest: digest)
-    return digest
   }
 }

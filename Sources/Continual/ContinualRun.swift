@@ -19,6 +19,19 @@ public final class ContinualRun {
   public let scenario: Scenario
   /// The stream.
   public let stream: TaskStream
+  /// The identity of the stream's data: the SHA-256 of the training set's labels and
+  /// pixels followed by the test set's, as loaded (so the same for gzipped and plain files).
+  ///
+  /// Computed on first use; a run's stream never changes. Checkpoints record it as
+  /// `dataset_sha256`.
+  public private(set) lazy var dataDigest: String = {
+    var hash = SHA256()
+    for dataset in [stream.train, stream.test] {
+      hash.update(dataset.labels)
+      hash.update(dataset.pixels)
+    }
+    return hash.hexDigest()
+  }()
   /// The policy or baseline.
   public let policy: String
   /// The mixture being trained.

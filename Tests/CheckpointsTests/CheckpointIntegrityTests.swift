@@ -189,7 +189,7 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
   let path = try writeTinyCheckpoints(in: directory.url.path)
   let trained = try tinyRun()
   let blank = try tinyRun(blank: true)
-  let stored = Checkpoint.datasetDigest(of: trained)
+  let stored = trained.dataDigest
   #expect(try HDF5File.open(path).root.stringAttribute("dataset_sha256") == stored)
   #expect(
     hdf5Error { try Checkpoint.restore(blank, from: path) }
@@ -197,7 +197,7 @@ func replaceWithHugeDataset(in path: String, _ object: String, dimensions: [UInt
         file: path, path: "/",
         message:
           "attribute dataset_sha256 is \(stored), but the data of this run has "
-          + "\(Checkpoint.datasetDigest(of: blank)): the checkpoint was written on other data; "
+          + "\(blank.dataDigest): the checkpoint was written on other data; "
           + "resume with the dataset it was trained on (--data-dir), or start the run again "
           + "without --resume"))
 }
