@@ -63,8 +63,7 @@ extension RunCommand {
         }
         var tasksDone = 0
         let experiment = ContinualExperiment(
-          scenario: scenario, stream: stream, checkpointDirectory: directory,
-          toolVersion: ExpertStreamVersion.current)
+          scenario: scenario, stream: stream, checkpointDirectory: directory)
         let result = try experiment.run(resumingFrom: resumeFrom) { event in
           switch event {
           case .note(let note):
@@ -95,7 +94,7 @@ extension RunCommand {
           let records: [[String: Any]] = results.map(\.record)
           var object: [String: Any] = records[0]
           if records.count > 1 { object = ["runs": records] }
-          try writeAtomically(try JSONOutput.data(object, pretty: true), to: metricsPath)
+          try FileSystem.writeAtomically(try JSONOutput.data(object, pretty: true), to: metricsPath)
         }
       }
     }

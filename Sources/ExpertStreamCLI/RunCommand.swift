@@ -189,7 +189,9 @@ struct RunCommand: Command {
         trained[method] = model
         results.append(result)
         // Rewritten after every run, so a long comparison cut short keeps what finished.
-        if let metricsPath { try writeAtomically(try PaperReport.json(results), to: metricsPath) }
+        if let metricsPath {
+          try FileSystem.writeAtomically(try PaperReport.json(results), to: metricsPath)
+        }
         guard !console.isOutputClosed else {
           throw OutputClosedError(
             stoppedAt: "the comparison stopped after \(method.rawValue) seed \(seed)"
@@ -281,12 +283,6 @@ struct RunCommand: Command {
       ? String(format: "%d:%02d:%02d", hours, minutes, rest)
       : String(format: "%d:%02d", minutes, rest)
   }
-}
-
-/// Writes `data` to `path` through a temporary file, synced and renamed into place (see
-/// ``FileSystem/writeAtomically(_:to:)``).
-func writeAtomically(_ data: Data, to path: String) throws {
-  try FileSystem.writeAtomically(data, to: path)
 }
 
 /// A file or directory the user chose that cannot be used: exit code 2, the path, the

@@ -246,8 +246,7 @@ struct SweepCommand: Command {
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)
         let experiment = ContinualExperiment(
-          scenario: scenario, stream: stream, checkpointDirectory: directory,
-          toolVersion: ExpertStreamVersion.current)
+          scenario: scenario, stream: stream, checkpointDirectory: directory)
         let result = try experiment.resume { event in
           if case .note(let text) = event { note("\(run.id): \(text)") }
           if case .resumed(let file, let done, let of) = event {
@@ -261,7 +260,7 @@ struct SweepCommand: Command {
       record["status"] = "finished"
       record["metrics"] = deterministic
       record["timing"] = timing
-      try writeAtomically(
+      try FileSystem.writeAtomically(
         try JSONOutput.data(metrics, pretty: true), to: "\(directory)/metrics.json")
     } catch {
       record["status"] = "failed"

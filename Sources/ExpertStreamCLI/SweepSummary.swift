@@ -1,3 +1,4 @@
+import Checkpoints
 import Continual
 import Foundation
 import Plots
@@ -164,6 +165,6 @@ struct SweepSummary {
       grid order; timings under `timing` and `seconds`).
 
       """
-    try writeAtomically(Data(markdown.utf8), to: "\(directory)/summary.md")
+    try FileSystem.writeAtomically(Data(markdown.utf8), to: "\(directory)/summary.md")
   }
 }
