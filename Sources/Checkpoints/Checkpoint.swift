@@ -41,7 +41,7 @@ public enum Checkpoint {
     try root.setAttribute(
       "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
     try root.setAttribute("scenario_hash", run.scenario.hash)
-    try root.setAttribute("policy", run.policy)
+    try root.setAttribute("policy", run.policy.rawValue)
     try root.setAttribute("dataset_sha256", run.dataDigest)
     try root.setAttribute("numerics", BLAS.numericsDescription)
 
@@ -53,7 +53,8 @@ public enum Checkpoint {
       let record = run.records[index]
       // Built-in experts are named by their scenario kind, others by their Swift type.
       let kind =
-        expert is FeatureExpert ? run.scenario.model.expert : String(describing: type(of: expert))
+        expert is FeatureExpert
+        ? run.scenario.model.expert.rawValue : String(describing: type(of: expert))
       try group.setAttribute("kind", kind)
       try group.setAttribute("frozen", expert.isFrozen ? 1 : 0)
       try group.setAttribute("spawned_at_task", record.spawnedAtTask)
@@ -203,7 +204,7 @@ public enum Checkpoint {
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
     let run = try ContinualRun(
       scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),
-      policy: policy, makeExpert: makeExpert)
+      policy: PolicyName(rawValue: policy), makeExpert: makeExpert)
     try restore(run, from: path)
     return run
   }
@@ -223,7 +224,7 @@ public enum Checkpoint {
       uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
     let file = try HDF5File.open(path)
     let state = try CheckpointReader(file: file).resumeState(
-      scenario: run.scenario, policy: run.policy, modelShapes: shapes)
+      scenario: run.scenario, policy: run.policy.rawValue, modelShapes: shapes)
     if file.root.hasAttribute("dataset_sha256") {
       let stored = try file.root.stringAttribute("dataset_sha256")
       let current = run.dataDigest

@@ -7,12 +7,12 @@ extension ContinualResult {
   public var record: [String: Any] {
     let last = reports.last
     let oracle = last?.oracleAccuracyClassIL ?? []
-    let isMixture = !ContinualRun.baselines.contains(policy)
+    let isMixture = !PolicyName.baselines.contains(policy)
     return [
       "scenario": scenario,
       "scenario_hash": scenarioHash,
       "numerics": BLAS.numericsDescription,
-      "policy": policy,
+      "policy": policy.rawValue,
       "seed": seed,
       "tasks": tasks,
       "accuracy_matrix_task_il": accuracyMatrixTaskIL,

@@ -80,7 +80,7 @@ public struct ContinualResult: Sendable {
   /// The resolved scenario's hash.
   public var scenarioHash: String
   /// The policy run.
-  public var policy: String
+  public var policy: PolicyName
   /// The training seed.
   public var seed: Int
   /// The classes of each task, in order.

@@ -48,9 +48,9 @@ extension ContinualRun {
   private func applyPolicy(before task: ContinualTask) throws {
     // Experts added to `model` by the user between tasks get their record here.
     storedRecords = records
-    if task.index > 0, policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
+    if task.index > 0, policy == .spawnAndFreeze || policy == .reuseOrSpawn {
       let fitting =
-        policy == "reuse-or-spawn"
+        policy == .reuseOrSpawn
         ? try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
           try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
         } : []
@@ -72,16 +72,16 @@ extension ContinualRun {
 
   /// Freezes what the policy freezes after `task`, and records the task's routing.
   private func finish(_ task: ContinualTask) throws {
-    if policy == "spawn-and-freeze" || policy == "reuse-or-spawn" {
+    if policy == .spawnAndFreeze || policy == .reuseOrSpawn {
       for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
         try model.freeze(expert: index)
         storedRecords[index].frozenAtTask = task.index
       }
-      if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
+      if scenario.lifecycle.gate == .rowsFrozen, model.gate is SoftmaxGate {
         try model.freezeGate(rows: Array(records.indices))
       }
     }
-    if policy == "ewc" { try updateFisher(task) }
+    if policy == .ewc { try updateFisher(task) }
   }
 
   private func mergeClasses(_ a: [Int], _ b: [Int]) -> [Int] { a + b.filter { !a.contains($0) } }

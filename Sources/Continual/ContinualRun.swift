@@ -33,7 +33,7 @@ public final class ContinualRun {
     return hash.hexDigest()
   }()
   /// The policy or baseline.
-  public let policy: String
+  public let policy: PolicyName
   /// The mixture being trained.
   public private(set) var model: MixtureOfExperts
   /// Per expert: spawn, freeze and classes. Experts added to `model` by hand between tasks
@@ -108,7 +108,7 @@ public final class ContinualRun {
     for (index, record) in records.enumerated() where record.frozenAtTask != nil {
       try model.freeze(expert: index)
     }
-    if scenario.lifecycle.gate == "rows-frozen", model.gate is SoftmaxGate {
+    if scenario.lifecycle.gate == .rowsFrozen, model.gate is SoftmaxGate {
       let frozen = records.indices.filter { records[$0].frozenAtTask != nil }
       if !frozen.isEmpty { try model.freezeGate(rows: frozen) }
     }
@@ -149,32 +149,29 @@ public final class ContinualRun {
   /// mixture stays well below the training step's memory.
   static let evaluationBatch = 256
 
-  /// The single-network baselines.
-  public static let baselines: Set<String> = ["fine-tune", "ewc", "replay", "joint"]
-
   /// A run of `stream` under `policy` (the scenario's unless given).
   ///
   /// - Parameter makeExpert: Builds every expert of the run (initial and spawned) instead of
   ///   the scenario's `model.expert` kind: plug your own ``Expert`` type in here. Its hidden
   ///   size must be the scenario's attention dimension when the gate is attentive.
   public init(
-    scenario: Scenario, stream: TaskStream, policy: String? = nil,
+    scenario: Scenario, stream: TaskStream, policy: PolicyName? = nil,
     makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
   ) throws {
     self.scenario = scenario
     self.stream = stream
     self.policy = policy ?? scenario.lifecycle.policy
-    guard Scenario.LifecycleSettings.policies.contains(self.policy) else {
+    guard PolicyName.builtIn.contains(self.policy) else {
       throw ScenarioError(
-        file: "--policy", path: self.policy,
+        file: "--policy", path: self.policy.rawValue,
         message: "unknown policy; one of "
-          + Scenario.LifecycleSettings.policies.joined(separator: ", "))
+          + PolicyName.builtIn.map(\.rawValue).joined(separator: ", "))
     }
     var generator = RandomGenerator(seed: UInt64(scenario.training.seed))
-    let isBaseline = Self.baselines.contains(self.policy)
+    let isBaseline = PolicyName.baselines.contains(self.policy)
     let initial =
       isBaseline
-      ? 1 : (self.policy == "shared" ? scenario.model.experts : scenario.lifecycle.expertsPerTask)
+      ? 1 : (self.policy == .shared ? scenario.model.experts : scenario.lifecycle.expertsPerTask)
     let makeExpert = try makeExpert ?? Self.expertFactory(scenario)
     self.makeExpert = makeExpert
     let experts: [any Expert] = try (0..<initial).map { _ in try makeExpert(&generator) }
@@ -195,12 +192,12 @@ public final class ContinualRun {
     -> (inout RandomGenerator) throws -> any Expert
   {
     let classes = scenario.classCount
-    if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
+    if let architecture = scenario.model.expert.paperArchitecture {
       return { try architecture.makeExpert(classCount: classes, using: &$0) }
     }
     let shape = scenario.sampleShape
     let hidden = scenario.model.hidden
-    if scenario.model.expert == "conv" {
+    if scenario.model.expert == .conv {
       let channels = scenario.model.channels
       return {
         try FeatureExpert.convolutional(
@@ -218,7 +215,7 @@ public final class ContinualRun {
     throws -> any Gate
   {
     let trunk: Sequential
-    if let architecture = PaperArchitecture(rawValue: scenario.model.expert) {
+    if let architecture = scenario.model.expert.paperArchitecture {
       trunk = try architecture.makeGateTrunk(using: &generator)
     } else {
       trunk = try perceptronTrunk(
@@ -226,7 +223,7 @@ public final class ContinualRun {
         rectifyLast: true,
         using: &generator)
     }
-    return scenario.model.gate == "attentive"
+    return scenario.model.gate == .attentive
       ? try AttentiveGate(
         trunk: trunk, dimension: scenario.expertHiddenCount, expertCount: experts,
         using: &generator)
@@ -237,7 +234,7 @@ public final class ContinualRun {
 
   private func makeOptimizer() -> any Optimizer {
     let settings = scenario.training.optimizer
-    if settings.name == "sgd" {
+    if settings.name == .sgd {
       return SGD(
         learningRate: Float(settings.learningRate), momentum: Float(settings.momentum),
         weightDecay: Float(settings.weightDecay))
@@ -249,7 +246,8 @@ public final class ContinualRun {
   // MARK: - Training
 
   private var usesReplay: Bool {
-    policy == "replay" || (!Self.baselines.contains(policy) && scenario.lifecycle.gate == "replay")
+    policy == .replay
+      || (!PolicyName.baselines.contains(policy) && scenario.lifecycle.gate == .replay)
   }
 
   func train(_ task: ContinualTask, progress: (ContinualProgress) throws -> Void) throws
@@ -257,7 +255,7 @@ public final class ContinualRun {
   {
     model.train(true)
     var indices = task.trainIndices
-    if policy == "joint" {
+    if policy == .joint {
       indices = stream.tasks.prefix(task.index + 1).flatMap(\.trainIndices)
     }
     let head = classIncrementalHead(through: task.index)
@@ -286,7 +284,7 @@ public final class ContinualRun {
         let (input, labels) = try stream.train.batch(
           batch, augmentation: augmentation, using: &generator)
         let terms: StepLosses
-        if policy == "ewc", !fisher.isEmpty {
+        if policy == .ewc, !fisher.isEmpty {
           terms = try ewcStep(input: input, labels: labels, head: head, objective: objective)
         } else {
           terms = try model.trainStep(
@@ -318,7 +316,7 @@ public final class ContinualRun {
   /// `task` (reservoir sampling keeps every task seen, this one included, in proportion),
   /// with every expert held fixed. Returns the seconds spent.
   func trainGateOnReplay(through task: ContinualTask) throws -> Double {
-    guard scenario.lifecycle.gateEpochs > 0, usesReplay, !Self.baselines.contains(policy),
+    guard scenario.lifecycle.gateEpochs > 0, usesReplay, !PolicyName.baselines.contains(policy),
       replayBuffer.count > 1
     else { return 0 }
     let start = DispatchTime.now().uptimeNanoseconds

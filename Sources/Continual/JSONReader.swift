@@ -88,6 +88,12 @@ struct JSONReader {
     return string
   }
 
+  /// The case of `Choice` this string names.
+  func choice<Choice: RawRepresentable & CaseIterable>(_: Choice.Type) throws -> Choice
+  where Choice.RawValue == String {
+    Choice(rawValue: try choice(Choice.allCases.map(\.rawValue)))!
+  }
+
   func bool() throws -> Bool {
     guard let number = value as? NSNumber, isBoolean(number) else {
       throw error("expected true or false, found \(describe(value))")

@@ -38,7 +38,7 @@ extension Scenario {
     let experts = max(model.experts, lifecycle.expertsPerTask * classGroups.count)
     let d = Double(expertHiddenCount)
     let scoring =
-      model.gate == "attentive"
+      model.gate == .attentive
       ? 2 * d * d : Double(gateHiddenCount + 1) * Double(experts)
     return MemoryEstimate(
       parametersPerExpert: expert.parameters, gateParameters: gate.parameters + scoring,
@@ -99,7 +99,7 @@ extension Scenario {
   private var expertSize: NetworkSize {
     var size = NetworkSize()
     let classes = classCount
-    switch PaperArchitecture(rawValue: model.expert) {
+    switch model.expert.paperArchitecture {
     case .mnist:
       size.convolution(1, 1, pixels: 26 * 26, normalised: false)
       size.dense(169, [5, 32, classes])
@@ -111,7 +111,7 @@ extension Scenario {
       size.dense(256, [classes])
     case nil:
       let (channels, height, width) = (sampleShape[0], sampleShape[1], sampleShape[2])
-      if model.expert == "conv" {
+      if model.expert == .conv {
         size.convolution(
           channels, model.channels, pixels: (height - 2) * (width - 2), normalised: true)
         size.dense(
@@ -126,7 +126,7 @@ extension Scenario {
   /// The gate's trunk.
   private var gateSize: NetworkSize {
     var size = NetworkSize()
-    switch PaperArchitecture(rawValue: model.expert) {
+    switch model.expert.paperArchitecture {
     case .mnist:
       size.convolution(1, 1, pixels: 26 * 26, normalised: false)
       size.dense(169, [128, 32])

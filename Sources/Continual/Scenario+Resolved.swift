@@ -24,7 +24,7 @@ extension Scenario {
   public var resolvedObject: [String: Any] {
     var object: [String: Any] = [
       "name": name,
-      "mode": mode,
+      "mode": mode.rawValue,
       "dataset": [
         "name": dataset.name, "labels": dataset.labels.rawValue,
         "train_samples_per_class": dataset.trainSamplesPerClass.map { $0 as Any } ?? NSNull(),
@@ -34,21 +34,22 @@ extension Scenario {
       "split": ["groups": classGroups],
       "scenario": evaluation.rawValue,
       "model": [
-        "expert": model.expert, "experts": model.experts, "gate": model.gate,
+        "expert": model.expert.rawValue, "experts": model.experts, "gate": model.gate.rawValue,
         "attention_dim": expertHiddenCount, "hidden": model.hidden,
       ] as [String: Any],
       "training": [
         "epochs": training.epochs, "batch_size": training.batchSize, "seed": training.seed,
         "loss": training.loss.rawValue,
         "optimizer": [
-          "name": training.optimizer.name, "learning_rate": training.optimizer.learningRate,
+          "name": training.optimizer.name.rawValue,
+          "learning_rate": training.optimizer.learningRate,
           "momentum": training.optimizer.momentum,
           "weight_decay": training.optimizer.weightDecay,
         ] as [String: Any],
       ] as [String: Any],
       "lifecycle": [
-        "policy": lifecycle.policy, "experts_per_task": lifecycle.expertsPerTask,
-        "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate,
+        "policy": lifecycle.policy.rawValue, "experts_per_task": lifecycle.expertsPerTask,
+        "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate.rawValue,
         "replay_samples": lifecycle.replaySamples, "ewc_lambda": lifecycle.ewcLambda,
       ] as [String: Any],
       "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
@@ -65,7 +66,7 @@ extension Scenario {
         ["evaluate_on": dataset.evaluateOn.rawValue]) { $1 }
     }
     var modelExtras: [String: Any] = [:]
-    if model.expert == "conv" { modelExtras["channels"] = model.channels }
+    if model.expert == .conv { modelExtras["channels"] = model.channels }
     if let gateHidden = model.gateHidden { modelExtras["gate_hidden"] = gateHidden }
     object["model"] = (object["model"] as? [String: Any] ?? [:]).merging(modelExtras) { $1 }
     var regularizerObject: [String: Any] = [
@@ -83,7 +84,7 @@ extension Scenario {
       regularizerObject["importance"] = ["weight": Double(importance.weight)]
     }
     object["regularizers"] = regularizerObject
-    if mode == "paper" {
+    if mode == .paper {
       object["paper"] =
         [
           "methods": paper.methods.map(\.rawValue), "seeds": paper.seeds,

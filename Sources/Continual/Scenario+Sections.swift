@@ -14,7 +14,8 @@ extension Scenario {
     }
     if let labels = fields["labels"] {
       dataset.labels = CIFARLabels(rawValue: try labels.choice(["fine", "coarse"]))!
-      guard dataset.labels == .fine || dataset.name == "cifar100" else {
+      guard dataset.labels == .fine || dataset.descriptor.name == DatasetRegistry.cifar100.name
+      else {
         throw labels.error("only cifar100 has coarse labels")
       }
     }
@@ -108,17 +109,16 @@ extension Scenario {
       "expert", "experts", "gate", "attention_dim", "hidden", "channels", "gate_hidden",
     ])
     if let expert = fields["expert"] {
-      model.expert = try expert.choice(
-        PaperArchitecture.allCases.map(\.rawValue) + ["mlp", "conv"])
+      model.expert = ExpertKind(rawValue: try expert.choice(ExpertKind.builtIn.map(\.rawValue)))
     }
     if let channels = fields["channels"] {
-      guard model.expert == "conv" else {
+      guard model.expert == .conv else {
         throw channels.error("only conv experts have channels")
       }
       model.channels = try channels.integer(in: 1...1024)
     }
     if let experts = fields["experts"] { model.experts = try experts.integer(in: 1...1024) }
-    if let gate = fields["gate"] { model.gate = try gate.choice(["softmax", "attentive"]) }
+    if let gate = fields["gate"] { model.gate = try gate.choice(GateKind.self) }
     if let dimension = fields["attention_dim"], !dimension.isNull {
       model.attentionDimension = try dimension.integer(in: 1...65_536)
     }
@@ -127,28 +127,27 @@ extension Scenario {
       guard !model.hidden.isEmpty else { throw hidden.error("needs at least one width") }
     }
     if let gateHidden = fields["gate_hidden"], !gateHidden.isNull {
-      guard PaperArchitecture(rawValue: model.expert) == nil else {
+      guard model.expert.paperArchitecture == nil else {
         throw gateHidden.error("a paper architecture has its own gate trunk")
       }
       let widths = try gateHidden.array().map { try $0.integer(in: 1...65_536) }
       guard !widths.isEmpty else { throw gateHidden.error("needs at least one width") }
-      guard model.gate != "attentive" || widths.last == model.hidden.last else {
+      guard model.gate != .attentive || widths.last == model.hidden.last else {
         throw gateHidden.error(
           "the attentive gate's query is the trunk's output: its last width must be the "
             + "experts' d, model.hidden's last (\(model.hidden.last!))")
       }
       model.gateHidden = widths
     }
-    if let architecture = PaperArchitecture(rawValue: model.expert) {
-      let wanted = architecture == .cifar100 ? "cifar100" : nil
-      if let wanted, dataset.name != wanted {
-        throw (fields["expert"] ?? reader).error(
-          "\(model.expert) takes 3×32×32 images; the dataset \(dataset.name) has 1×28×28")
+    if let architecture = model.expert.paperArchitecture,
+      architecture.inputShape != dataset.descriptor.sampleShape
+    {
+      func shape(_ dimensions: [Int]) -> String {
+        dimensions.map(String.init).joined(separator: "×")
       }
-      if wanted == nil, dataset.name == "cifar100" {
-        throw (fields["expert"] ?? reader).error(
-          "\(model.expert) takes 1×28×28 images; cifar100 has 3×32×32")
-      }
+      throw (fields["expert"] ?? reader).error(
+        "\(model.expert) takes \(shape(architecture.inputShape)) images; the dataset "
+          + "\(dataset.name) has \(shape(dataset.descriptor.sampleShape))")
     }
   }
 
@@ -164,13 +163,13 @@ extension Scenario {
       let parts = try optimizer.object(allowed: [
         "name", "learning_rate", "momentum", "weight_decay",
       ])
-      if let name = parts["name"] { training.optimizer.name = try name.choice(["adam", "sgd"]) }
+      if let name = parts["name"] { training.optimizer.name = try name.choice(OptimizerKind.self) }
       if let rate = parts["learning_rate"] {
         training.optimizer.learningRate = try rate.number(in: 1e-12...10)
       }
       if let momentum = parts["momentum"] {
         training.optimizer.momentum = try momentum.number(in: 0...0.9999)
-        guard training.optimizer.name == "sgd" || training.optimizer.momentum == 0 else {
+        guard training.optimizer.name == .sgd || training.optimizer.momentum == 0 else {
           throw momentum.error("only sgd has momentum")
         }
       }
@@ -210,7 +209,7 @@ extension Scenario {
       "gate_epochs",
     ])
     if let policy = fields["policy"] {
-      lifecycle.policy = try policy.choice(LifecycleSettings.policies)
+      lifecycle.policy = PolicyName(rawValue: try policy.choice(PolicyName.builtIn.map(\.rawValue)))
     }
     if let lambda = fields["ewc_lambda"] { lifecycle.ewcLambda = try lambda.number(in: 0...1e9) }
     if let count = fields["experts_per_task"] {
@@ -220,7 +219,7 @@ extension Scenario {
       lifecycle.reuseThreshold = try threshold.number(in: 0...1)
     }
     if let gate = fields["gate"] {
-      lifecycle.gate = try gate.choice(["trainable", "rows-frozen", "replay"])
+      lifecycle.gate = try gate.choice(GateTraining.self)
     }
     if let samples = fields["replay_samples"] {
       lifecycle.replaySamples = try samples.integer(in: 0...1_000_000)

@@ -9,6 +9,11 @@ public struct Scenario: Sendable, Equatable {
   public struct DataSettings: Sendable, Equatable {
     /// `fashion-mnist`, `mnist` or `cifar100`.
     public var name = "fashion-mnist"
+    /// The registry's description of the dataset.
+    public var descriptor: DatasetDescriptor {
+      // Parsing accepts only registered names.
+      DatasetRegistry.all.first { $0.name == name } ?? DatasetRegistry.fashionMNIST
+    }
     /// CIFAR-100's fine or coarse labels.
     public var labels = CIFARLabels.fine
     /// Training samples kept per class (the first ones in file order), or all.
@@ -53,12 +58,12 @@ public struct Scenario: Sendable, Equatable {
 
   /// The mixture.
   public struct ModelSettings: Sendable, Equatable {
-    /// `paper-mnist`, `paper-fmnist`, `paper-cifar100`, `mlp` or `conv`.
-    public var expert = "paper-fmnist"
+    /// A paper architecture, `mlp` or `conv`.
+    public var expert = ExpertKind(.fashionMNIST)
     /// Experts at the start.
     public var experts = 5
-    /// `softmax` or `attentive`.
-    public var gate = "attentive"
+    /// How the gate scores the experts.
+    public var gate = GateKind.attentive
     /// The attentive gate's d (the expert hidden size); `nil` for the architecture's.
     public var attentionDimension: Int?
     /// Hidden widths of `mlp` experts (after the convolution block of `conv` experts) and
@@ -75,8 +80,8 @@ public struct Scenario: Sendable, Equatable {
 
   /// The optimiser.
   public struct OptimizerSettings: Sendable, Equatable {
-    /// `adam` or `sgd`.
-    public var name = "adam"
+    /// The algorithm.
+    public var name = OptimizerKind.adam
     /// The step size.
     public var learningRate = 1e-3
     /// SGD's momentum.
@@ -109,15 +114,15 @@ public struct Scenario: Sendable, Equatable {
 
   /// What happens to experts and gate between tasks.
   public struct LifecycleSettings: Sendable, Equatable {
-    /// `shared`, `spawn-and-freeze` or `reuse-or-spawn`.
-    public var policy = "shared"
+    /// The policy (or baseline) by name.
+    public var policy = PolicyName.shared
     /// Experts spawned per task by the spawning policies.
     public var expertsPerTask = 1
     /// reuse-or-spawn: reuse frozen experts whose validation accuracy on the new task's
     /// classes (with the gate restricted to them) reaches this fraction.
     public var reuseThreshold = 0.9
-    /// `trainable`, `rows-frozen` or `replay`.
-    public var gate = "trainable"
+    /// How the gate is trained across tasks.
+    public var gate = GateTraining.trainable
     /// Samples kept for gate replay (and for the `replay` baseline).
     public var replaySamples = 200
     /// λ of the `ewc` baseline's penalty.
@@ -126,11 +131,6 @@ public struct Scenario: Sendable, Equatable {
     /// `replay` only): the buffer holds every task seen in proportion, so this corrects the
     /// gate's bias towards the task just trained.
     public var gateEpochs = 0
-
-    /// The policies: the MoE lifecycles, then the single-network baselines.
-    public static let policies = [
-      "shared", "spawn-and-freeze", "reuse-or-spawn", "fine-tune", "ewc", "replay", "joint",
-    ]
   }
 
   /// Where checkpoints go.
@@ -157,8 +157,8 @@ public struct Scenario: Sendable, Equatable {
 
   /// The scenario's name.
   public var name = "scenario"
-  /// `continual` (a task stream) or `paper` (one task, the paper's method comparison).
-  public var mode = "continual"
+  /// A task stream, or the paper's method comparison.
+  public var mode = Mode.continual
   /// The data.
   public var dataset = DataSettings()
   /// The class split.
@@ -180,7 +180,7 @@ public struct Scenario: Sendable, Equatable {
 
   /// The number of classes of the dataset (CIFAR-100 coarse: 20).
   public var classCount: Int {
-    dataset.name == "cifar100" ? (dataset.labels == .fine ? 100 : 20) : 10
+    dataset.labels == .coarse ? CIFARLabels.coarse.classCount : dataset.descriptor.classCount
   }
 }
 
@@ -269,7 +269,7 @@ extension Scenario {
             + "non-empty name other than '.' and '..', without '/'")
       }
     }
-    if let mode = top["mode"] { self.mode = try mode.choice(["continual", "paper"]) }
+    if let mode = top["mode"] { self.mode = try mode.choice(Mode.self) }
     if let dataset = top["dataset"] { try readDataset(dataset) }
     if let split = top["split"] { try readSplit(split) }
     if let protocolField = top["scenario"] {
@@ -295,12 +295,12 @@ extension Scenario {
       self.checkpoint.directory = "checkpoints/\(name)"
     }
     if let paper = top["paper"] { try readPaper(paper) }
-    if mode == "paper", dataset.evaluateOn == .validation {
+    if mode == .paper, dataset.evaluateOn == .validation {
       throw (top["dataset"] ?? reader).child("evaluate_on", "validation").error(
         "paper runs report test error: evaluate_on: validation is for continual runs")
     }
     try checkSplit(top["split"] ?? reader)
-    if model.gate == "attentive", let dimension = model.attentionDimension,
+    if model.gate == .attentive, let dimension = model.attentionDimension,
       dimension != expertHiddenCount
     {
       throw (top["model"] ?? reader).child("attention_dim", dimension).error(
@@ -314,16 +314,16 @@ extension Scenario {
 
   /// d for the scenario's expert kind.
   public var expertHiddenCount: Int {
-    PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.hidden.last ?? 0
+    model.expert.paperArchitecture?.hiddenCount ?? model.hidden.last ?? 0
   }
 
   /// One sample's shape, [C, H, W], for the scenario's dataset.
   public var sampleShape: [Int] {
-    dataset.name == "cifar100" ? [3, 32, 32] : [1, 28, 28]
+    dataset.descriptor.sampleShape
   }
 
   /// The size of h_g, the gate trunk's output.
   public var gateHiddenCount: Int {
-    PaperArchitecture(rawValue: model.expert)?.hiddenCount ?? model.gateTrunkWidths.last ?? 0
+    model.expert.paperArchitecture?.hiddenCount ?? model.gateTrunkWidths.last ?? 0
   }
 }

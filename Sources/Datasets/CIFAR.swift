@@ -4,6 +4,9 @@ public enum CIFARLabels: String, Sendable, CaseIterable {
   case fine
   /// The 20 superclasses.
   case coarse
+
+  /// The number of classes: 100 fine, 20 coarse.
+  public var classCount: Int { self == .fine ? 100 : 20 }
 }
 
 /// Reads the CIFAR-100 binary version: records of a coarse label byte, a fine label byte
@@ -27,7 +30,7 @@ public enum CIFAR100Reader {
     let count = bytes.count / recordSize
     var pixels = [UInt8](repeating: 0, count: count * 3072)
     var labels = [UInt8](repeating: 0, count: count)
-    let classes = kind == .fine ? 100 : 20
+    let classes = kind.classCount
     for record in 0..<count {
       let offset = record * recordSize + (kind == .fine ? 1 : 0)
       let label = bytes[offset]

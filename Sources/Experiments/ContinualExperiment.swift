@@ -30,7 +30,7 @@ public struct ContinualExperiment {
   /// The tasks to train, in order.
   public let stream: TaskStream
   /// The lifecycle policy (the scenario's unless given at initialisation).
-  public let policy: String
+  public let policy: PolicyName
   /// Where the checkpoints go; created when missing.
   public let checkpointDirectory: String
   /// Builds every expert (initial and spawned) instead of the scenario's `model.expert`
@@ -47,7 +47,7 @@ public struct ContinualExperiment {
   /// is reported then. A checkpoint of a run with a custom `makeExpert` can only be resumed
   /// by an experiment with the same expert type.
   public init(
-    scenario: Scenario, stream: TaskStream, checkpointDirectory: String, policy: String? = nil,
+    scenario: Scenario, stream: TaskStream, checkpointDirectory: String, policy: PolicyName? = nil,
     toolVersion: String = ExpertStreamVersion.current,
     makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
   ) {

@@ -23,7 +23,7 @@ public struct PaperComparison {
   /// - Throws: ``ScenarioError`` at `model.expert` when the scenario's expert is not a paper
   ///   architecture (`paper-mnist`, `paper-fmnist`, `paper-cifar100`).
   public init(scenario: Scenario, file: String, train: Dataset, test: Dataset) throws {
-    guard let architecture = PaperArchitecture(rawValue: scenario.model.expert) else {
+    guard let architecture = scenario.model.expert.paperArchitecture else {
       throw ScenarioError(
         file: file, path: "model.expert",
         message: "paper runs need a paper architecture (paper-mnist, paper-fmnist, paper-cifar100)")

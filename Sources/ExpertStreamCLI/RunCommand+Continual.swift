@@ -25,7 +25,7 @@ extension RunCommand {
         log.event(
           "start",
           [
-            "scenario": scenario.name, "scenario_hash": scenario.hash, "policy": policy,
+            "scenario": scenario.name, "scenario_hash": scenario.hash, "policy": policy.rawValue,
             "seed": scenario.training.seed, "tasks": scenario.classGroups,
             "threads": Compute.threads, "evaluated_on": scenario.dataset.evaluateOn.rawValue,
             "numerics": BLAS.numericsDescription,
@@ -113,13 +113,13 @@ extension RunCommand {
           PaperReport.meanAndDeviation(runs.map { 100 * value($0) }, digits: 1)
         }
         rows.append([
-          policy, "\(runs.count)",
+          policy.rawValue, "\(runs.count)",
           column { ContinualResult.averageAccuracy($0.accuracyMatrixTaskIL) },
           column { ContinualResult.averageAccuracy($0.accuracyMatrixClassIL) },
           column { ContinualResult.backwardTransfer($0.accuracyMatrixClassIL) },
           column { ContinualResult.forgetting($0.accuracyMatrixClassIL) },
           column { ContinualResult.averageAccuracy($0.reports.map(\.oracleAccuracyClassIL)) },
-          ContinualRun.baselines.contains(policy)
+          PolicyName.baselines.contains(policy)
             ? "-" : column { $0.reports.last?.routingAccuracy ?? 0 },
           column { ($0.record["routing_forgetting"] as? Double) ?? 0 },
         ])
@@ -211,7 +211,7 @@ extension RunCommand {
         + "class-IL BWT \(percent(ContinualResult.backwardTransfer(result.accuracyMatrixClassIL))) points, "
         + "forgetting \(percent(ContinualResult.forgetting(result.accuracyMatrixClassIL))) points; "
         + "oracle-routing class-IL \(percent(ContinualResult.averageAccuracy(result.reports.map(\.oracleAccuracyClassIL))))%; "
-        + (ContinualRun.baselines.contains(result.policy)
+        + (PolicyName.baselines.contains(result.policy)
           ? "" : "routing accuracy \(percent(result.reports.last?.routingAccuracy ?? 0))%; ")
         + "task-IL forward transfer \(percent(result.forwardTransferTaskIL)) points"
     )

@@ -27,7 +27,7 @@ struct RunCommand: Command {
         repeatable: true),
       .option(
         "--policy", "NAME",
-        "Continual scenarios: one of " + Scenario.LifecycleSettings.policies.joined(separator: ", ")
+        "Continual scenarios: one of " + PolicyName.builtIn.map(\.rawValue).joined(separator: ", ")
           + " (repeatable, or comma-separated; default: the scenario's lifecycle.policy).",
         repeatable: true),
       .option(
@@ -62,7 +62,7 @@ struct RunCommand: Command {
   let resume: Bool
   let resumeFile: String?
   let methods: [PaperMethod]?
-  let policies: [String]?
+  let policies: [PolicyName]?
   let seeds: Int?
   let metricsPath: String?
   let overrides: [String]
@@ -82,7 +82,8 @@ struct RunCommand: Command {
     }
     methods = try Self.names(arguments, "--method", known: PaperMethod.allCases.map(\.rawValue))?
       .map { PaperMethod(rawValue: $0)! }
-    policies = try Self.names(arguments, "--policy", known: Scenario.LifecycleSettings.policies)
+    policies = try Self.names(arguments, "--policy", known: PolicyName.builtIn.map(\.rawValue))?
+      .map { PolicyName(rawValue: $0) }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
     overrides = arguments.allValues("--set")
@@ -118,7 +119,7 @@ struct RunCommand: Command {
   func run(_ console: Console) throws {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
-    let isPaper = scenario.mode == "paper"
+    let isPaper = scenario.mode == .paper
     if isPaper, policies != nil || resume {
       throw UsageError(
         "\(path) is a paper scenario (mode: paper): \(policies != nil ? "--policy" : "--resume") "

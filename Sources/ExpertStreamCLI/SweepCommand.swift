@@ -149,7 +149,7 @@ struct SweepCommand: Command {
     console.print(
       "\(plan.name): \(plan.runs.count) runs of \(plan.scenarioPath) (\(plan.mode)), "
         + "output \(directory)")
-    var rows = [["#", "run id", plan.mode == "paper" ? "method" : "policy", "seed", "settings"]]
+    var rows = [["#", "run id", plan.mode == .paper ? "method" : "policy", "seed", "settings"]]
     for run in plan.runs {
       rows.append([
         "\(run.index + 1)", run.id, run.variant, "\(run.seed)",
@@ -229,7 +229,7 @@ struct SweepCommand: Command {
       let (train, test) = datasets[key]!
       try FileSystem.createDirectory(directory)
       let metrics: [String: Any]
-      if scenario.mode == "paper" {
+      if scenario.mode == .paper {
         let experiment = try PaperComparison(
           scenario: scenario, file: plan.scenarioPath, train: train, test: test
         ).experiment
@@ -241,7 +241,7 @@ struct SweepCommand: Command {
           model, to: "\(directory)/model.h5",
           attributes: [
             "method": run.variant, "scenario_hash": scenario.hash,
-            "architecture": scenario.model.expert,
+            "architecture": scenario.model.expert.rawValue,
           ], seed: run.seed, testError: result.test.error)
       } else {
         let stream = TaskStream(scenario: scenario, train: train, test: test)

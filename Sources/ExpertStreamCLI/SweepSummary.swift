@@ -37,7 +37,7 @@ struct SweepSummary {
     )
   }
 
-  private var isPaper: Bool { plan.mode == "paper" }
+  private var isPaper: Bool { plan.mode == .paper }
 
   /// The columns: header and metric key (× 100 for accuracies).
   private var columns: [(header: String, key: String, scale: Double)] {

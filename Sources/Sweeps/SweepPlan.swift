@@ -89,8 +89,8 @@ public struct SweepPlan {
   public let scenarioPath: String
   /// The base scenario with the sweep's `set` applied.
   public let base: Scenario
-  /// `"paper"` or `"continual"`.
-  public var mode: String { base.mode }
+  /// Whether the runs are continual or paper comparisons.
+  public var mode: Scenario.Mode { base.mode }
   /// The runs, in grid order.
   public let runs: [SweepRun]
 
@@ -151,12 +151,12 @@ public struct SweepPlan {
     guard let axes = (object["axes"] ?? [String: Any]()) as? [String: Any] else {
       throw fail("axes", "expected an object of axis names and lists of values")
     }
-    let variantKey = base.mode == "paper" ? "method" : "policy"
-    let wrongVariant = base.mode == "paper" ? "policy" : "method"
+    let variantKey = base.mode == .paper ? "method" : "policy"
+    let wrongVariant = base.mode == .paper ? "policy" : "method"
     if axes[wrongVariant] != nil {
       throw fail(
         "axes.\(wrongVariant)",
-        "\(base.mode) scenarios vary the \(variantKey), not the \(wrongVariant)")
+        "\(base.mode.rawValue) scenarios vary the \(variantKey), not the \(wrongVariant)")
     }
     func list(_ key: String) throws -> [Any]? {
       guard let value = axes[key] else { return nil }
@@ -169,8 +169,8 @@ public struct SweepPlan {
       return values
     }
     let known =
-      base.mode == "paper"
-      ? PaperMethod.allCases.map(\.rawValue) : Scenario.LifecycleSettings.policies
+      base.mode == .paper
+      ? PaperMethod.allCases.map(\.rawValue) : PolicyName.builtIn.map(\.rawValue)
     let listedVariants: [String]? =
       try (list(variantKey)).map { values in
         try values.enumerated().map { index, value in
@@ -185,8 +185,8 @@ public struct SweepPlan {
     /// The methods or policies a configuration runs: the axis's, else its scenario's own.
     func variants(of scenario: Scenario) -> [String] {
       listedVariants
-        ?? (base.mode == "paper"
-          ? scenario.paper.methods.map(\.rawValue) : [scenario.lifecycle.policy])
+        ?? (base.mode == .paper
+          ? scenario.paper.methods.map(\.rawValue) : [scenario.lifecycle.policy.rawValue])
     }
     guard let namedObject = (object["variants"] ?? [String: Any]()) as? [String: Any] else {
       throw fail("variants", "expected an object of names and objects of field paths and values")
@@ -243,7 +243,7 @@ public struct SweepPlan {
           for seed in seeds {
             var overrides = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
             overrides.append("training.seed=\(seed)")
-            if base.mode != "paper" { overrides.append("lifecycle.policy=\"\(variant)\"") }
+            if base.mode != .paper { overrides.append("lifecycle.policy=\"\(variant)\"") }
             let scenario: Scenario
             do {
               scenario = try Scenario.load(scenarioPath, overrides: overrides)

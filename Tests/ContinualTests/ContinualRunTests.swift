@@ -61,7 +61,7 @@ private func stream() throws -> TaskStream {
 
 @Test func convolutionalExpertsWithTheirOwnGateTrunkLearnEveryTask() throws {
   var scenario = try scenario("spawn-and-freeze")
-  scenario.model.expert = "conv"
+  scenario.model.expert = .conv
   scenario.model.channels = 4
   scenario.model.hidden = [16, 8]
   scenario.model.gateHidden = [32, 8]
@@ -119,7 +119,7 @@ func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
     #expect(record[key] != nil, "\(policy): \(key)")
   }
   #expect(result.accuracyMatrixTaskIL[0][0] > 0.9, "\(policy): \(result.accuracyMatrixTaskIL)")
-  if ContinualRun.baselines.contains(policy) {
+  if PolicyName.baselines.contains(PolicyName(rawValue: policy)) {
     #expect(result.experts.count == 1)
     #expect(record["routing_accuracy"] is NSNull, "\(policy): no routing without a gate")
   } else {

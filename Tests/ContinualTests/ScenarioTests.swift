@@ -48,7 +48,7 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
     #"{"name": "t", "split": {"tasks": 2, "classes_per_task": 3}}"#,
     overrides: ["training.epochs=4", "model.gate=softmax", "dataset.train_samples_per_class=20"])
   #expect(scenario.training.epochs == 4)
-  #expect(scenario.model.gate == "softmax")
+  #expect(scenario.model.gate == .softmax)
   #expect(scenario.dataset.trainSamplesPerClass == 20)
   #expect(scenario.classGroups == [[0, 1, 2], [3, 4, 5]])
   #expect(scenario.checkpoint.directory == "checkpoints/t")

@@ -1,0 +1,115 @@
+import MoE
+
+// The names a scenario file chooses from, as types: after parsing, no configuration name
+// is compared as a string.
+
+extension Scenario {
+  /// What a scenario runs.
+  public enum Mode: String, Sendable, CaseIterable {
+    /// A task stream under a lifecycle policy.
+    case continual
+    /// One task: the paper's method comparison.
+    case paper
+  }
+
+  /// How the gate scores the experts.
+  public enum GateKind: String, Sendable, CaseIterable {
+    /// A linear layer and a softmax over h_g.
+    case softmax
+    /// The paper's attentive gate: the query h_g against the experts' hidden vectors.
+    case attentive
+  }
+
+  /// How the gate is trained across tasks.
+  public enum GateTraining: String, Sendable, CaseIterable {
+    /// Every gate parameter trains on every task.
+    case trainable
+    /// The rows of frozen experts are frozen too (softmax gate).
+    case rowsFrozen = "rows-frozen"
+    /// Trained on a seeded reservoir of earlier samples mixed into each batch.
+    case replay
+  }
+
+  /// The optimiser's algorithm.
+  public enum OptimizerKind: String, Sendable, CaseIterable {
+    /// Adam (Kingma & Ba).
+    case adam
+    /// Stochastic gradient descent, with optional momentum.
+    case sgd
+  }
+}
+
+/// The name of an expert kind, as `model.expert` writes it.
+///
+/// The built-in kinds are the paper's architectures, `mlp` and `conv`.
+public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  /// The name in scenario files.
+  public let rawValue: String
+
+  /// The kind named `rawValue`.
+  public init(rawValue: String) { self.rawValue = rawValue }
+
+  /// The kind of the paper's `architecture`.
+  public init(_ architecture: PaperArchitecture) { rawValue = architecture.rawValue }
+
+  /// A multilayer perceptron over the flattened sample (`model.hidden`).
+  public static let mlp = ExpertKind(rawValue: "mlp")
+  /// A 3×3 convolution and max-pool, then a perceptron (`model.channels`, `model.hidden`).
+  public static let conv = ExpertKind(rawValue: "conv")
+  /// The built-in kinds, in the order `tasks/README.md` lists them.
+  public static let builtIn = PaperArchitecture.allCases.map(ExpertKind.init) + [.mlp, .conv]
+
+  /// The paper architecture of this kind, if it is one.
+  public var paperArchitecture: PaperArchitecture? { PaperArchitecture(rawValue: rawValue) }
+
+  public var description: String { rawValue }
+}
+
+/// The name of a lifecycle policy, as `lifecycle.policy` and `--policy` write it.
+///
+/// The built-in names are the three MoE lifecycles and the four single-network baselines.
+public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+  /// The name in scenario files.
+  public let rawValue: String
+
+  /// The policy named `rawValue`.
+  public init(rawValue: String) { self.rawValue = rawValue }
+
+  /// Every expert trainable on every task.
+  public static let shared = PolicyName(rawValue: "shared")
+  /// New experts per task; earlier ones frozen.
+  public static let spawnAndFreeze = PolicyName(rawValue: "spawn-and-freeze")
+  /// A frozen expert good enough on the new task is reused, else new ones are spawned.
+  public static let reuseOrSpawn = PolicyName(rawValue: "reuse-or-spawn")
+  /// One network, trained on each task in turn.
+  public static let fineTune = PolicyName(rawValue: "fine-tune")
+  /// One network with online EWC's penalty.
+  public static let ewc = PolicyName(rawValue: "ewc")
+  /// One network with experience replay.
+  public static let replay = PolicyName(rawValue: "replay")
+  /// One network trained on every task seen so far.
+  public static let joint = PolicyName(rawValue: "joint")
+
+  /// The built-in policies: the MoE lifecycles, then the single-network baselines.
+  public static let builtIn: [PolicyName] = [
+    .shared, .spawnAndFreeze, .reuseOrSpawn, .fineTune, .ewc, .replay, .joint,
+  ]
+  /// The single-network baselines (one expert, no gate).
+  public static let baselines: Set<PolicyName> = [.fineTune, .ewc, .replay, .joint]
+
+  public var description: String { rawValue }
+}
+
+// Printed as written in scenario files (`rows-frozen`, not the case name).
+extension Scenario.Mode: CustomStringConvertible {
+  public var description: String { rawValue }
+}
+extension Scenario.GateKind: CustomStringConvertible {
+  public var description: String { rawValue }
+}
+extension Scenario.GateTraining: CustomStringConvertible {
+  public var description: String { rawValue }
+}
+extension Scenario.OptimizerKind: CustomStringConvertible {
+  public var description: String { rawValue }
+}
