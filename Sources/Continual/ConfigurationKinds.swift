@@ -59,6 +59,9 @@ public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConv
   /// The built-in kinds, in the order `tasks/README.md` lists them.
   public static let builtIn = PaperArchitecture.allCases.map(ExpertKind.init) + [.mlp, .conv]
 
+  /// Every kind a scenario may name: the built-in kinds (and, once registered, a user's).
+  public static var known: [ExpertKind] { builtIn }
+
   /// The paper architecture of this kind, if it is one.
   public var paperArchitecture: PaperArchitecture? { PaperArchitecture(rawValue: rawValue) }
 
@@ -94,6 +97,9 @@ public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConv
   public static let builtIn: [PolicyName] = [
     .shared, .spawnAndFreeze, .reuseOrSpawn, .fineTune, .ewc, .replay, .joint,
   ]
+  /// Every policy a scenario may name: the built-in ones (and, once registered, a user's).
+  public static var known: [PolicyName] { builtIn }
+
   /// The single-network baselines (one expert, no gate).
   public static let baselines: Set<PolicyName> = [.fineTune, .ewc, .replay, .joint]
 

@@ -161,11 +161,11 @@ public final class ContinualRun {
     self.scenario = scenario
     self.stream = stream
     self.policy = policy ?? scenario.lifecycle.policy
-    guard PolicyName.builtIn.contains(self.policy) else {
+    guard PolicyName.known.contains(self.policy) else {
       throw ScenarioError(
         file: "--policy", path: self.policy.rawValue,
         message: "unknown policy; one of "
-          + PolicyName.builtIn.map(\.rawValue).joined(separator: ", "))
+          + PolicyName.known.map(\.rawValue).joined(separator: ", "))
     }
     var generator = RandomGenerator(seed: UInt64(scenario.training.seed))
     let isBaseline = PolicyName.baselines.contains(self.policy)

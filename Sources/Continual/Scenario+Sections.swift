@@ -109,7 +109,7 @@ extension Scenario {
       "expert", "experts", "gate", "attention_dim", "hidden", "channels", "gate_hidden",
     ])
     if let expert = fields["expert"] {
-      model.expert = ExpertKind(rawValue: try expert.choice(ExpertKind.builtIn.map(\.rawValue)))
+      model.expert = ExpertKind(rawValue: try expert.choice(ExpertKind.known.map(\.rawValue)))
     }
     if let channels = fields["channels"] {
       guard model.expert == .conv else {
@@ -209,7 +209,7 @@ extension Scenario {
       "gate_epochs",
     ])
     if let policy = fields["policy"] {
-      lifecycle.policy = PolicyName(rawValue: try policy.choice(PolicyName.builtIn.map(\.rawValue)))
+      lifecycle.policy = PolicyName(rawValue: try policy.choice(PolicyName.known.map(\.rawValue)))
     }
     if let lambda = fields["ewc_lambda"] { lifecycle.ewcLambda = try lambda.number(in: 0...1e9) }
     if let count = fields["experts_per_task"] {

@@ -27,7 +27,7 @@ struct RunCommand: Command {
         repeatable: true),
       .option(
         "--policy", "NAME",
-        "Continual scenarios: one of " + PolicyName.builtIn.map(\.rawValue).joined(separator: ", ")
+        "Continual scenarios: one of " + PolicyName.known.map(\.rawValue).joined(separator: ", ")
           + " (repeatable, or comma-separated; default: the scenario's lifecycle.policy).",
         repeatable: true),
       .option(
@@ -82,7 +82,7 @@ struct RunCommand: Command {
     }
     methods = try Self.names(arguments, "--method", known: PaperMethod.allCases.map(\.rawValue))?
       .map { PaperMethod(rawValue: $0)! }
-    policies = try Self.names(arguments, "--policy", known: PolicyName.builtIn.map(\.rawValue))?
+    policies = try Self.names(arguments, "--policy", known: PolicyName.known.map(\.rawValue))?
       .map { PolicyName(rawValue: $0) }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")

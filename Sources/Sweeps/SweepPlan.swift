@@ -170,7 +170,7 @@ public struct SweepPlan {
     }
     let known =
       base.mode == .paper
-      ? PaperMethod.allCases.map(\.rawValue) : PolicyName.builtIn.map(\.rawValue)
+      ? PaperMethod.allCases.map(\.rawValue) : PolicyName.known.map(\.rawValue)
     let listedVariants: [String]? =
       try (list(variantKey)).map { values in
         try values.enumerated().map { index, value in
