@@ -18,58 +18,54 @@ public enum Checkpoint {
   /// ``HDF5File/contentDigest(excludingRootAttribute:)``), checked before anything is read.
   public static let contentDigestAttribute = "content_sha256"
 
-  /// Writes the state of `run` after `reports.count` tasks to `path`, through a temporary
-  /// file renamed into place: a crash never leaves a half-written file under `path`.
+  /// Writes `state` to `path`, through a temporary file renamed into place: a crash never
+  /// leaves a half-written file under `path`.
   ///
-  /// - Parameters:
-  ///   - reports: The reports of the tasks finished so far, in order.
-  ///   - toolVersion: The writing tool's version.
-  public static func write(
-    _ run: ContinualRun, reports: [TaskReport], to path: String, toolVersion: String
-  ) throws {
+  /// ``read(_:)`` gives the same state back; `run.state` is a run's state after the tasks
+  /// it finished.
+  ///
+  /// - Parameter toolVersion: The writing tool's version (the root's `tool_version`).
+  public static func write(_ state: ContinualRunState, to path: String, toolVersion: String)
+    throws
+  {
     try HDF5File.createAtomically(path) { root in
-      try writeContents(run, reports: reports, into: root, toolVersion: toolVersion)
+      try writeContents(state, into: root, toolVersion: toolVersion)
     }
   }
 
   private static func writeContents(
-    _ run: ContinualRun, reports: [TaskReport], into root: HDF5Group, toolVersion: String
+    _ state: ContinualRunState, into root: HDF5Group, toolVersion: String
   ) throws {
     try root.setAttribute("format", format)
     try root.setAttribute("format_version", formatVersion)
     try root.setAttribute("tool_version", toolVersion)
     try root.setAttribute(
-      "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
-    try root.setAttribute("scenario_hash", run.scenario.hash)
-    try root.setAttribute("policy", run.policy.rawValue)
-    try root.setAttribute("dataset_sha256", run.dataDigest)
-    try root.setAttribute("numerics", BLAS.numericsDescription)
+      "scenario", String(decoding: state.scenario.canonicalJSON, as: UTF8.self))
+    try root.setAttribute("scenario_hash", state.scenario.hash)
+    try root.setAttribute("policy", state.policy.rawValue)
+    if let digest = state.dataDigest { try root.setAttribute("dataset_sha256", digest) }
+    if let numerics = state.numerics { try root.setAttribute("numerics", numerics) }
 
     let model = try root.group("model")
     let experts = try model.group("experts")
-    for (index, expert) in run.model.experts.enumerated() {
+    for (index, kind) in state.expertKinds.enumerated() {
       let group = try experts.group(String(format: "expert_%03d", index))
-      try writeState(expert, into: group)
-      let record = run.records[index]
-      // Built-in experts are named by their scenario kind, others by their Swift type.
-      let kind =
-        expert is FeatureExpert
-        ? run.scenario.model.expert.rawValue : String(describing: type(of: expert))
+      try writeTensors(of: state.modelState, prefix: "experts.\(index).", into: group)
+      let record = state.records[index]
       try group.setAttribute("kind", kind)
-      try group.setAttribute("frozen", expert.isFrozen ? 1 : 0)
+      try group.setAttribute("frozen", record.frozenAtTask != nil ? 1 : 0)
       try group.setAttribute("spawned_at_task", record.spawnedAtTask)
       try group.setAttribute("frozen_at_task", record.frozenAtTask ?? -1)
       try group.write(
         "classes", integers: record.classes.map(Int64.init), shape: [record.classes.count])
     }
     let gate = try model.group("gate")
-    try gate.setAttribute("kind", String(describing: type(of: run.model.gate)))
-    try writeState(run.model.gate, into: gate)
+    try gate.setAttribute("kind", state.gateKind)
+    try writeTensors(of: state.modelState, prefix: "gate.", into: gate)
 
     let optimizer = try root.group("optimizer")
-    let state = run.optimizerState
-    try optimizer.setAttribute("step", state.step)
-    for (slot, buffers) in state.slots.sorted(by: { $0.key < $1.key }) {
+    try optimizer.setAttribute("step", state.optimizer.step)
+    for (slot, buffers) in state.optimizer.slots.sorted(by: { $0.key < $1.key }) {
       let group = try optimizer.group(slot)
       for (key, values) in buffers.sorted(by: { $0.key < $1.key }) {
         try group.write(key, floats: values, shape: [values.count])
@@ -77,12 +73,12 @@ public enum Checkpoint {
     }
     let rng = try root.group("rng")
     try rng.write(
-      "state", integers: run.generatorState.map { Int64(bitPattern: $0) },
-      shape: [run.generatorState.count])
+      "state", integers: state.generator.map { Int64(bitPattern: $0) },
+      shape: [state.generator.count])
 
     let stream = try root.group("stream")
-    let classes = run.stream.tasks.map(\.classes)
-    try stream.setAttribute("current_task", reports.count - 1)
+    let classes = state.scenario.classGroups
+    try stream.setAttribute("current_task", state.reports.count - 1)
     try stream.setAttribute("tasks", classes.count)
     for (index, task) in classes.enumerated() {
       try stream.write(
@@ -90,13 +86,13 @@ public enum Checkpoint {
         shape: [task.count])
     }
     try stream.write(
-      "replay_indices", integers: run.replayIndices.map(Int64.init),
-      shape: [run.replayIndices.count])
-    try stream.setAttribute("replay_seen", run.replaySamplesSeen)
-    let initial = run.state.initialAccuracies
+      "replay_indices", integers: state.replayBuffer.map(Int64.init),
+      shape: [state.replayBuffer.count])
+    try stream.setAttribute("replay_seen", state.replaySeen)
+    let initial = state.initialAccuracies
     try stream.write("initial_accuracy_task_il", doubles: initial, shape: [initial.count])
     let ewc = try root.group("ewc")
-    for (name, table) in [("fisher", run.ewcFisher), ("anchor", run.ewcAnchors)] {
+    for (name, table) in [("fisher", state.fisher), ("anchor", state.anchors)] {
       let group = try ewc.group(name)
       for (key, values) in table.sorted(by: { $0.key < $1.key }) {
         try group.write(key, floats: values, shape: [values.count])
@@ -104,7 +100,7 @@ public enum Checkpoint {
     }
 
     let history = try root.group("history")
-    for report in reports {
+    for report in state.reports {
       let group = try history.group(String(format: "task_%03d", report.task))
       try group.write(
         "accuracy_task_il", doubles: report.accuracyTaskIL, shape: [report.accuracyTaskIL.count])
@@ -158,8 +154,8 @@ public enum Checkpoint {
     }
     let metrics = try root.group("metrics")
     for (name, rows) in [
-      ("accuracy_matrix_task_il", reports.map(\.accuracyTaskIL)),
-      ("accuracy_matrix_class_il", reports.map(\.accuracyClassIL)),
+      ("accuracy_matrix_task_il", state.reports.map(\.accuracyTaskIL)),
+      ("accuracy_matrix_class_il", state.reports.map(\.accuracyClassIL)),
     ] {
       // Lower-triangular: entry [i][j] for j ≤ i, NaN above the diagonal.
       let size = rows.count
@@ -175,14 +171,31 @@ public enum Checkpoint {
       root.file.contentDigest(excludingRootAttribute: contentDigestAttribute))
   }
 
-  /// One dataset per tensor of `module`, named by its dotted key.
-  private static func writeState(_ module: Module, into group: HDF5Group) throws {
-    for (key, tensor) in module.state() {
-      try group.write(key, floats: tensor.values, shape: tensor.shape)
+  /// One dataset per tensor of `modelState` whose key starts with `prefix`, named by the
+  /// rest of its dotted key (`experts.3.output.weight` → `output.weight`).
+  private static func writeTensors(
+    of modelState: [String: Tensor], prefix: String, into group: HDF5Group
+  ) throws {
+    for (key, tensor) in modelState.sorted(by: { $0.key < $1.key }) where key.hasPrefix(prefix) {
+      try group.write(
+        String(key.dropFirst(prefix.count)), floats: tensor.values, shape: tensor.shape)
     }
   }
 
-  // MARK: - Resuming
+  // MARK: - Reading and resuming
+
+  /// The state stored in the checkpoint at `path`, as ``write(_:to:toolVersion:)`` wrote it.
+  ///
+  /// The file is opened once and every part is checked before it is returned: the content
+  /// digest, everything `inspect` shows, the stored scenario against its hash and the
+  /// stream's tasks, the experts' records, the optimiser's and EWC's tables against the
+  /// model's tensors, the random state.
+  ///
+  /// - Throws: ``HDF5Error`` naming the file and the object when a part is missing or
+  ///   damaged; ``ScenarioError`` when the stored scenario does not parse.
+  public static func read(_ path: String) throws -> ContinualRunState {
+    try CheckpointReader(file: HDF5File.open(path)).state()
+  }
 
   /// A run restored from the checkpoint at `path`: its scenario (stored in the file), data,
   /// model, optimiser, random state, stream position and history. Call `run()` on it to
@@ -196,76 +209,90 @@ public enum Checkpoint {
     _ path: String, dataDirectory: String? = nil,
     makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
   ) throws -> ContinualRun {
-    let file = try HDF5File.open(path)
-    _ = try summary(of: path)
-    let text = try file.root.stringAttribute("scenario")
-    let scenario = try Scenario.parse(Data(text.utf8), file: "\(path): /scenario")
-    let policy = try file.root.stringAttribute("policy")
+    let state = try read(path)
+    let scenario = state.scenario
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
     let run = try ContinualRun(
       scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),
-      policy: PolicyName(rawValue: policy), makeExpert: makeExpert)
-    try restore(run, from: path)
+      policy: state.policy, makeExpert: makeExpert)
+    try restore(run, from: state, file: path)
     return run
   }
 
-  /// Puts `run` where the checkpoint at `path` left it (see ``resumeState(from:scenario:policy:)``).
+  /// Puts `run` where the checkpoint at `path` left it.
   ///
-  /// The checkpoint must have been written on the data `run` uses: its `dataset_sha256`
-  /// attribute (absent in files written before it existed, which are not checked)
-  /// must equal the run's `dataDigest`, and its replay buffer must index `run`'s training
-  /// set.
-  ///
-  /// - Throws: ``HDF5Error`` naming the file and the object (`/model/experts/expert_000/…`)
-  ///   when the checkpoint does not fit the run: another scenario, policy or dataset, or a
-  ///   tensor of the wrong shape.
+  /// - Throws: ``HDF5Error`` naming the file and the object when the checkpoint is damaged
+  ///   or does not fit the run (see ``restore(_:from:file:)``).
   public static func restore(_ run: ContinualRun, from path: String) throws {
-    let shapes = Dictionary(
-      uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
-    let file = try HDF5File.open(path)
-    let state = try CheckpointReader(file: file).resumeState(
-      scenario: run.scenario, policy: run.policy.rawValue, modelShapes: shapes)
-    if file.root.hasAttribute("dataset_sha256") {
-      let stored = try file.root.stringAttribute("dataset_sha256")
-      let current = run.dataDigest
-      guard stored == current else {
-        throw HDF5Error(
-          file: path, path: "/",
-          message:
-            "attribute dataset_sha256 is \(stored), but the data of this run has \(current): "
-            + "the checkpoint was written on other data; resume with the dataset it was "
-            + "trained on (--data-dir), or start the run again without --resume")
-      }
+    try restore(run, from: read(path), file: path)
+  }
+
+  /// Puts `run` where `state`, read from the checkpoint `file`, left it.
+  ///
+  /// The state must come from the same scenario (by hash) and policy, computed with the
+  /// numerics of this process, on the data `run` uses: its `dataDigest` (absent in files
+  /// written before it existed, which are not checked) must equal the run's, and its
+  /// replay buffer must index `run`'s training set.
+  ///
+  /// - Throws: ``HDF5Error`` naming `file` and the object (`/model/experts/expert_000/…`)
+  ///   when the state does not fit the run: another scenario, policy, numerics or dataset,
+  ///   or a tensor of the wrong shape.
+  public static func restore(_ run: ContinualRun, from state: ContinualRunState, file: String)
+    throws
+  {
+    func mismatch(_ object: String, _ message: String) -> HDF5Error {
+      HDF5Error(file: file, path: object, message: message)
+    }
+    guard state.scenario.hash == run.scenario.hash else {
+      throw mismatch(
+        "/",
+        "written by another scenario (hash \(state.scenario.hash), this run's is "
+          + "\(run.scenario.hash)); resume with the same scenario file and --set overrides")
+    }
+    guard state.policy == run.policy else {
+      throw mismatch("/", "written by policy \(state.policy), not \(run.policy)")
+    }
+    let current = BLAS.numericsDescription
+    if let stored = state.numerics, stored != current {
+      throw mismatch(
+        "/",
+        "attribute numerics is '\(stored)', but this process computes with '\(current)': "
+          + "the resumed run would not match an uninterrupted one; resume with the same "
+          + "--numerics on a CPU of the same type, or start again without --resume")
+    }
+    if let stored = state.dataDigest, stored != run.dataDigest {
+      throw mismatch(
+        "/",
+        "attribute dataset_sha256 is \(stored), but the data of this run has \(run.dataDigest): "
+          + "the checkpoint was written on other data; resume with the dataset it was "
+          + "trained on (--data-dir), or start the run again without --resume")
     }
     let trainCount = run.stream.train.count
     if let bad = state.replayBuffer.firstIndex(where: { $0 >= trainCount }) {
-      throw HDF5Error(
-        file: path, path: "/stream/replay_indices",
-        message:
-          "index \(state.replayBuffer[bad]) at position \(bad) is out of range for the "
+      throw mismatch(
+        "/stream/replay_indices",
+        "index \(state.replayBuffer[bad]) at position \(bad) is out of range for the "
           + "training set's \(trainCount) samples")
     }
     let classCount = run.model.classCount
     if let report = state.reports.first(where: { $0.routing.classes != classCount }) {
-      throw HDF5Error(
-        file: path, path: String(format: "/history/task_%03d/decomposition", report.task),
-        message: "has \(report.routing.classes) classes, the model of this run \(classCount)")
+      throw mismatch(
+        String(format: "/history/task_%03d/decomposition", report.task),
+        "has \(report.routing.classes) classes, the model of this run \(classCount)")
     }
     do {
       try run.restore(state)
     } catch let error as ModuleError {
       switch error {
       case .shapeMismatch(let key, let expected, let found):
-        throw HDF5Error(
-          file: path, path: objectPath(ofModelKey: key),
-          message: "shape \(found) does not fit the model's \(expected)")
+        throw mismatch(
+          objectPath(ofModelKey: key), "shape \(found) does not fit the model's \(expected)")
       case .missingKey(let key):
-        throw HDF5Error(file: path, path: objectPath(ofModelKey: key), message: "missing dataset")
+        throw mismatch(objectPath(ofModelKey: key), "missing dataset")
       case .unusedKey(let key):
-        throw HDF5Error(
-          file: path, path: objectPath(ofModelKey: key), message: "not a tensor of the model")
+        throw mismatch(objectPath(ofModelKey: key), "not a tensor of the model")
       case .invalidConfiguration(let message):
-        throw HDF5Error(file: path, path: "/model", message: message)
+        throw mismatch("/model", message)
       }
     }
   }
@@ -278,22 +305,5 @@ public enum Checkpoint {
       return String(format: "/model/experts/expert_%03d/", index) + parts[2]
     }
     return "/model/gate/" + key.dropFirst("gate.".count)
-  }
-
-  /// The state a run needs to continue from the checkpoint at `path`.
-  ///
-  /// Every part is checked as for ``summary(of:)``, and against the run's scenario: the
-  /// task count, the experts' records, the optimiser's and EWC's tables against the
-  /// model's tensors, the random state.
-  ///
-  /// - Parameter scenario: The scenario being resumed; its hash must equal the
-  ///   checkpoint's, so a resumed run continues the same stream.
-  /// - Throws: ``HDF5Error`` naming the file and object when a part is missing, damaged
-  ///   or does not fit, or the scenario differs.
-  public static func resumeState(from path: String, scenario: Scenario, policy: String) throws
-    -> ContinualRunState
-  {
-    try CheckpointReader(file: HDF5File.open(path)).resumeState(
-      scenario: scenario, policy: policy)
   }
 }

@@ -8,49 +8,39 @@ import TensorCore
 extension CheckpointReader {
   // MARK: - Resuming
 
-  /// The state to resume `scenario` under `policy`; `modelShapes` are the shapes of the
-  /// tensors of the model being restored that it already has (by mixture key), checked
-  /// before the optimiser's and EWC's buffers are checked against the file's tensors.
-  func resumeState(scenario: Scenario, policy: String, modelShapes: [String: [Int]] = [:])
-    throws -> ContinualRunState
-  {
+  /// The run's state as the file holds it, every part checked against the others: the
+  /// stored scenario against its hash and the stream's tasks, the experts' records, the
+  /// optimiser's and EWC's tables against the model's tensors, the random state.
+  func state() throws -> ContinualRunState {
     // Every part `inspect` shows is checked as for the summary.
     _ = try summary()
     let layout = try self.layout()
+    let scenario = try Scenario.parse(
+      Data(try root.stringAttribute("scenario").utf8), file: "\(file.path): /scenario")
     let storedHash = try root.stringAttribute("scenario_hash")
     guard storedHash == scenario.hash else {
       throw error(
         "/",
-        "written by another scenario (hash \(storedHash), this run's is \(scenario.hash)); "
-          + "resume with the same scenario file and --set overrides")
-    }
-    let storedPolicy = try root.stringAttribute("policy")
-    guard storedPolicy == policy else {
-      throw error("/", "written by policy \(storedPolicy), not \(policy)")
-    }
-    if root.hasAttribute("numerics") {
-      let stored = try root.stringAttribute("numerics")
-      let current = BLAS.numericsDescription
-      guard stored == current else {
-        throw error(
-          "/",
-          "attribute numerics is '\(stored)', but this process computes with '\(current)': "
-            + "the resumed run would not match an uninterrupted one; resume with the same "
-            + "--numerics on a CPU of the same type, or start again without --resume")
-      }
+        "attribute scenario_hash is \(storedHash), but the stored scenario's is \(scenario.hash)")
     }
     guard layout.taskClasses == scenario.classGroups else {
       throw error(
         "/stream",
-        "holds the tasks \(layout.taskClasses), the scenario's are \(scenario.classGroups)")
+        "holds the tasks \(layout.taskClasses), the stored scenario's are \(scenario.classGroups)")
     }
+    let policy = PolicyName(rawValue: try root.stringAttribute("policy"))
+    let dataDigest =
+      root.hasAttribute("dataset_sha256") ? try root.stringAttribute("dataset_sha256") : nil
+    let numerics = root.hasAttribute("numerics") ? try root.stringAttribute("numerics") : nil
 
     var modelState: [String: Tensor] = [:]
     let model = try root.existingGroup("model")
     let experts = try model.existingGroup("experts")
     var records: [ExpertRecord] = []
+    var expertKinds: [String] = []
     for (index, name) in layout.experts.enumerated() {
       let group = try experts.existingGroup(name)
+      expertKinds.append(try group.stringAttribute("kind"))
       for key in try group.memberNames() where key != "classes" {
         modelState["experts.\(index).\(key)"] = try tensor(group, key)
       }
@@ -61,17 +51,11 @@ extension CheckpointReader {
           classes: record.classes))
     }
     let gate = try model.existingGroup("gate")
+    let gateKind = try gate.stringAttribute("kind")
     for key in try gate.memberNames() {
       modelState["gate.\(key)"] = try tensor(gate, key)
     }
 
-    for key in modelState.keys.sorted() {
-      if let expected = modelShapes[key], let found = modelState[key]?.shape, found != expected {
-        throw error(
-          Checkpoint.objectPath(ofModelKey: key),
-          "shape \(found) does not fit the model's \(expected)")
-      }
-    }
     let optimizerGroup = try root.existingGroup("optimizer")
     let step = try optimizerGroup.integerAttribute("step")
     guard (0...Self.maximumCounter).contains(step) else {
@@ -145,7 +129,9 @@ extension CheckpointReader {
       reports.append(report)
     }
     return ContinualRunState(
-      nextTask: layout.finished.count, modelState: modelState, records: records,
+      scenario: scenario, policy: policy, dataDigest: dataDigest, numerics: numerics,
+      expertKinds: expertKinds, gateKind: gateKind, nextTask: layout.finished.count,
+      modelState: modelState, records: records,
       optimizer: optimizer, generator: generator, replayBuffer: replay, replaySeen: replaySeen,
       fisher: tables["fisher"] ?? [:], anchors: tables["anchor"] ?? [:], reports: reports,
       lifecycleLog: log, initialAccuracies: initial)

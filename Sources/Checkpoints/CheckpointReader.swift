@@ -5,8 +5,7 @@ import MoE
 import NN
 import TensorCore
 
-/// Reads a checkpoint for ``Checkpoint/summary(of:)`` and
-/// ``Checkpoint/resumeState(from:scenario:policy:)``, checking every part before it is
+/// Reads a checkpoint for ``Checkpoint/summary(of:)`` and ``Checkpoint/read(_:)``, checking every part before it is
 /// used: dimensions against the file's size (in ``HDF5Group``) and against each other,
 /// indices against what they index. Every error names the file and the object.
 struct CheckpointReader {

@@ -130,56 +130,6 @@ public struct ContinualResult: Sendable {
   }
 }
 
-/// Everything needed to continue a continual run after a finished task exactly as if it
-/// had not stopped (what a checkpoint stores).
-public struct ContinualRunState {
-  /// The first task still to run.
-  public var nextTask: Int
-  /// The mixture's tensors, by mixture key (`experts.0.…`, `gate.…`).
-  public var modelState: [String: Tensor]
-  /// The experts' histories.
-  public var records: [ExpertRecord]
-  /// The optimiser's state.
-  public var optimizer: OptimizerState
-  /// The random generator's state.
-  public var generator: [UInt64]
-  /// Training-set indices in the replay buffer, and how many samples it has seen.
-  public var replayBuffer: [Int]
-  /// The number of samples the reservoir has been offered.
-  public var replaySeen: Int
-  /// EWC's accumulated diagonal Fisher and anchor weights, by parameter key.
-  public var fisher: [String: [Float]]
-  /// EWC's anchor weights.
-  public var anchors: [String: [Float]]
-  /// The reports of the finished tasks.
-  public var reports: [TaskReport]
-  /// The mixture's lifecycle events so far.
-  public var lifecycleLog: [LifecycleEvent]
-  /// Task-IL accuracy of the untrained initial model on each task.
-  public var initialAccuracies: [Double] = []
-
-  /// A state from its parts.
-  public init(
-    nextTask: Int, modelState: [String: Tensor], records: [ExpertRecord],
-    optimizer: OptimizerState, generator: [UInt64], replayBuffer: [Int], replaySeen: Int,
-    fisher: [String: [Float]], anchors: [String: [Float]], reports: [TaskReport],
-    lifecycleLog: [LifecycleEvent], initialAccuracies: [Double] = []
-  ) {
-    self.initialAccuracies = initialAccuracies
-    self.nextTask = nextTask
-    self.modelState = modelState
-    self.records = records
-    self.optimizer = optimizer
-    self.generator = generator
-    self.replayBuffer = replayBuffer
-    self.replaySeen = replaySeen
-    self.fisher = fisher
-    self.anchors = anchors
-    self.reports = reports
-    self.lifecycleLog = lifecycleLog
-  }
-}
-
 /// What a continual run reports while it works.
 public enum ContinualProgress {
   /// A task started: index, count, its classes, the lifecycle events of the policy.

@@ -78,6 +78,13 @@ public final class ContinualRun {
   /// The state after the tasks finished so far, for a checkpoint.
   public var state: ContinualRunState {
     ContinualRunState(
+      scenario: scenario, policy: policy, dataDigest: dataDigest,
+      numerics: BLAS.numericsDescription,
+      // Built-in experts are named by their scenario kind, others by their Swift type.
+      expertKinds: model.experts.map {
+        $0 is FeatureExpert ? scenario.model.expert.rawValue : String(describing: type(of: $0))
+      },
+      gateKind: String(describing: type(of: model.gate)),
       nextTask: finishedReports.count,
       modelState: Dictionary(uniqueKeysWithValues: model.state().map { ($0.key, $0.tensor) }),
       records: records, optimizer: optimizer.state, generator: generator.state,

@@ -66,7 +66,7 @@ do {
 
   // The checkpoint records the user type's name as the expert's kind.
   let path = "checkpoints/custom-expert/latest.h5"
-  try Checkpoint.write(run, reports: result.reports, to: path, toolVersion: "example")
+  try Checkpoint.write(run.state, to: path, toolVersion: "example")
   let summary = try Checkpoint.summary(of: path)
   print("\(path): experts of kind \(Set(summary.experts.map(\.kind)).sorted())")
 } catch {

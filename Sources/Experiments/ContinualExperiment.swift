@@ -81,13 +81,12 @@ public struct ContinualExperiment {
       }
       let run = try ContinualRun(
         scenario: scenario, stream: stream, policy: policy, makeExpert: makeExpert)
-      var reports: [TaskReport] = []
       let tasks = stream.tasks.count
       func write(_ names: [String], afterTask task: Int) throws {
+        let state = run.state
         for name in names {
           do {
-            try Checkpoint.write(
-              run, reports: reports, to: "\(directory)/\(name)", toolVersion: toolVersion)
+            try Checkpoint.write(state, to: "\(directory)/\(name)", toolVersion: toolVersion)
           } catch {
             throw CheckpointWriteError(
               error: error, directory: directory, task: task + 1, tasks: tasks)
@@ -96,8 +95,9 @@ public struct ContinualExperiment {
       }
       let latest = CheckpointDirectory.latestName
       if let file {
-        try Checkpoint.restore(run, from: file)
-        reports = run.state.reports
+        let state = try Checkpoint.read(file)
+        try Checkpoint.restore(run, from: state, file: file)
+        let reports = state.reports
         try events(.resumed(file: file, done: reports.count, of: tasks))
         // A kill between a task's file and latest.h5 left latest.h5 behind: bring it up to
         // the state resumed from, even when no task is left to train.
@@ -107,7 +107,6 @@ public struct ContinualExperiment {
       }
       return try run.run { event in
         if case .taskFinished(let finished) = event {
-          reports.append(finished)
           try write(
             scenario.checkpoint.everyTask
               ? [CheckpointDirectory.taskName(finished.task), latest] : [latest],

@@ -23,7 +23,7 @@ func writeTinyCheckpoints(in directory: String, returning task: Int = 1) throws 
     reports.append(report)
     do {
       try Checkpoint.write(
-        run, reports: reports, to: "\(directory)/" + String(format: "task_%03d.h5", report.task),
+        run.state, to: "\(directory)/" + String(format: "task_%03d.h5", report.task),
         toolVersion: "test")
     } catch {
       failure = error

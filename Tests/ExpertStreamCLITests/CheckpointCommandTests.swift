@@ -263,8 +263,9 @@ func checkpointsThatDoNotFitAreRefusedAndGoodOnesNeverOverwritten() throws {
     runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(good)"]).status == 0)
 
   // A dataset of the wrong shape: the file's contents no longer match its content_sha256,
-  // so it is skipped, naming it; without the digest (as files of format_version 1), the shape
-  // is named by file and object path. Exit 2 either way.
+  // so it is skipped, naming it; without the digest (as files of format_version 1), the
+  // optimiser's buffer of that tensor no longer fits it, named by file and object path. Exit 2
+  // either way.
   for keepingDigest in [true, false] {
     let bad = directory.path(keepingDigest ? "bad" : "bad-without-digest")
     try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
@@ -287,7 +288,8 @@ func checkpointsThatDoNotFitAreRefusedAndGoodOnesNeverOverwritten() throws {
         keepingDigest
           ? "\(bad)/latest.h5: /: checksum mismatch: the file's contents do not match "
             + "content_sha256 (the file was changed after it was written, or is damaged)"
-          : "\(bad)/latest.h5: /model/experts/expert_000/output.weight: shape [10, 3]"),
+          : "\(bad)/latest.h5: /optimizer/m/experts.0.output.weight: has shape [320], "
+            + "expected [30] (the tensor's [10, 3], flattened)"),
       "\(shape.output)\n\(shape.error)")
   }
 
