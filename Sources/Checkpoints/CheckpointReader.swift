@@ -216,12 +216,18 @@ struct CheckpointReader {
         "attribute spawned_at_task is \(spawned), expected \(tasks.lowerBound) to "
           + "\(tasks.upperBound) (\(layout.finished.count) finished tasks)")
     }
+    // -1: trainable (frozen 0), or frozen before the first task (frozen 1). Files of tool
+    // version 0.3 and before may record an expert added and frozen by hand after the last
+    // finished task as frozen at the next one.
     let frozenAt = try group.integerAttribute("frozen_at_task")
-    guard frozenAt == -1 || tasks.contains(frozenAt) else {
+    guard frozen == 1 ? (-1...layout.finished.count).contains(frozenAt) : frozenAt == -1 else {
       throw error(
         group.path,
-        "attribute frozen_at_task is \(frozenAt), expected -1 (trainable) or 0 to "
-          + "\(tasks.upperBound) (\(layout.finished.count) finished tasks)")
+        "attribute frozen_at_task is \(frozenAt), expected "
+          + (frozen == 1
+            ? "-1 (frozen before the first task) to \(layout.finished.count) "
+              + "(\(layout.finished.count) finished tasks)"
+            : "-1 (attribute frozen is 0: trainable)"))
     }
     let classes = try integers(group, "classes", shape: nil, "the expert's classes")
     try checkRange(
@@ -233,7 +239,7 @@ struct CheckpointReader {
         group.childPath("classes"),
         "value \(classes[repeated]) at index \(repeated) repeats an earlier class")
     }
-    return (frozen == 1, spawned, frozenAt < 0 ? nil : frozenAt, classes)
+    return (frozen == 1, spawned, frozen == 1 ? frozenAt : nil, classes)
   }
 
   /// The experts that routing tables of finished task `index` cover: the rows of its

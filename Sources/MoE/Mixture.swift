@@ -289,6 +289,6 @@ public struct LifecycleEvent: Sendable, Equatable, CustomStringConvertible {
     self.kind = kind
   }
 
-  /// "task 2: expert 1 spawned", with tasks numbered from 1 as the console shows them.
-  public var description: String { "task \(task + 1): expert \(expert) \(kind.rawValue)" }
+  /// "task 1: expert 1 spawned", tasks numbered from 0 as everywhere.
+  public var description: String { "task \(task): expert \(expert) \(kind.rawValue)" }
 }
