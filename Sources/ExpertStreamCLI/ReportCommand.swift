@@ -1,7 +1,7 @@
 import Checkpoints
 import Datasets
 import Foundation
-import Plots
+import Reports
 
 /// `expertstream report FILE_OR_DIR --out DIR`: SVG figures and a `summary.md` of one or
 /// more continual runs, from their checkpoints.
