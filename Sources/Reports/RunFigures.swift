@@ -7,8 +7,8 @@ import Foundation
 /// usage, the accuracy over the stream and the training loss.
 ///
 /// Classes are named by the scenario's dataset when it is registered and has as many classes
-/// as the decompositions have columns, and numbered otherwise. A summary without a finished
-/// task draws figures with no data; a scenario that is not a JSON object is titled `run`.
+/// as the decompositions have columns, and numbered otherwise; a scenario without a `name`
+/// is titled `run`.
 public struct RunFigures {
   /// How many SVG files ``write(to:)`` writes.
   public static let figureCount = 6
