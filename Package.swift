@@ -78,12 +78,14 @@ let package = Package(
     .target(
       name: "Experiments", dependencies: ["Checkpoints"], swiftSettings: optimisedChecked),
     .target(name: "Sweeps", dependencies: ["Experiments", "CMPI"]),
-    // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
-    .target(name: "Plots"),
+    // SVG figures (heat-maps, line and bar charts), the report of continual runs from their
+    // checkpoints, checkpoint summaries as text and JSON, markdown notebooks' checks.
+    .target(name: "Reports", dependencies: ["Experiments"]),
     .target(
       name: "ExpertStream",
       dependencies: [
         "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Experiments", "Sweeps",
+        "Reports",
       ]),
     .target(
       name: "ExpertStreamCLI",
@@ -92,7 +94,7 @@ let package = Package(
       // `@_exported` imports left stale objects.
       dependencies: [
         "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
-        "Experiments", "Sweeps", "Plots",
+        "Experiments", "Sweeps", "Reports",
       ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
@@ -119,7 +121,8 @@ let package = Package(
       name: "ExperimentsTests",
       dependencies: ["Experiments", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
-    .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
+    .testTarget(
+      name: "ReportsTests", dependencies: ["Reports", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v5]

@@ -5,5 +5,6 @@
 @_exported import Experiments
 @_exported import MoE
 @_exported import NN
+@_exported import Reports
 @_exported import Sweeps
 @_exported import TensorCore

@@ -249,15 +249,3 @@ struct Stopwatch {
     return trials.sorted()[2]
   }
 }
-
-/// Left-aligned first column, right-aligned others, columns separated by two spaces.
-func formatTable(_ rows: [[String]]) -> String {
-  guard let columns = rows.first?.count else { return "" }
-  let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
-  return rows.map { row in
-    row.enumerated().map { column, cell in
-      let pad = String(repeating: " ", count: widths[column] - cell.count)
-      return column == 0 ? cell + pad : pad + cell
-    }.joined(separator: "  ")
-  }.joined(separator: "\n")
-}

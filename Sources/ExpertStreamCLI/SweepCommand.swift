@@ -5,6 +5,7 @@ import Experiments
 import Foundation
 import MoE
 import NN
+import Reports
 import Sweeps
 import TensorCore
 

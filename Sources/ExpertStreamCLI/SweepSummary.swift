@@ -1,7 +1,7 @@
 import Checkpoints
 import Continual
 import Foundation
-import Plots
+import Reports
 import Sweeps
 
 /// A sweep's `summary.md` and figure: per group of runs (same settings but the seed), the

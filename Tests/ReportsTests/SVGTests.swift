@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-@testable import Plots
+@testable import Reports
 
 @Test func textIsEscapedSoDocumentsStayWellFormed() {
   var canvas = SVGCanvas(width: 100, height: 50)

@@ -17,6 +17,7 @@ import Foundation
 /// text, and a line that is only `[...]` matches any number of lines. `exit=N` in the info
 /// string expects exit status N instead of 0. A block with `file=PATH` in its info string
 /// (a source listing) must equal that file, relative to the working directory.
+/// ``check(updating:onBlock:)`` re-runs the runnable blocks and compares the listings.
 public struct Notebook {
   /// One fenced block.
   public struct Block {
@@ -117,6 +118,7 @@ public struct Notebook {
   /// The marker of varying output.
   public static let varying = "[...]"
 
+  /// Whether `line` matches `pattern`, each `[...]` in it matching any text.
   static func lineMatches(_ pattern: String, _ line: String) -> Bool {
     let parts = pattern.components(separatedBy: varying)
     guard parts.count > 1 else { return pattern == line }
@@ -131,6 +133,7 @@ public struct Notebook {
     return true
   }
 
+  /// `lines` without trailing spaces and tabs, and without trailing empty lines.
   static func trimmed(_ lines: [String]) -> [String] {
     var lines = lines.map { line in
       var line = line
@@ -142,10 +145,14 @@ public struct Notebook {
   }
 }
 
-/// A notebook that cannot be read or parsed.
-public struct NotebookError: UserInputError {
+/// A notebook that cannot be read or parsed, or a runnable block without a command.
+public struct NotebookError: Error, CustomStringConvertible {
+  /// The notebook's path.
   public var path: String
+  /// The 1-based line of the block at fault, `nil` for the whole file.
   public var line: Int?
+  /// What is wrong.
   public var message: String
+
   public var description: String { "\(path)\(line.map { ":\($0)" } ?? ""): \(message)" }
 }
