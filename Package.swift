@@ -123,7 +123,7 @@ let package = Package(
     .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
     .testTarget(
       name: "ReportsTests", dependencies: ["Reports", "_TestSupport", "_ContinualTestSupport"]),
-    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
+    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "Reports", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

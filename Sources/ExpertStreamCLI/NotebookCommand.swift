@@ -1,6 +1,6 @@
 // Re-exported: the command module's clients (its tests among them) use `Notebook` as
 // before it moved into the library.
-@_exported import Reports
+import Reports
 
 /// `expertstream notebook check FILE...`: re-runs the runnable blocks of markdown notebooks
 /// and compares their output with the recorded one.

@@ -1,5 +1,6 @@
 import ExpertStreamCLI
 import Foundation
+import Reports
 import Testing
 import _TestSupport
 
