@@ -127,12 +127,12 @@ struct ScenarioCheckCommand: Command {
       console.print("dataset: \(descriptor.name), NOT FOUND: \(error)")
     }
     let names =
-      descriptor.name == "cifar100" && scenario.dataset.labels == .coarse
+      scenario.dataset.labels == .coarse
       ? nil : descriptor.classNames
     console.print("tasks (class order as run):")
     for (index, classes) in scenario.classGroups.enumerated() {
       let labels = classes.map { label in names.map { "\(label) \($0[label])" } ?? "\(label)" }
-      console.print("  task \(index + 1): " + labels.joined(separator: ", "))
+      console.print("  task \(index): " + labels.joined(separator: ", "))
     }
     let text = String(
       decoding: try JSONSerialization.data(

@@ -8,10 +8,10 @@ struct InspectCommand: Command {
     summary: "Show a checkpoint: scenario, experts, accuracy matrix and gate decompositions.",
     usage: ["inspect FILE [--task N] [--json]"],
     options: [
-      .option("--task", "N", "Show only task N (from 1)."),
+      .option("--task", "N", "Show only task N (tasks count from 0)."),
       .flag("--json", "Print the summary as JSON."),
     ],
-    examples: ["expertstream inspect checkpoints/split-fashion-mnist/latest.h5 --task 5"],
+    examples: ["expertstream inspect checkpoints/split-fashion-mnist/latest.h5 --task 4"],
     positionals: 1...1)
 
   let path: String
@@ -20,18 +20,18 @@ struct InspectCommand: Command {
 
   init(_ arguments: ParsedArguments) throws {
     path = arguments.positionals[0]
-    task = try arguments.integer("--task", in: 1...100_000)
+    task = try arguments.integer("--task", in: 0...100_000)
     json = arguments.flag("--json")
   }
 
   func run(_ console: Console) throws {
     let summary = try Checkpoint.summary(of: path)
-    if let task, task > summary.tasks.count {
+    if let task, task >= summary.tasks.count {
       throw UsageError(
         "--task \(task): the checkpoint holds \(summary.tasks.count) finished task(s)",
-        hint: "give a task between 1 and \(summary.tasks.count)")
+        hint: summary.tasks.isEmpty
+          ? "it holds no finished task" : "give a task from 0 to \(summary.tasks.count - 1)")
     }
-    let index = task.map { $0 - 1 }
-    console.print(json ? try summary.json(task: index) : summary.text(task: index))
+    console.print(json ? try summary.json(task: task) : summary.text(task: task))
   }
 }

@@ -27,7 +27,7 @@ extension Checkpoint.Summary {
     for expert in experts {
       rows.append([
         expert.name, expert.kind, "\(expert.parameterCount)", expert.frozen ? "yes" : "no",
-        "task \(expert.spawnedAtTask + 1)", expert.frozenAtTask.map { "task \($0 + 1)" } ?? "-",
+        "task \(expert.spawnedAtTask)", expert.frozenAtTask.map(Self.frozenAfter) ?? "-",
         "\(expert.classes)",
       ])
     }
@@ -45,7 +45,7 @@ extension Checkpoint.Summary {
         String(
           format:
             "after task %d: usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f",
-          record.task + 1, record.usageEntropy, record.classEntropy, record.routingForgetting)
+          record.task, record.usageEntropy, record.classEntropy, record.routingForgetting)
           + (record.routingAccuracy.map { String(format: ", routing accuracy %.1f %%", 100 * $0) }
             ?? ""))
       if !record.events.isEmpty { lines.append("  events: \(record.events)") }
@@ -64,13 +64,18 @@ extension Checkpoint.Summary {
 
   /// An accuracy matrix in %, a row per finished task, blank cells for tasks not yet seen.
   private static func matrix(_ rows: [[Double]]) -> String {
-    var table = [[""] + (1...max(rows.count, 1)).map { "T\($0)" }]
+    var table = [[""] + (0..<max(rows.count, 1)).map { "T\($0)" }]
     for (index, row) in rows.enumerated() {
       table.append(
-        ["after T\(index + 1)"] + row.map { String(format: "%.1f", 100 * $0) }
+        ["after T\(index)"] + row.map { String(format: "%.1f", 100 * $0) }
           + Array(repeating: "", count: rows.count - row.count))
     }
     return formatTable(table)
+  }
+
+  /// When an expert was frozen: after a task, or before the first (-1).
+  private static func frozenAfter(_ task: Int) -> String {
+    task < 0 ? "before task 0" : "task \(task)"
   }
 
   /// A probability as one of ' ░▒▓█', from 0 to 1.

@@ -11,14 +11,14 @@ extension RunFigures {
     let series = (0..<experts).map { expert -> (name: String, values: [Double]) in
       let spawned = expert < summary.experts.count ? summary.experts[expert].spawnedAtTask : 0
       return (
-        "expert \(expert) (from T\(spawned + 1))",
+        "expert \(expert) (from T\(spawned))",
         summary.tasks.map { expert < $0.expertUsage.count ? $0.expertUsage[expert] : 0 }
       )
     }
     return StackedBarChart(
       title: "Expert usage over tasks: \(title)", xTitle: "after task",
       yTitle: "share of test samples (argmax expert)",
-      categories: summary.tasks.map { "T\($0.task + 1)" }, series: series
+      categories: summary.tasks.map { "T\($0.task)" }, series: series
     ).draw()
   }
 
@@ -30,11 +30,11 @@ extension RunFigures {
     var series = [
       Series(
         name: "average class-IL",
-        points: tasks.map { (Double($0.task + 1), 100 * mean($0.accuracyClassIL)) },
+        points: tasks.map { (Double($0.task), 100 * mean($0.accuracyClassIL)) },
         color: "#222"),
       Series(
         name: "average task-IL",
-        points: tasks.map { (Double($0.task + 1), 100 * mean($0.accuracyTaskIL)) }, dashed: true,
+        points: tasks.map { (Double($0.task), 100 * mean($0.accuracyTaskIL)) }, dashed: true,
         color: "#222"),
     ]
     for task in 0..<tasks.count {
@@ -42,13 +42,13 @@ extension RunFigures {
         Series(
           name: "class-IL on \(taskLabel(task))",
           points: tasks.filter { $0.accuracyClassIL.count > task }.map {
-            (Double($0.task + 1), 100 * $0.accuracyClassIL[task])
+            (Double($0.task), 100 * $0.accuracyClassIL[task])
           }, color: Palette.series(task)))
     }
     return LineChart(
       title: "Test accuracy over the stream: \(title)", xTitle: "after training task",
       yTitle: "accuracy (%)", series: series, yRange: 0...100,
-      xTicks: tasks.map { (Double($0.task + 1), "T\($0.task + 1)") }
+      xTicks: tasks.map { (Double($0.task), "T\($0.task)") }
     ).draw()
   }
 
@@ -61,7 +61,7 @@ extension RunFigures {
     var markers: [(x: Double, label: String)] = []
     var epoch = 0
     for record in summary.tasks {
-      markers.append((Double(epoch) + 0.5, "T\(record.task + 1)"))
+      markers.append((Double(epoch) + 0.5, "T\(record.task)"))
       let points = record.epochLosses.map { loss -> (x: Double, y: Double) in
         epoch += 1
         return (Double(epoch), loss)

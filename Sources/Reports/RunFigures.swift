@@ -41,7 +41,7 @@ public struct RunFigures {
   /// `T2 (2,3)`: a task's number from 1 and its classes.
   func taskLabel(_ task: Int) -> String {
     let classes = task < summary.taskClasses.count ? summary.taskClasses[task] : []
-    return "T\(task + 1) (" + classes.map(String.init).joined(separator: ",") + ")"
+    return "T\(task) (" + classes.map(String.init).joined(separator: ",") + ")"
   }
 
   // MARK: - Files
@@ -78,7 +78,7 @@ public struct RunFigures {
     }
     var map = HeatMap(
       title: "\(classIncremental ? "Class" : "Task")-incremental accuracy (%): \(title)",
-      rowLabels: (0..<tasks).map { "after T\($0 + 1)" },
+      rowLabels: (0..<tasks).map { "after T\($0)" },
       columnLabels: (0..<tasks).map(taskLabel), values: values,
       rowTitle: "trained up to", columnTitle: "evaluated on task (classes)", range: 0...100,
       unit: "%", formatValue: { String(format: "%.1f", $0) })
@@ -95,7 +95,7 @@ public struct RunFigures {
       let seen = Set(summary.taskClasses.prefix(record.task + 1).flatMap { $0 })
       let experts = record.decomposition.count
       var map = HeatMap(
-        title: "after T\(record.task + 1)",
+        title: "after T\(record.task)",
         rowLabels: (0..<experts).map { "expert \($0)" }, columnLabels: classNames,
         values: record.decomposition.map { row in
           row.enumerated().map { seen.contains($0.offset) ? $0.element : nil }

@@ -36,13 +36,16 @@ func continualRunsWriteATaskCheckpointAfterEveryTask() throws {
   #expect((record["decompositions"] as? [[[Double]]])?.count == 3)
   #expect(record["scenario_hash"] as? String == summary.scenarioHash)
 
-  let inspect = runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "3"])
+  let inspect = runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "2"])
   #expect(inspect.status == 0)
-  #expect(inspect.output.contains("after task 3") && inspect.output.contains("p(expert | class)"))
+  #expect(inspect.output.contains("after task 2") && inspect.output.contains("p(expert | class)"))
+  #expect(!inspect.output.contains("after task 1"))
   let json = runTool(["inspect", "\(checkpoints)/latest.h5", "--json"])
   let parsed = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
   #expect((parsed?["experts"] as? [Any])?.count == 3)
-  #expect(runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "4"]).status == 2)
+  let beyond = runTool(["inspect", "\(checkpoints)/latest.h5", "--task", "3"])
+  #expect(beyond.status == 2)
+  #expect(beyond.error.contains("give a task from 0 to 2"), "\(beyond.error)")
 }
 
 @Test(

@@ -26,7 +26,8 @@ import _TestSupport
     toFile: path, atomically: true, encoding: .utf8)
   let result = runTool(["scenario", "check", path, "--set", "training.epochs=2"])
   #expect(result.status == 0, "\(result.error)")
-  #expect(result.output.contains("task 1: 3 Dress, 1 Trouser"))
+  #expect(result.output.contains("task 0: 3 Dress, 1 Trouser"))
+  #expect(result.output.contains("task 1: 0 T-shirt/top"))
   #expect(result.output.contains("scenario hash"))
 }
 
