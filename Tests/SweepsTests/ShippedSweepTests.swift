@@ -1,3 +1,4 @@
+import Continual
 import Datasets
 import Foundation
 import Sweeps
@@ -37,4 +38,14 @@ func theShippedSweepsKeepTheirRunIds(file: String) throws {
       "spawn-and-freeze_seed0_30924b5f", "spawn-and-freeze_seed1_75bbe826",
       "shared_seed0_07b8161d", "shared_seed1_77ce3496",
     ])
+}
+
+@Test(arguments: pinnedRunIds.keys.sorted())
+func eachRunsScenarioIsTheScenarioFileWithTheRunsOverrides(file: String) throws {
+  let plan = try SweepPlan.load(tasks.appendingPathComponent(file).path)
+  for run in plan.runs {
+    let loaded = try Scenario.load(plan.scenarioPath, overrides: run.overrides)
+    #expect(run.scenario == loaded, "\(run.id)")
+    #expect(run.scenario.training.seed == run.seed)
+  }
 }
