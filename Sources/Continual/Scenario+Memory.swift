@@ -49,13 +49,14 @@ extension Scenario {
 
   /// Checks the model fits in `limit` bytes (the machine's physical memory).
   ///
-  /// - Throws: ``ScenarioError`` at `reader` (the `model` field) giving the estimate and
-  ///   the limit in GiB.
-  func checkMemory(limit: Double, at reader: JSONReader) throws {
+  /// - Throws: ``ScenarioError`` at `path` (the `model` field) giving the estimate and the
+  ///   limit in GiB.
+  func checkMemory(limit: Double, at path: [any CodingKey]) throws {
     let estimate = memoryEstimate
     guard estimate.bytes > limit else { return }
     func gibibytes(_ bytes: Double) -> String { String(format: "%.1f GiB", bytes / 1_073_741_824) }
-    throw reader.error(
+    throw ScenarioError(
+      at: path,
       "the model needs about \(gibibytes(estimate.bytes)) (\(estimate.experts) experts of "
         + "\(Self.count(estimate.parametersPerExpert)) parameters and a gate of "
         + "\(Self.count(estimate.gateParameters)), with their gradients and Adam's moments, "

@@ -2,265 +2,329 @@ import Datasets
 import Foundation
 import MoE
 
-// Reading and checking each section of a scenario file.
-extension Scenario {
-  mutating func readDataset(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: [
-      "name", "labels", "train_samples_per_class", "test_samples_per_class",
-      "validation_fraction", "evaluate_on", "augment",
-    ])
-    if let name = fields["name"] {
-      dataset.name = try name.choice(DatasetRegistry.all.map(\.name))
+// Reading and checking each section of a scenario file. Fields are read in a fixed order
+// (the order of the checks that depend on each other), so the first error does not
+// depend on the order of the file.
+
+extension Scenario.DataSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case name, labels
+    case trainSamplesPerClass = "train_samples_per_class"
+    case testSamplesPerClass = "test_samples_per_class"
+    case validationFraction = "validation_fraction"
+    case evaluateOn = "evaluate_on"
+    case augment
+  }
+
+  /// The `dataset` section, with defaults for absent fields.
+  ///
+  /// `null` caps mean every sample. Coarse labels are CIFAR-100's only; evaluating on
+  /// validation samples needs a `validation_fraction` above 0.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if let field = try fields.field(.name) {
+      name = try field.choice(DatasetRegistry.all.map(\.name))
     }
-    if let labels = fields["labels"] {
-      dataset.labels = CIFARLabels(rawValue: try labels.choice(["fine", "coarse"]))!
-      guard dataset.labels == .fine || dataset.descriptor.name == DatasetRegistry.cifar100.name
-      else {
-        throw labels.error("only cifar100 has coarse labels")
+    if let field = try fields.field(.labels) {
+      labels = CIFARLabels(rawValue: try field.choice(["fine", "coarse"]))!
+      guard labels == .fine || descriptor.name == DatasetRegistry.cifar100.name else {
+        throw field.error("only cifar100 has coarse labels")
       }
     }
-    if let cap = fields["train_samples_per_class"], !cap.isNull {
-      dataset.trainSamplesPerClass = try cap.integer(in: 2...1_000_000)
+    if let field = try fields.nonNullField(.trainSamplesPerClass) {
+      trainSamplesPerClass = try field.integer(in: 2...1_000_000)
     }
-    if let cap = fields["test_samples_per_class"], !cap.isNull {
-      dataset.testSamplesPerClass = try cap.integer(in: 1...1_000_000)
+    if let field = try fields.nonNullField(.testSamplesPerClass) {
+      testSamplesPerClass = try field.integer(in: 1...1_000_000)
     }
-    if let fraction = fields["validation_fraction"] {
-      dataset.validationFraction = try fraction.number(in: 0...0.9)
+    if let field = try fields.field(.validationFraction) {
+      validationFraction = try field.number(in: 0...0.9)
     }
-    if let augment = fields["augment"] { dataset.augment = try augment.bool() }
-    if let split = fields["evaluate_on"] {
-      dataset.evaluateOn = EvaluationSplit(
-        rawValue: try split.choice(EvaluationSplit.allCases.map(\.rawValue)))!
-      guard dataset.evaluateOn == .test || dataset.validationFraction > 0 else {
-        throw split.error("evaluating on validation samples needs dataset.validation_fraction > 0")
+    if let field = try fields.field(.augment) { augment = try field.bool() }
+    if let field = try fields.field(.evaluateOn) {
+      evaluateOn = try Scenario.EvaluationSplit(from: field)
+      guard evaluateOn == .test || validationFraction > 0 else {
+        throw field.error("evaluating on validation samples needs dataset.validation_fraction > 0")
       }
     }
   }
+}
 
-  mutating func readSplit(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: [
-      "groups", "tasks", "classes_per_task", "order", "seed",
-    ])
-    if let groups = fields["groups"] {
-      if let extra = ["tasks", "classes_per_task", "order", "seed"].first(where: {
-        fields[$0] != nil
-      }) {
-        throw fields[extra]!.error("give either split.groups or split.tasks, not both")
+extension Scenario.Split: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case groups, tasks
+    case classesPerTask = "classes_per_task"
+    case order, seed
+  }
+
+  /// The `split` section: explicit `groups`, or `tasks` of `classes_per_task` classes.
+  ///
+  /// Groups and the even fields exclude each other. Class ids are checked against the
+  /// dataset's classes by the scenario, which knows the dataset.
+  public init(from decoder: any Decoder) throws {
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if fields.contains(.groups) {
+      let even: [CodingKeys] = [.tasks, .classesPerTask, .order, .seed]
+      if let extra = even.first(where: fields.contains) {
+        throw fields.error("give either split.groups or split.tasks, not both", at: extra)
       }
-      // Class ids are checked against the dataset's classes in checkSplit.
-      split = .groups(
-        try groups.array().map { try $0.array().map { try $0.integer(in: Int.min...Int.max) } })
+      self = .groups(try fields.decode([[Int]].self, forKey: .groups))
       return
     }
-    var tasks = 5
-    var perTask = 2
-    var permuted = false
-    var seed = 0
-    if let field = fields["tasks"] { tasks = try field.integer(in: 1...1000) }
-    if let field = fields["classes_per_task"] { perTask = try field.integer(in: 1...1000) }
-    if let field = fields["order"] {
-      permuted = try field.choice(["natural", "permuted"]) == "permuted"
-    }
-    if let field = fields["seed"] { seed = try field.integer(in: 0...Int(Int32.max)) }
-    split = .even(tasks: tasks, classesPerTask: perTask, permuted: permuted, seed: seed)
+    let tasks = try fields.field(.tasks)?.integer(in: 1...1000) ?? 5
+    let perTask = try fields.field(.classesPerTask)?.integer(in: 1...1000) ?? 2
+    let permuted = try fields.field(.order).map { try $0.choice(["natural", "permuted"]) }
+    let seed = try fields.field(.seed)?.integer(in: 0...Int(Int32.max)) ?? 0
+    self = .even(
+      tasks: tasks, classesPerTask: perTask, permuted: permuted == "permuted", seed: seed)
+  }
+}
+
+extension Scenario.ModelSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case expert, experts, gate
+    case attentionDimension = "attention_dim"
+    case hidden, channels
+    case gateHidden = "gate_hidden"
   }
 
-  /// Checks the split against the dataset's classes.
-  func checkSplit(_ reader: JSONReader) throws {
-    let classes = classCount
-    switch split {
-    case .groups(let groups):
-      let groupsReader = reader.child("groups", groups)
-      guard !groups.isEmpty else { throw groupsReader.error("needs at least one task") }
-      var owner: [Int: Int] = [:]
-      for (task, group) in groups.enumerated() {
-        let taskPath = "\(groupsReader.path)[\(task)]"
-        guard !group.isEmpty else {
-          throw ScenarioError(
-            file: reader.file, path: taskPath, message: "task \(task) has no classes")
-        }
-        for (position, label) in group.enumerated() {
-          let path = "\(taskPath)[\(position)]"
-          guard (0..<classes).contains(label) else {
-            throw ScenarioError(
-              file: reader.file, path: path,
-              message: "class \(label) is out of range 0..<\(classes) of \(dataset.name)")
-          }
-          if let earlier = owner[label] {
-            throw ScenarioError(
-              file: reader.file, path: path,
-              message: "class \(label) is already in task \(earlier); a class belongs to one task")
-          }
-          owner[label] = task
-        }
+  /// The `model` section, with defaults for absent fields.
+  ///
+  /// `channels` is for `conv` experts only; `gate_hidden` is not for paper architectures
+  /// and, with the attentive gate, must end in `hidden`'s last width. Whether the expert
+  /// takes the dataset's images is checked by the scenario.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    expert = try fields.value(ExpertKind.self, .expert) ?? expert
+    if let field = try fields.field(.channels) {
+      guard expert == .conv else { throw field.error("only conv experts have channels") }
+      channels = try field.integer(in: 1...1024)
+    }
+    if let field = try fields.field(.experts) { experts = try field.integer(in: 1...1024) }
+    gate = try fields.value(Scenario.GateKind.self, .gate) ?? gate
+    if let field = try fields.nonNullField(.attentionDimension) {
+      attentionDimension = try field.integer(in: 1...65_536)
+    }
+    if let field = try fields.field(.hidden) {
+      hidden = try field.integers(in: 1...65_536)
+      guard !hidden.isEmpty else { throw field.error("needs at least one width") }
+    }
+    if let field = try fields.nonNullField(.gateHidden) {
+      guard expert.paperArchitecture == nil else {
+        throw field.error("a paper architecture has its own gate trunk")
       }
-    case .even(let tasks, let perTask, _, _):
-      guard tasks * perTask <= classes else {
-        throw reader.error(
-          "\(tasks) tasks × \(perTask) classes need \(tasks * perTask) classes; \(dataset.name) "
-            + "has \(classes)")
-      }
-    }
-  }
-
-  mutating func readModel(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: [
-      "expert", "experts", "gate", "attention_dim", "hidden", "channels", "gate_hidden",
-    ])
-    if let expert = fields["expert"] {
-      model.expert = ExpertKind(rawValue: try expert.choice(ExpertKind.known.map(\.rawValue)))
-    }
-    if let channels = fields["channels"] {
-      guard model.expert == .conv else {
-        throw channels.error("only conv experts have channels")
-      }
-      model.channels = try channels.integer(in: 1...1024)
-    }
-    if let experts = fields["experts"] { model.experts = try experts.integer(in: 1...1024) }
-    if let gate = fields["gate"] { model.gate = try gate.choice(GateKind.self) }
-    if let dimension = fields["attention_dim"], !dimension.isNull {
-      model.attentionDimension = try dimension.integer(in: 1...65_536)
-    }
-    if let hidden = fields["hidden"] {
-      model.hidden = try hidden.array().map { try $0.integer(in: 1...65_536) }
-      guard !model.hidden.isEmpty else { throw hidden.error("needs at least one width") }
-    }
-    if let gateHidden = fields["gate_hidden"], !gateHidden.isNull {
-      guard model.expert.paperArchitecture == nil else {
-        throw gateHidden.error("a paper architecture has its own gate trunk")
-      }
-      let widths = try gateHidden.array().map { try $0.integer(in: 1...65_536) }
-      guard !widths.isEmpty else { throw gateHidden.error("needs at least one width") }
-      guard model.gate != .attentive || widths.last == model.hidden.last else {
-        throw gateHidden.error(
+      let widths = try field.integers(in: 1...65_536)
+      guard !widths.isEmpty else { throw field.error("needs at least one width") }
+      guard gate != .attentive || widths.last == hidden.last else {
+        throw field.error(
           "the attentive gate's query is the trunk's output: its last width must be the "
-            + "experts' d, model.hidden's last (\(model.hidden.last!))")
+            + "experts' d, model.hidden's last (\(hidden.last!))")
       }
-      model.gateHidden = widths
-    }
-    if let architecture = model.expert.paperArchitecture,
-      architecture.inputShape != dataset.descriptor.sampleShape
-    {
-      func shape(_ dimensions: [Int]) -> String {
-        dimensions.map(String.init).joined(separator: "×")
-      }
-      throw (fields["expert"] ?? reader).error(
-        "\(model.expert) takes \(shape(architecture.inputShape)) images; the dataset "
-          + "\(dataset.name) has \(shape(dataset.descriptor.sampleShape))")
+      gateHidden = widths
     }
   }
+}
 
-  mutating func readTraining(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: ["epochs", "batch_size", "optimizer", "seed", "loss"])
-    if let epochs = fields["epochs"] { training.epochs = try epochs.integer(in: 0...10_000) }
-    if let batch = fields["batch_size"] { training.batchSize = try batch.integer(in: 2...65_536) }
-    if let seed = fields["seed"] { training.seed = try seed.integer(in: 0...Int(Int32.max)) }
-    if let loss = fields["loss"] {
-      training.loss = MixtureLoss(rawValue: try loss.choice(MixtureLoss.allCases.map(\.rawValue)))!
-    }
-    if let optimizer = fields["optimizer"] {
-      let parts = try optimizer.object(allowed: [
-        "name", "learning_rate", "momentum", "weight_decay",
-      ])
-      if let name = parts["name"] { training.optimizer.name = try name.choice(OptimizerKind.self) }
-      if let rate = parts["learning_rate"] {
-        training.optimizer.learningRate = try rate.number(in: 1e-12...10)
-      }
-      if let momentum = parts["momentum"] {
-        training.optimizer.momentum = try momentum.number(in: 0...0.9999)
-        guard training.optimizer.name == .sgd || training.optimizer.momentum == 0 else {
-          throw momentum.error("only sgd has momentum")
-        }
-      }
-      if let decay = parts["weight_decay"] {
-        training.optimizer.weightDecay = try decay.number(in: 0...1)
-      }
-    }
+extension Scenario.TrainingSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case epochs
+    case batchSize = "batch_size"
+    case optimizer, seed, loss
   }
 
-  mutating func readRegularizers(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: ["sample_similarity", "importance"])
-    if let similarity = fields["sample_similarity"], !similarity.isNull {
-      let parts = try similarity.object(allowed: ["beta_same", "beta_different", "placement"])
+  /// The seeds a scenario accepts: 0 through `Int32.max`.
+  public static let seeds = 0...Int(Int32.max)
+
+  /// The `training` section, with defaults for absent fields.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if let field = try fields.field(.epochs) { epochs = try field.integer(in: 0...10_000) }
+    if let field = try fields.field(.batchSize) { batchSize = try field.integer(in: 2...65_536) }
+    if let field = try fields.field(.seed) { seed = try field.integer(in: Self.seeds) }
+    if let field = try fields.field(.loss) { loss = try field.choice(MixtureLoss.self) }
+    optimizer = try fields.value(Scenario.OptimizerSettings.self, .optimizer) ?? optimizer
+  }
+}
+
+extension Scenario.OptimizerSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case name
+    case learningRate = "learning_rate"
+    case momentum
+    case weightDecay = "weight_decay"
+  }
+
+  /// The `training.optimizer` section, with defaults for absent fields.
+  ///
+  /// Only `sgd` may have a non-zero momentum.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    name = try fields.value(Scenario.OptimizerKind.self, .name) ?? name
+    if let field = try fields.field(.learningRate) {
+      learningRate = try field.number(in: 1e-12...10)
+    }
+    if let field = try fields.field(.momentum) {
+      momentum = try field.number(in: 0...0.9999)
+      guard name == .sgd || momentum == 0 else { throw field.error("only sgd has momentum") }
+    }
+    if let field = try fields.field(.weightDecay) { weightDecay = try field.number(in: 0...1) }
+  }
+}
+
+extension Scenario.RegularizerSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case sampleSimilarity = "sample_similarity"
+    case importance
+  }
+
+  private enum SimilarityKeys: String, CodingKey, CaseIterable {
+    case betaSame = "beta_same"
+    case betaDifferent = "beta_different"
+    case placement
+  }
+
+  private enum ImportanceKeys: String, CodingKey, CaseIterable {
+    case weight
+  }
+
+  /// The `regularizers` section: each regularizer is off when absent or `null`.
+  ///
+  /// An object turns one on: L_s with betas of 0 unless given, L_imp with weight 0.2
+  /// unless given.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if let field = try fields.nonNullField(.sampleSimilarity) {
+      let parts = try field.container(keyedBy: SimilarityKeys.self)
       var regularizer = SampleSimilarityRegularizer(betaSame: 0, betaDifferent: 0)
-      if let beta = parts["beta_same"] {
+      if let beta = try parts.field(.betaSame) {
         regularizer.betaSame = Float(try beta.number(in: 0...1e6))
       }
-      if let beta = parts["beta_different"] {
+      if let beta = try parts.field(.betaDifferent) {
         regularizer.betaDifferent = Float(try beta.number(in: 0...1e6))
       }
-      if let placement = parts["placement"] {
-        regularizer.placement = SampleSimilarityPlacement(
-          rawValue: try placement.choice(SampleSimilarityPlacement.allCases.map(\.rawValue)))!
+      if let placement = try parts.field(.placement) {
+        regularizer.placement = try placement.choice(SampleSimilarityPlacement.self)
       }
-      regularizers.sampleSimilarity = regularizer
+      sampleSimilarity = regularizer
     }
-    if let importance = fields["importance"], !importance.isNull {
-      let parts = try importance.object(allowed: ["weight"])
-      let weight = try parts["weight"].map { try $0.number(in: 0...1e6) } ?? 0.2
-      regularizers.importance = ImportanceRegularizer(weight: Float(weight))
+    if let field = try fields.nonNullField(.importance) {
+      let parts = try field.container(keyedBy: ImportanceKeys.self)
+      let weight = try parts.field(.weight)?.number(in: 0...1e6) ?? 0.2
+      importance = ImportanceRegularizer(weight: Float(weight))
     }
   }
+}
 
-  mutating func readLifecycle(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: [
-      "policy", "experts_per_task", "reuse_threshold", "gate", "replay_samples", "ewc_lambda",
-      "gate_epochs",
-    ])
-    if let policy = fields["policy"] {
-      lifecycle.policy = PolicyName(rawValue: try policy.choice(PolicyName.known.map(\.rawValue)))
-    }
-    if let lambda = fields["ewc_lambda"] { lifecycle.ewcLambda = try lambda.number(in: 0...1e9) }
-    if let count = fields["experts_per_task"] {
-      lifecycle.expertsPerTask = try count.integer(in: 1...64)
-    }
-    if let threshold = fields["reuse_threshold"] {
-      lifecycle.reuseThreshold = try threshold.number(in: 0...1)
-    }
-    if let gate = fields["gate"] {
-      lifecycle.gate = try gate.choice(GateTraining.self)
-    }
-    if let samples = fields["replay_samples"] {
-      lifecycle.replaySamples = try samples.integer(in: 0...1_000_000)
-    }
-    if let epochs = fields["gate_epochs"] {
-      lifecycle.gateEpochs = try epochs.integer(in: 0...10_000)
-    }
+extension Scenario.LifecycleSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case policy
+    case expertsPerTask = "experts_per_task"
+    case reuseThreshold = "reuse_threshold"
+    case gate
+    case replaySamples = "replay_samples"
+    case ewcLambda = "ewc_lambda"
+    case gateEpochs = "gate_epochs"
   }
 
-  mutating func readPaper(_ reader: JSONReader) throws {
-    let fields = try reader.object(allowed: [
-      "methods", "seeds", "distillation_epochs", "distill_from", "single_weight_decay",
-    ])
-    let names = PaperMethod.allCases.map(\.rawValue)
-    if let methods = fields["methods"] {
-      let items = try methods.array()
-      guard !items.isEmpty else {
-        throw methods.error("needs at least one method; one of \(names.joined(separator: ", "))")
+  /// The `lifecycle` section, with defaults for absent fields.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    policy = try fields.value(PolicyName.self, .policy) ?? policy
+    if let field = try fields.field(.ewcLambda) { ewcLambda = try field.number(in: 0...1e9) }
+    if let field = try fields.field(.expertsPerTask) {
+      expertsPerTask = try field.integer(in: 1...64)
+    }
+    if let field = try fields.field(.reuseThreshold) {
+      reuseThreshold = try field.number(in: 0...1)
+    }
+    gate = try fields.value(Scenario.GateTraining.self, .gate) ?? gate
+    if let field = try fields.field(.replaySamples) {
+      replaySamples = try field.integer(in: 0...1_000_000)
+    }
+    if let field = try fields.field(.gateEpochs) { gateEpochs = try field.integer(in: 0...10_000) }
+  }
+}
+
+extension Scenario.CheckpointSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case directory
+    case everyTask = "every_task"
+  }
+
+  /// The `checkpoint` section, with defaults for absent fields.
+  ///
+  /// The directory must be a non-empty path. (A scenario without the section puts its
+  /// checkpoints in `checkpoints/<name>`.)
+  public init(from decoder: any Decoder) throws {
+    try self.init(from: decoder, scenario: "<name>")
+  }
+
+  /// The section of the scenario `name`, which the error for an empty directory suggests.
+  init(from decoder: any Decoder, scenario name: String) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if let field = try fields.field(.directory) {
+      directory = try field.string()
+      guard !directory.isEmpty, !directory.contains("\0") else {
+        throw field.error(
+          "an empty path is no directory: give one such as \"checkpoints/\(name)\", or leave "
+            + "the field out for that default")
       }
-      paper.methods = []
-      for item in items {
-        let method = PaperMethod(rawValue: try item.choice(names))!
-        guard !paper.methods.contains(method) else {
+    }
+    if let field = try fields.field(.everyTask) { everyTask = try field.bool() }
+  }
+}
+
+extension Scenario.PaperSettings: Decodable {
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case methods, seeds
+    case distillationEpochs = "distillation_epochs"
+    case distillFrom = "distill_from"
+    case singleWeightDecay = "single_weight_decay"
+  }
+
+  /// The `paper` section, with defaults for absent fields.
+  ///
+  /// `methods` lists at least one method, each once; distillation starts from an
+  /// attentive method other than `distilled`.
+  public init(from decoder: any Decoder) throws {
+    self.init()
+    let fields = try decoder.container(keyedBy: CodingKeys.self)
+    if let field = try fields.field(.methods) {
+      var items = try field.unkeyedContainer()
+      guard !items.isAtEnd else {
+        let names = PaperMethod.allCases.map(\.rawValue).joined(separator: ", ")
+        throw field.error("needs at least one method; one of \(names)")
+      }
+      methods = []
+      while !items.isAtEnd {
+        let item = try items.superDecoder()
+        let method = try item.choice(PaperMethod.self)
+        guard !methods.contains(method) else {
           throw item.error("'\(method.rawValue)' is listed twice")
         }
-        paper.methods.append(method)
+        methods.append(method)
       }
     }
-    if let seeds = fields["seeds"] { paper.seeds = try seeds.integer(in: 1...1000) }
-    if let epochs = fields["distillation_epochs"] {
-      paper.distillationEpochs = try epochs.integer(in: 0...10_000)
+    if let field = try fields.field(.seeds) { seeds = try field.integer(in: 1...1000) }
+    if let field = try fields.field(.distillationEpochs) {
+      distillationEpochs = try field.integer(in: 0...10_000)
     }
-    if let from = fields["distill_from"] {
-      let method = PaperMethod(rawValue: try from.choice(names))!
+    if let field = try fields.field(.distillFrom) {
+      let method = try field.choice(PaperMethod.self)
       guard method.usesAttentiveGate, method != .distilled else {
-        throw from.error("distillation starts from an attentive method")
+        throw field.error("distillation starts from an attentive method")
       }
-      paper.distillFrom = method
+      distillFrom = method
     }
-    if let decay = fields["single_weight_decay"] {
-      paper.singleWeightDecay = try decay.number(in: 0...1)
+    if let field = try fields.field(.singleWeightDecay) {
+      singleWeightDecay = try field.number(in: 0...1)
     }
   }
 }

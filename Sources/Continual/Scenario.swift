@@ -187,6 +187,61 @@ public struct Scenario: Sendable, Equatable {
 // MARK: - Loading
 
 extension Scenario {
+  /// A scenario file's JSON, parsed once: scenarios with different overrides are decoded
+  /// from it without reading the file again.
+  ///
+  /// A sweep file (one with `axes` or `variants`) is rejected when the document is read.
+  public struct Document {
+    /// The file (for errors).
+    public let file: String
+    /// The parsed JSON value.
+    private let root: Any
+
+    /// Reads and parses the scenario file at `path`.
+    ///
+    /// - Throws: ``ScenarioError``: the system's reason for a file that cannot be read
+    ///   (`cannot read: permission denied`, `is a directory, not a file`); the line and
+    ///   column of text that is not JSON; a sweep file.
+    public init(contentsOf path: String) throws {
+      try self.init(Data(JSONFile.contents(path)), file: path)
+    }
+
+    /// Parses scenario JSON.
+    ///
+    /// - Throws: ``ScenarioError`` with the line and column for text that is not JSON (a
+    ///   syntax error, a key given twice in an object, a number too large for an Int or a
+    ///   Double); for a sweep file, the command that runs it.
+    public init(_ data: Data, file: String) throws {
+      let root: Any
+      do {
+        root = try JSONParser.parse(data)
+      } catch {
+        throw error.scenarioError(file: file)
+      }
+      if let object = root as? [String: Any], object["axes"] != nil || object["variants"] != nil {
+        throw ScenarioError(
+          file: file, path: object["axes"] != nil ? "axes" : "variants",
+          message: "this is a sweep file, not a scenario: run it with `expertstream sweep \(file)`"
+        )
+      }
+      self.file = file
+      self.root = root
+    }
+
+    /// The scenario the document describes once `overrides` are applied.
+    ///
+    /// - Parameter overrides: `key.path=value` strings applied in order to the JSON before
+    ///   decoding (`training.epochs=2`); the value is parsed as JSON when it parses, else
+    ///   taken as a string.
+    /// - Throws: ``ScenarioError`` of file `--set` for a malformed override; of ``file``,
+    ///   naming the field's path, for a value that is not allowed.
+    public func scenario(overrides: [String] = []) throws -> Scenario {
+      var root = self.root
+      for override in overrides { root = try Scenario.apply(override, to: root) }
+      return try ScenarioDecoder.decode(Scenario.self, from: root, file: file)
+    }
+  }
+
   /// Reads, overrides and validates the scenario file at `path`.
   ///
   /// - Parameter overrides: `key.path=value` strings applied to the JSON before validation
@@ -196,7 +251,7 @@ extension Scenario {
   ///   read, the system's reason (`cannot read: permission denied`, `is a directory, not a
   ///   file`).
   public static func load(_ path: String, overrides: [String] = []) throws -> Scenario {
-    try parse(Data(JSONFile.contents(path)), file: path, overrides: overrides)
+    try Document(contentsOf: path).scenario(overrides: overrides)
   }
 
   /// Parses and validates scenario JSON.
@@ -206,23 +261,11 @@ extension Scenario {
   ///   Double); with the field's path for a value that is not allowed.
   public static func parse(_ data: Data, file: String, overrides: [String] = []) throws -> Scenario
   {
-    var root: Any
-    do {
-      root = try JSONParser.parse(data)
-    } catch {
-      throw error.scenarioError(file: file)
-    }
-    if let object = root as? [String: Any], object["axes"] != nil || object["variants"] != nil {
-      throw ScenarioError(
-        file: file, path: object["axes"] != nil ? "axes" : "variants",
-        message: "this is a sweep file, not a scenario: run it with `expertstream sweep \(file)`")
-    }
-    for override in overrides { root = try apply(override, to: root, file: file) }
-    return try Scenario(JSONReader(file: file, path: "", value: root))
+    try Document(data, file: file).scenario(overrides: overrides)
   }
 
   /// Applies one `key.path=value` override to a JSON tree.
-  static func apply(_ override: String, to root: Any, file: String) throws -> Any {
+  static func apply(_ override: String, to root: Any) throws -> Any {
     guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
       throw ScenarioError(
         file: "--set", path: override, message: "expected key.path=value, e.g. training.epochs=2")
@@ -250,66 +293,6 @@ extension Scenario {
       return object
     }
     return try set(root, keys[...])
-  }
-
-  static let topKeys = [
-    "name", "mode", "dataset", "split", "scenario", "model", "training", "regularizers",
-    "lifecycle", "checkpoint", "paper",
-  ]
-
-  init(_ reader: JSONReader) throws {
-    let top = try reader.object(allowed: Scenario.topKeys)
-    if let name = top["name"] {
-      self.name = try name.string()
-      guard !self.name.isEmpty, self.name != ".", self.name != "..",
-        !self.name.contains("/"), !self.name.contains("\0")
-      else {
-        throw name.error(
-          "'\(self.name)' cannot name the checkpoint directory checkpoints/<name>: give a "
-            + "non-empty name other than '.' and '..', without '/'")
-      }
-    }
-    if let mode = top["mode"] { self.mode = try mode.choice(Mode.self) }
-    if let dataset = top["dataset"] { try readDataset(dataset) }
-    if let split = top["split"] { try readSplit(split) }
-    if let protocolField = top["scenario"] {
-      evaluation = Evaluation(
-        rawValue: try protocolField.choice(Evaluation.allCases.map(\.rawValue)))!
-    }
-    if let model = top["model"] { try readModel(model) }
-    if let training = top["training"] { try readTraining(training) }
-    if let regularizers = top["regularizers"] { try readRegularizers(regularizers) }
-    if let lifecycle = top["lifecycle"] { try readLifecycle(lifecycle) }
-    if let checkpoint = top["checkpoint"] {
-      let fields = try checkpoint.object(allowed: ["directory", "every_task"])
-      if let directory = fields["directory"] {
-        self.checkpoint.directory = try directory.string()
-        guard !self.checkpoint.directory.isEmpty, !self.checkpoint.directory.contains("\0") else {
-          throw directory.error(
-            "an empty path is no directory: give one such as \"checkpoints/\(name)\", or leave "
-              + "the field out for that default")
-        }
-      }
-      if let every = fields["every_task"] { self.checkpoint.everyTask = try every.bool() }
-    } else {
-      self.checkpoint.directory = "checkpoints/\(name)"
-    }
-    if let paper = top["paper"] { try readPaper(paper) }
-    if mode == .paper, dataset.evaluateOn == .validation {
-      throw (top["dataset"] ?? reader).child("evaluate_on", "validation").error(
-        "paper runs report test error: evaluate_on: validation is for continual runs")
-    }
-    try checkSplit(top["split"] ?? reader)
-    if model.gate == .attentive, let dimension = model.attentionDimension,
-      dimension != expertHiddenCount
-    {
-      throw (top["model"] ?? reader).child("attention_dim", dimension).error(
-        "the attentive gate compares its query with the experts' hidden vectors: "
-          + "attention_dim must equal the expert's hidden size \(expertHiddenCount)")
-    }
-    try checkMemory(
-      limit: Double(ProcessInfo.processInfo.physicalMemory),
-      at: top["model"] ?? reader.child("model", [String: Any]()))
   }
 
   /// d for the scenario's expert kind.

@@ -42,6 +42,9 @@ public struct SweepRun: Sendable, Equatable {
   public let axisValues: [(field: String, value: String)]
   /// The named variant of the sweep's `variants` the run belongs to, if it has any.
   public var configuration: String? = nil
+  /// The run's scenario: the sweep's scenario with the run's overrides, seed and policy
+  /// (what `Scenario.load` gives for the scenario file and ``overrides``).
+  public let scenario: Scenario
 
   public static func == (a: SweepRun, b: SweepRun) -> Bool {
     a.index == b.index && a.id == b.id && a.overrides == b.overrides
@@ -98,7 +101,8 @@ public struct SweepPlan {
 
   /// Reads, validates and expands the sweep file at `path`.
   ///
-  /// Every run's scenario is resolved here, so a bad axis field or value fails before
+  /// The scenario file is read once; every run's scenario is decoded from it here, with
+  /// the run's overrides, seed and policy, so a bad axis field or value fails before
   /// anything starts.
   /// - Throws: ``SweepError/invalid(file:field:message:)`` naming the file and field.
   public static func load(_ path: String) throws -> SweepPlan {
@@ -142,9 +146,11 @@ public struct SweepPlan {
       }
     }
     let fixedOverrides = try overrides(fixed, field: "set")
+    let document: Scenario.Document
     let base: Scenario
     do {
-      base = try Scenario.load(scenarioPath, overrides: fixedOverrides)
+      document = try Scenario.Document(contentsOf: scenarioPath)
+      base = try document.scenario(overrides: fixedOverrides)
     } catch let error as ScenarioError {
       throw fail(error.file == "--set" ? "set" : "scenario", error.description)
     }
@@ -199,7 +205,7 @@ public struct SweepPlan {
       let variantOverrides = try fixedOverrides + overrides(fields, field: "variants.\(name)")
       let scenario: Scenario
       do {
-        scenario = try Scenario.load(scenarioPath, overrides: variantOverrides)
+        scenario = try document.scenario(overrides: variantOverrides)
       } catch let error as ScenarioError {
         throw fail("variants.\(name)", error.description)
       }
@@ -241,12 +247,19 @@ public struct SweepPlan {
       for variant in configuration.variants {
         for combination in combinations {
           for seed in seeds {
-            var overrides = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
-            overrides.append("training.seed=\(seed)")
+            let settings = configuration.overrides + combination.map { "\($0.field)=\($0.value)" }
+            var overrides = settings + ["training.seed=\(seed)"]
             if base.mode != .paper { overrides.append("lifecycle.policy=\"\(variant)\"") }
-            let scenario: Scenario
+            var scenario: Scenario
             do {
-              scenario = try Scenario.load(scenarioPath, overrides: overrides)
+              scenario = try document.scenario(overrides: settings)
+              let allowed = Scenario.TrainingSettings.seeds
+              guard allowed.contains(seed) else {
+                throw ScenarioError.outOfRange(
+                  seed, allowed, file: scenarioPath, path: "training.seed")
+              }
+              scenario.training.seed = seed
+              if base.mode != .paper { scenario.lifecycle.policy = PolicyName(rawValue: variant) }
             } catch let error as ScenarioError {
               let field = combination.first { error.path.hasPrefix($0.field) }?.field
               throw fail(
@@ -271,7 +284,7 @@ public struct SweepPlan {
             runs.append(
               SweepRun(
                 index: runs.count, id: id, variant: variant, seed: seed, overrides: overrides,
-                axisValues: combination, configuration: configuration.name))
+                axisValues: combination, configuration: configuration.name, scenario: scenario))
           }
         }
       }

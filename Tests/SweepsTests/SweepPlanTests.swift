@@ -167,3 +167,17 @@ private func errorText(_ body: () throws -> Void) -> String {
     }
   }
 }
+
+@Test func aSeedBeyondTheScenarioRangeNamesTheRun() throws {
+  let (directory, path) = try writeSweep(
+    #"{"scenario": "tiny.json", "axes": {"seed": [1, 3000000000]}}"#)
+  _ = directory
+  #expect {
+    try SweepPlan.load(path)
+  } throws: { error in
+    guard case .invalid(_, let field, let message)? = error as? SweepError else { return false }
+    return field == "axes"
+      && message == "\(directory.path("tiny.json")): training.seed: 3000000000 is out of range "
+        + "0...2147483647 (run spawn-and-freeze, seed 3000000000)"
+  }
+}
