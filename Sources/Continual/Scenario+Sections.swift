@@ -259,21 +259,23 @@ extension Scenario.CheckpointSettings: Decodable {
 
   /// The `checkpoint` section, with defaults for absent fields.
   ///
-  /// The directory must be a non-empty path. (A scenario without the section puts its
-  /// checkpoints in `checkpoints/<name>`.)
+  /// The directory must be a non-empty path. (A scenario puts its checkpoints in
+  /// `checkpoints/<name>` unless the section names a directory.)
   public init(from decoder: any Decoder) throws {
-    try self.init(from: decoder, scenario: "<name>")
+    try self.init(from: decoder, scenario: nil)
   }
 
-  /// The section of the scenario `name`, which the error for an empty directory suggests.
-  init(from decoder: any Decoder, scenario name: String) throws {
+  /// The section of the scenario `name`, whose directory defaults to `checkpoints/<name>`
+  /// (the error for an empty directory suggests it too).
+  init(from decoder: any Decoder, scenario name: String?) throws {
     self.init()
+    if let name { directory = "checkpoints/\(name)" }
     let fields = try decoder.container(keyedBy: CodingKeys.self)
     if let field = try fields.field(.directory) {
       directory = try field.string()
       guard !directory.isEmpty, !directory.contains("\0") else {
         throw field.error(
-          "an empty path is no directory: give one such as \"checkpoints/\(name)\", or leave "
+          "an empty path is no directory: give one such as \"checkpoints/\(name ?? "<name>")\", or leave "
             + "the field out for that default")
       }
     }

@@ -52,6 +52,10 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
   #expect(scenario.dataset.trainSamplesPerClass == 20)
   #expect(scenario.classGroups == [[0, 1, 2], [3, 4, 5]])
   #expect(scenario.checkpoint.directory == "checkpoints/t")
+  // A checkpoint section without a directory (such as a sweep's checkpoint.every_task
+  // override) keeps the default directory of the scenario's name.
+  let everyTask = try parse(#"{"name": "t"}"#, overrides: ["checkpoint.every_task=false"])
+  #expect(everyTask.checkpoint.directory == "checkpoints/t" && !everyTask.checkpoint.everyTask)
   let permuted = try parse(
     #"{"split": {"tasks": 5, "classes_per_task": 2, "order": "permuted", "seed": 3}}"#)
   #expect(Set(permuted.classGroups.flatMap { $0 }) == Set(0..<10))
