@@ -41,7 +41,7 @@ public enum Checkpoint {
     try root.setAttribute(
       "scenario", String(decoding: run.scenario.canonicalJSON, as: UTF8.self))
     try root.setAttribute("scenario_hash", run.scenario.hash)
-    try root.setAttribute("policy", run.policy.rawValue)
+    try root.setAttribute("policy", run.policy.name.rawValue)
     try root.setAttribute("dataset_sha256", run.dataDigest)
     try root.setAttribute("numerics", BLAS.numericsDescription)
 
@@ -51,11 +51,8 @@ public enum Checkpoint {
       let group = try experts.group(String(format: "expert_%03d", index))
       try writeState(expert, into: group)
       let record = run.records[index]
-      // Built-in experts are named by their scenario kind, others by their Swift type.
-      let kind =
-        expert is FeatureExpert
-        ? run.scenario.model.expert.rawValue : String(describing: type(of: expert))
-      try group.setAttribute("kind", kind)
+      // Built-in and registered kinds by their scenario name, others by their Swift type.
+      try group.setAttribute("kind", run.kindName(ofExpert: index))
       try group.setAttribute("frozen", expert.isFrozen ? 1 : 0)
       try group.setAttribute("spawned_at_task", record.spawnedAtTask)
       try group.setAttribute("frozen_at_task", record.frozenAtTask ?? -1)
@@ -188,13 +185,20 @@ public enum Checkpoint {
   /// model, optimiser, random state, stream position and history. Call `run()` on it to
   /// continue with the next task, or add experts to its `model` first.
   ///
+  /// The policy is found by the name the file records and the experts by the scenario's
+  /// `model.expert`, built-in or registered (``PolicyName/register(_:)``,
+  /// ``ExpertKind/register(_:make:)``): a program that registers its kinds and policies
+  /// resumes its own checkpoints with no closure.
+  ///
   /// - Parameters:
   ///   - dataDirectory: Where to look for the dataset first.
-  ///   - makeExpert: The factory of a run with user-defined experts (as given to
-  ///     `ContinualRun`); built-in kinds need none.
+  ///   - makeExpert: The factory of a run whose experts came from a factory given to
+  ///     `ContinualRun` (not from a kind); built-in and registered kinds need none.
+  /// - Throws: ``ScenarioError`` when the policy or expert kind is neither built in nor
+  ///   registered in this process, and what ``restore(_:from:)`` throws.
   public static func load(
     _ path: String, dataDirectory: String? = nil,
-    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+    makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)? = nil
   ) throws -> ContinualRun {
     let file = try HDF5File.open(path)
     _ = try summary(of: path)
@@ -224,7 +228,7 @@ public enum Checkpoint {
       uniqueKeysWithValues: run.model.state().map { ($0.key, $0.tensor.shape) })
     let file = try HDF5File.open(path)
     let state = try CheckpointReader(file: file).resumeState(
-      scenario: run.scenario, policy: run.policy.rawValue, modelShapes: shapes)
+      scenario: run.scenario, policy: run.policy.name.rawValue, modelShapes: shapes)
     if file.root.hasAttribute("dataset_sha256") {
       let stored = try file.root.stringAttribute("dataset_sha256")
       let current = run.dataDigest
