@@ -127,6 +127,9 @@ do {
       "model.expert=residual", "lifecycle.policy=spawn-every-other-task",
       "checkpoint.directory=checkpoints/custom-policy",
     ])
+  // A fresh start: `resume()` takes the newest complete checkpoint in the directory, which
+  // could otherwise be a task file of an earlier execution that ran to the end.
+  try? FileManager.default.removeItem(atPath: named.checkpoint.directory)
   let experiment = ContinualExperiment(
     scenario: named, stream: TaskStream(scenario: named, train: train, test: test),
     checkpointDirectory: named.checkpoint.directory)
