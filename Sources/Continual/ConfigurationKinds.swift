@@ -41,7 +41,8 @@ extension Scenario {
 
 /// The name of an expert kind, as `model.expert` writes it.
 ///
-/// The built-in kinds are the paper's architectures, `mlp` and `conv`.
+/// The built-in kinds are the paper's architectures, `mlp` and `conv`; a program adds its
+/// own with ``register(_:make:)``.
 public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   /// The name in scenario files.
   public let rawValue: String
@@ -71,7 +72,8 @@ public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConv
 
 /// The name of a lifecycle policy, as `lifecycle.policy` and `--policy` write it.
 ///
-/// The built-in names are the three MoE lifecycles and the four single-network baselines.
+/// The built-in names are the three MoE lifecycles and the four single-network baselines;
+/// a program adds its own ``LifecyclePolicy`` with ``register(_:)``.
 public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   /// The name in scenario files.
   public let rawValue: String
