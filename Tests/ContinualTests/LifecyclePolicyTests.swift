@@ -203,3 +203,97 @@ private final class Contexts {
       && (error as? ScenarioError)?.message.contains("ExpertKind.register") == true
   }
 }
+
+/// What each built-in policy did on the bands stream, recorded with the code before the
+/// policies became ``LifecyclePolicy`` conformers (commit e19034e): class-IL accuracy
+/// matrix, records (spawned at, frozen after or -1, classes), lifecycle events, and an FNV-1a
+/// hash of every bit of the final model. `shared` under `gate: replay` is left out: the gate
+/// phase's temporary freeze is recorded as a real one there (a defect outside the policies).
+private let recordedBehaviour: [(String, String, [[Double]], [[Int]], Int, String)] = [
+  (
+    "ewc", "replay", [[1.0], [0.5, 1.0], [0.5, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "c6e1619aefe60869"
+  ),
+  (
+    "ewc", "rows-frozen", [[1.0], [0.5, 1.0], [0.5, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "c6e1619aefe60869"
+  ),
+  (
+    "fine-tune", "replay", [[1.0], [0.5, 1.0], [0.5, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "6710605e57c2870"
+  ),
+  (
+    "fine-tune", "rows-frozen", [[1.0], [0.5, 1.0], [0.5, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]],
+    0, "6710605e57c2870"
+  ),
+  (
+    "joint", "replay", [[1.0], [1.0, 1.0], [1.0, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "d5b7063329d89321"
+  ),
+  (
+    "joint", "rows-frozen", [[1.0], [1.0, 1.0], [1.0, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "d5b7063329d89321"
+  ),
+  (
+    "replay", "replay", [[1.0], [1.0, 1.0], [1.0, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "51b310ce82a2428f"
+  ),
+  (
+    "replay", "rows-frozen", [[1.0], [1.0, 1.0], [1.0, 1.0, 1.0]], [[0, -1, 0, 1, 2, 3, 4, 5]], 0,
+    "51b310ce82a2428f"
+  ),
+  (
+    "reuse-or-spawn", "replay", [[1.0], [1.0, 0.0], [1.0, 0.0, 1.0]],
+    [[0, 0, 0, 1, 2, 3], [2, 2, 4, 5]], 3, "3f9aaa1c54fa67f4"
+  ),
+  (
+    "reuse-or-spawn", "rows-frozen", [[1.0], [1.0, 0.5], [0.0, 0.0, 1.0]],
+    [[0, 0, 0, 1, 2, 3], [2, 2, 4, 5]], 7, "42435a009fd3a191"
+  ),
+  (
+    "shared", "rows-frozen", [[1.0], [0.5, 1.0], [0.5, 1.0, 1.0]],
+    [[0, -1, 0, 1, 2, 3, 4, 5], [0, -1, 0, 1, 2, 3, 4, 5]], 0, "57c6e53259bc6ffc"
+  ),
+  (
+    "spawn-and-freeze", "replay", [[1.0], [1.0, 1.0], [1.0, 1.0, 1.0]],
+    [[0, 0, 0, 1], [1, 1, 2, 3], [2, 2, 4, 5]], 5, "e3760122b3f3bc99"
+  ),
+  (
+    "spawn-and-freeze", "rows-frozen", [[1.0], [1.0, 1.0], [0.0, 1.0, 1.0]],
+    [[0, 0, 0, 1], [1, 1, 2, 3], [2, 2, 4, 5]], 11, "a5e01cccd3b67ac3"
+  ),
+]
+
+@Test(arguments: recordedBehaviour.indices)
+func everyBuiltInPolicyBehavesAsBeforeItBecameAConformer(row: Int) throws {
+  let (policy, gate, classIL, experts, events, stateHash) = recordedBehaviour[row]
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "bands", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 2, "hidden": [32, 16],
+                 "gate": "\(gate == "replay" ? "attentive" : "softmax")"},
+       "training": {"epochs": 2, "batch_size": 32, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "\(policy)", "gate": "\(gate)", "replay_samples": 60,
+                     "gate_epochs": 1, "reuse_threshold": 0.6}}
+      """.utf8), file: "bands.json")
+  let stream = TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+  let run = try ContinualRun(scenario: scenario, stream: stream)
+  let result = try run.run()
+  var hash: UInt64 = 14_695_981_039_346_656_037
+  for key in run.state.modelState.keys.sorted() {
+    for value in run.state.modelState[key]!.values {
+      hash = (hash ^ UInt64(value.bitPattern)) &* 1_099_511_628_211
+    }
+  }
+  #expect(result.accuracyMatrixClassIL == classIL, "\(policy) \(gate)")
+  #expect(
+    result.experts.map { [$0.spawnedAtTask, $0.frozenAtTask ?? -1] + $0.classes } == experts,
+    "\(policy) \(gate)")
+  #expect(result.reports.flatMap(\.events).count == events, "\(policy) \(gate)")
+  #expect(String(hash, radix: 16) == stateHash, "\(policy) \(gate)")
+}
