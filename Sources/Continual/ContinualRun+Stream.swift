@@ -49,6 +49,7 @@ extension ContinualRun {
     // Experts added to `model` by the user between tasks get their record here.
     storedRecords = records
     try policy.prepare(for: task, in: self)
+    // And those the policy added or froze through `model` itself.
     storedRecords = records
     for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
       storedRecords[index].classes = Self.merging(storedRecords[index].classes, task.classes)
