@@ -50,6 +50,9 @@ let package = Package(
   name: "ExpertStream",
   products: [
     .library(name: "ExpertStream", targets: ["ExpertStream"]),
+    // The command line, for a program that registers its own expert kinds and policies
+    // and then hands its arguments to `ExpertStreamTool.main(_:)`.
+    .library(name: "ExpertStreamCLI", targets: ["ExpertStreamCLI"]),
     .executable(name: "expertstream", targets: ["expertstream"]),
   ],
   targets: [
@@ -97,9 +100,10 @@ let package = Package(
         "Experiments", "Sweeps", "Reports",
       ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
-    // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
+    // The example of notebooks-md/04-custom-experts.md: a user-defined expert type and
+    // policy, registered by name for the command line.
     .executableTarget(
-      name: "custom-expert-example", dependencies: ["ExpertStream"],
+      name: "custom-expert-example", dependencies: ["ExpertStream", "ExpertStreamCLI"],
       path: "Sources/CustomExpertExample"),
 
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),

@@ -201,13 +201,20 @@ public enum Checkpoint {
   /// model, optimiser, random state, stream position and history. Call `run()` on it to
   /// continue with the next task, or add experts to its `model` first.
   ///
+  /// The policy is found by the name the file records and the experts by the scenario's
+  /// `model.expert`, built-in or registered (``PolicyName/register(_:)``,
+  /// ``ExpertKind/register(_:make:)``): a program that registers its kinds and policies
+  /// resumes its own checkpoints with no closure.
+  ///
   /// - Parameters:
   ///   - dataDirectory: Where to look for the dataset first.
-  ///   - makeExpert: The factory of a run with user-defined experts (as given to
-  ///     `ContinualRun`); built-in kinds need none.
+  ///   - makeExpert: The factory of a run whose experts came from a factory given to
+  ///     `ContinualRun` (not from a kind); built-in and registered kinds need none.
+  /// - Throws: ``ScenarioError`` when the policy or expert kind is neither built in nor
+  ///   registered in this process, and what ``restore(_:from:)`` throws.
   public static func load(
     _ path: String, dataDirectory: String? = nil,
-    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+    makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)? = nil
   ) throws -> ContinualRun {
     let state = try read(path)
     let scenario = state.scenario
@@ -249,8 +256,8 @@ public enum Checkpoint {
         "written by another scenario (hash \(state.scenario.hash), this run's is "
           + "\(run.scenario.hash)); resume with the same scenario file and --set overrides")
     }
-    guard state.policy == run.policy else {
-      throw mismatch("/", "written by policy \(state.policy), not \(run.policy)")
+    guard state.policy == run.policy.name else {
+      throw mismatch("/", "written by policy \(state.policy), not \(run.policy.name)")
     }
     let current = BLAS.numericsDescription
     if let stored = state.numerics, stored != current {

@@ -41,7 +41,8 @@ extension Scenario {
 
 /// The name of an expert kind, as `model.expert` writes it.
 ///
-/// The built-in kinds are the paper's architectures, `mlp` and `conv`.
+/// The built-in kinds are the paper's architectures, `mlp` and `conv`; a program adds its
+/// own with ``register(_:make:)``.
 public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   /// The name in scenario files.
   public let rawValue: String
@@ -59,8 +60,9 @@ public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConv
   /// The built-in kinds, in the order `tasks/README.md` lists them.
   public static let builtIn = PaperArchitecture.allCases.map(ExpertKind.init) + [.mlp, .conv]
 
-  /// Every kind a scenario may name: the built-in kinds (and, once registered, a user's).
-  public static var known: [ExpertKind] { builtIn }
+  /// Every kind a scenario may name: the built-in kinds, then the registered ones (see
+  /// ``register(_:make:)``).
+  public static var known: [ExpertKind] { builtIn + registered }
 
   /// The paper architecture of this kind, if it is one.
   public var paperArchitecture: PaperArchitecture? { PaperArchitecture(rawValue: rawValue) }
@@ -70,7 +72,8 @@ public struct ExpertKind: RawRepresentable, Hashable, Sendable, CustomStringConv
 
 /// The name of a lifecycle policy, as `lifecycle.policy` and `--policy` write it.
 ///
-/// The built-in names are the three MoE lifecycles and the four single-network baselines.
+/// The built-in names are the three MoE lifecycles and the four single-network baselines;
+/// a program adds its own ``LifecyclePolicy`` with ``register(_:)``.
 public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
   /// The name in scenario files.
   public let rawValue: String
@@ -97,11 +100,15 @@ public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConv
   public static let builtIn: [PolicyName] = [
     .shared, .spawnAndFreeze, .reuseOrSpawn, .fineTune, .ewc, .replay, .joint,
   ]
-  /// Every policy a scenario may name: the built-in ones (and, once registered, a user's).
-  public static var known: [PolicyName] { builtIn }
+  /// Every policy a scenario may name: the built-in ones, then the registered ones (see
+  /// ``register(_:)``).
+  public static var known: [PolicyName] { builtIn + registered }
 
-  /// The single-network baselines (one expert, no gate).
-  public static let baselines: Set<PolicyName> = [.fineTune, .ewc, .replay, .joint]
+  /// The single-network policies (one expert, no gate): the built-in baselines and any
+  /// registered policy that is a single network.
+  public static var baselines: Set<PolicyName> {
+    Set(known.filter { $0.lifecyclePolicy?.isSingleNetwork == true })
+  }
 
   public var description: String { rawValue }
 }

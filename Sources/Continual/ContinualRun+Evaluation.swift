@@ -93,8 +93,12 @@ extension ContinualRun {
     return Double(correct) / Double(indices.count)
   }
 
-  /// Task-IL validation accuracy of expert `index` alone on `task`.
-  func validationAccuracy(expert index: Int, on task: ContinualTask) throws -> Double {
+  /// Task-IL accuracy of expert `index` alone on `task`'s validation samples (the first
+  /// 512 training samples when the scenario holds none out), in evaluation mode: how a
+  /// policy judges whether an expert fits a new task.
+  ///
+  /// - Returns: The fraction correct, in [0, 1].
+  public func validationAccuracy(expert index: Int, on task: ContinualTask) throws -> Double {
     model.train(false)
     defer { model.train(true) }
     let indices =

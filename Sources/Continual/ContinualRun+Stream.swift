@@ -27,7 +27,7 @@ extension ContinualRun {
           task: task.index, of: stream.tasks.count, classes: task.classes,
           events: Array(model.lifecycleLog[logStart...])))
       var (seconds, losses) = try train(task, progress: progress)
-      try finish(task)
+      try policy.finish(task, in: self)
       seconds += try trainGateOnReplay(through: task)
       var report = try evaluate(
         after: task, seconds: seconds, loss: losses.last ?? 0,
@@ -38,53 +38,23 @@ extension ContinualRun {
       try progress(.taskFinished(report))
     }
     return ContinualResult(
-      scenario: scenario.name, scenarioHash: scenario.hash, policy: policy,
+      scenario: scenario.name, scenarioHash: scenario.hash, policy: policy.name,
       seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: finishedReports,
       experts: records)
   }
 
-  /// Spawns or reuses experts before `task`; every expert still trainable is then trained
-  /// on (and may predict) the task's classes.
+  /// The policy's spawning, reusing and class assignment before `task`; every expert still
+  /// trainable is then trained on (and may predict) the task's classes.
   private func applyPolicy(before task: ContinualTask) throws {
     // Experts added to `model` by the user between tasks get their record here.
     storedRecords = records
-    if task.index > 0, policy == .spawnAndFreeze || policy == .reuseOrSpawn {
-      let fitting =
-        policy == .reuseOrSpawn
-        ? try records.indices.filter { records[$0].frozenAtTask != nil }.filter {
-          try validationAccuracy(expert: $0, on: task) >= scenario.lifecycle.reuseThreshold
-        } : []
-      for index in fitting {
-        storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
-      }
-      if fitting.isEmpty {
-        for _ in 0..<scenario.lifecycle.expertsPerTask {
-          let id = try model.addExpert(try makeExpert(&generator), using: &generator)
-          storedRecords.append(
-            ExpertRecord(id: id, spawnedAtTask: task.index, frozenAtTask: nil, classes: []))
-        }
-      }
-    }
+    try policy.prepare(for: task, in: self)
+    // And those the policy added or froze through `model` itself.
+    storedRecords = records
     for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
-      storedRecords[index].classes = mergeClasses(storedRecords[index].classes, task.classes)
+      storedRecords[index].classes = Self.merging(storedRecords[index].classes, task.classes)
     }
   }
-
-  /// Freezes what the policy freezes after `task`, and records the task's routing.
-  private func finish(_ task: ContinualTask) throws {
-    if policy == .spawnAndFreeze || policy == .reuseOrSpawn {
-      for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
-        try model.freeze(expert: index)
-        storedRecords[index].frozenAtTask = task.index
-      }
-      if scenario.lifecycle.gate == .rowsFrozen, model.gate is SoftmaxGate {
-        try model.freezeGate(rows: Array(records.indices))
-      }
-    }
-    if policy == .ewc { try updateFisher(task) }
-  }
-
-  private func mergeClasses(_ a: [Int], _ b: [Int]) -> [Int] { a + b.filter { !a.contains($0) } }
 
   /// The head of a class-incremental evaluation after `task`: the classes seen so far,
   /// each expert restricted to the classes it was trained on.

@@ -4,16 +4,17 @@ import MoE
 import NN
 import TensorCore
 
-/// Runs a scenario's task stream with one lifecycle policy or baseline.
+/// Runs a scenario's task stream under one ``LifecyclePolicy``, built-in or a user's.
 ///
-/// MoE policies: `shared` (every expert trainable on every task), `spawn-and-freeze`
-/// (`experts_per_task` new experts per task, earlier ones frozen), `reuse-or-spawn`
-/// (a frozen expert whose task-IL validation accuracy on the new task reaches
-/// `reuse_threshold` is reused, else new experts are spawned). The gate is `trainable`,
-/// has the rows of frozen experts frozen (`rows-frozen`, softmax gate), or is trained on a
-/// seeded reservoir of `replay_samples` earlier samples mixed into each batch (`replay`).
-/// Baselines use one network and no gate: `fine-tune`, `ewc` (online EWC), `replay`
-/// (experience replay) and `joint` (training on every task seen so far).
+/// The policy decides what is spawned, reused, frozen and trained around each task (see
+/// ``LifecyclePolicy`` for the order of its calls); the run holds everything else: the
+/// mixture, the optimiser, the seeded random generator, the replay reservoir, EWC's
+/// tables and the experts' records, all of which ``state`` hands to a checkpoint. The
+/// built-in MoE policies are `shared`, `spawn-and-freeze` and `reuse-or-spawn`, whose gate
+/// is `trainable`, has the rows of frozen experts frozen (`rows-frozen`, softmax gate), or
+/// is trained on a seeded reservoir of `replay_samples` earlier samples mixed into each
+/// batch (`replay`); the single-network baselines are `fine-tune`, `ewc` (online EWC),
+/// `replay` (experience replay) and `joint` (training on every task seen so far).
 public final class ContinualRun {
   /// The scenario.
   public let scenario: Scenario
@@ -32,8 +33,8 @@ public final class ContinualRun {
     }
     return hash.hexDigest()
   }()
-  /// The policy or baseline.
-  public let policy: PolicyName
+  /// The lifecycle policy; `policy.name` is the name metrics and checkpoints record.
+  public let policy: any LifecyclePolicy
   /// The mixture being trained.
   public private(set) var model: MixtureOfExperts
   /// Per expert: spawn, freeze and classes. Experts added to `model` by hand between tasks
@@ -78,12 +79,9 @@ public final class ContinualRun {
   /// The state after the tasks finished so far, for a checkpoint.
   public var state: ContinualRunState {
     ContinualRunState(
-      scenario: scenario, policy: policy, dataDigest: dataDigest,
+      scenario: scenario, policy: policy.name, dataDigest: dataDigest,
       numerics: BLAS.numericsDescription,
-      // Built-in experts are named by their scenario kind, others by their Swift type.
-      expertKinds: model.experts.map {
-        $0 is FeatureExpert ? scenario.model.expert.rawValue : String(describing: type(of: $0))
-      },
+      expertKinds: model.experts.indices.map(kindName(ofExpert:)),
       gateKind: String(describing: type(of: model.gate)),
       nextTask: finishedReports.count,
       modelState: Dictionary(uniqueKeysWithValues: model.state().map { ($0.key, $0.tensor) }),
@@ -108,7 +106,8 @@ public final class ContinualRun {
     }
     var scratch = RandomGenerator(seed: 0)
     while model.experts.count < state.records.count {
-      try model.addExpert(try makeExpert(&scratch), using: &scratch)
+      let task = state.records[model.experts.count].spawnedAtTask
+      try model.addExpert(try newExpert(for: task, using: &scratch), using: &scratch)
     }
     try model.loadState(state.modelState)
     storedRecords = state.records
@@ -144,7 +143,12 @@ public final class ContinualRun {
   public var ewcFisher: [String: [Float]] { fisher }
   /// EWC's anchor weights, by parameter key.
   public var ewcAnchors: [String: [Float]] { anchors }
-  let makeExpert: (inout RandomGenerator) throws -> any Expert
+  /// Builds every expert of the run: the scenario kind's factory or the one given.
+  let makeExpert: (ExpertContext, inout RandomGenerator) throws -> any Expert
+  /// Whether ``makeExpert`` is the scenario kind's factory (no factory was given).
+  let makesScenarioKind: Bool
+  /// The types of the experts the scenario kind's factory made.
+  var scenarioKindTypes: Set<ObjectIdentifier> = []
   var optimizer: any Optimizer
   private var replayBuffer: [Int] = []
   private var replaySeen = 0
@@ -156,37 +160,63 @@ public final class ContinualRun {
   /// mixture stays well below the training step's memory.
   static let evaluationBatch = 256
 
-  /// A run of `stream` under `policy` (the scenario's unless given).
+  /// A run of `stream` under the policy named `policy` (the scenario's unless given),
+  /// built-in or registered.
   ///
-  /// - Parameter makeExpert: Builds every expert of the run (initial and spawned) instead of
-  ///   the scenario's `model.expert` kind: plug your own ``Expert`` type in here. Its hidden
-  ///   size must be the scenario's attention dimension when the gate is attentive.
-  public init(
+  /// - Parameter makeExpert: Builds every expert of the run (initial, spawned and restored)
+  ///   instead of the scenario's `model.expert` kind: plug your own ``Expert`` type in here,
+  ///   or register it as a kind (``ExpertKind/register(_:make:)``) and name it in the
+  ///   scenario. With an attentive gate its hidden size must be the context's
+  ///   ``ExpertContext/hiddenCount``.
+  /// - Throws: ``ScenarioError`` for a policy or expert kind that is neither built in nor
+  ///   registered; ``ModuleError`` when an expert does not fit the mixture.
+  public convenience init(
     scenario: Scenario, stream: TaskStream, policy: PolicyName? = nil,
-    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+    makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)? = nil
   ) throws {
-    self.scenario = scenario
-    self.stream = stream
-    self.policy = policy ?? scenario.lifecycle.policy
-    guard PolicyName.known.contains(self.policy) else {
+    let name = policy ?? scenario.lifecycle.policy
+    guard let found = name.lifecyclePolicy else {
       throw ScenarioError(
-        file: "--policy", path: self.policy.rawValue,
+        file: "--policy", path: name.rawValue,
         message: "unknown policy; one of "
           + PolicyName.known.map(\.rawValue).joined(separator: ", "))
     }
+    try self.init(scenario: scenario, stream: stream, policy: found, makeExpert: makeExpert)
+  }
+
+  /// A run of `stream` under `policy`, which need not be registered (but then a checkpoint
+  /// of the run is only resumed through ``restore(_:)`` on a run given the same policy).
+  ///
+  /// - Parameter makeExpert: As for the initialiser taking the policy's name.
+  /// - Throws: ``ScenarioError`` for an expert kind that is neither built in nor registered;
+  ///   ``ModuleError`` when an expert does not fit the mixture.
+  public init(
+    scenario: Scenario, stream: TaskStream, policy: any LifecyclePolicy,
+    makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)? = nil
+  ) throws {
+    self.scenario = scenario
+    self.stream = stream
+    self.policy = policy
+    let kind = scenario.model.expert
+    guard let make = makeExpert ?? kind.factory else {
+      throw ScenarioError(
+        file: scenario.name, path: "model.expert",
+        message: "unknown expert kind '\(kind)'; one of "
+          + ExpertKind.known.map(\.rawValue).joined(separator: ", ")
+          + " (register a kind of your own with ExpertKind.register(_:make:) first)")
+    }
+    self.makeExpert = make
+    makesScenarioKind = makeExpert == nil
     var generator = RandomGenerator(seed: UInt64(scenario.training.seed))
-    let isBaseline = PolicyName.baselines.contains(self.policy)
-    let initial =
-      isBaseline
-      ? 1 : (self.policy == .shared ? scenario.model.experts : scenario.lifecycle.expertsPerTask)
-    let makeExpert = try makeExpert ?? Self.expertFactory(scenario)
-    self.makeExpert = makeExpert
-    let experts: [any Expert] = try (0..<initial).map { _ in try makeExpert(&generator) }
+    let initial = policy.initialExpertCount(for: scenario)
+    let context = ExpertContext(scenario: scenario, task: 0)
+    let experts: [any Expert] = try (0..<initial).map { _ in try make(context, &generator) }
     let gate: any Gate =
-      isBaseline
+      policy.isSingleNetwork
       ? SingleExpertGate() : try Self.makeGate(scenario, experts: initial, using: &generator)
     self.generator = generator
     model = try MixtureOfExperts(experts: experts, gate: gate)
+    if makesScenarioKind { scenarioKindTypes = Set(experts.map { ObjectIdentifier(type(of: $0)) }) }
     storedRecords = (0..<initial).map {
       ExpertRecord(id: $0, spawnedAtTask: 0, frozenAtTask: nil, classes: [])
     }
@@ -194,28 +224,24 @@ public final class ContinualRun {
     optimizer = makeOptimizer()
   }
 
-  /// A function making new experts of the scenario's kind.
-  static func expertFactory(_ scenario: Scenario) throws
-    -> (inout RandomGenerator) throws -> any Expert
-  {
-    let classes = scenario.classCount
-    if let architecture = scenario.model.expert.paperArchitecture {
-      return { try architecture.makeExpert(classCount: classes, using: &$0) }
-    }
-    let shape = scenario.sampleShape
-    let hidden = scenario.model.hidden
-    if scenario.model.expert == .conv {
-      let channels = scenario.model.channels
-      return {
-        try FeatureExpert.convolutional(
-          inputShape: shape, channels: channels, hidden: hidden, classCount: classes,
-          using: &$0)
-      }
-    }
-    return {
-      try FeatureExpert.multilayerPerceptron(
-        inputCount: shape.reduce(1, *), hidden: hidden, classCount: classes, using: &$0)
-    }
+  /// A new expert for `task` from ``makeExpert``, its type noted when it is the scenario
+  /// kind's.
+  func newExpert(for task: Int, using generator: inout RandomGenerator) throws -> any Expert {
+    let expert = try makeExpert(ExpertContext(scenario: scenario, task: task), &generator)
+    if makesScenarioKind { scenarioKindTypes.insert(ObjectIdentifier(type(of: expert))) }
+    return expert
+  }
+
+  /// The name a checkpoint records as expert `index`'s kind: the scenario's `model.expert`
+  /// for the built-in expert type and for experts of a type the scenario's kind made (a
+  /// registered kind's); otherwise the Swift type's name (experts of a factory given to the
+  /// run, or added by hand).
+  ///
+  /// - Precondition: `index` is an expert of ``model``.
+  public func kindName(ofExpert index: Int) -> String {
+    let expert = model.experts[index]
+    return expert is FeatureExpert || scenarioKindTypes.contains(ObjectIdentifier(type(of: expert)))
+      ? scenario.model.expert.rawValue : String(describing: type(of: expert))
   }
 
   static func makeGate(_ scenario: Scenario, experts: Int, using generator: inout RandomGenerator)
@@ -252,19 +278,12 @@ public final class ContinualRun {
 
   // MARK: - Training
 
-  private var usesReplay: Bool {
-    policy == .replay
-      || (!PolicyName.baselines.contains(policy) && scenario.lifecycle.gate == .replay)
-  }
-
   func train(_ task: ContinualTask, progress: (ContinualProgress) throws -> Void) throws
     -> (seconds: Double, epochLosses: [Double])
   {
     model.train(true)
-    var indices = task.trainIndices
-    if policy == .joint {
-      indices = stream.tasks.prefix(task.index + 1).flatMap(\.trainIndices)
-    }
+    let indices = policy.trainingIndices(for: task, in: self)
+    let replays = policy.replaysSamples(in: scenario)
     let head = classIncrementalHead(through: task.index)
     let objective = MixtureObjective(
       loss: scenario.training.loss, sampleSimilarity: scenario.regularizers.sampleSimilarity,
@@ -282,7 +301,7 @@ public final class ContinualRun {
       var samples = 0
       for first in stride(from: 0, to: order.count, by: batchSize) {
         var batch = Array(order[first..<min(order.count, first + batchSize)])
-        if usesReplay, !replayBuffer.isEmpty {
+        if replays, !replayBuffer.isEmpty {
           var draw = replayBuffer
           draw.shuffle(using: &generator)
           batch += draw.prefix(batchSize)
@@ -290,13 +309,8 @@ public final class ContinualRun {
         guard batch.count > 1 else { continue }
         let (input, labels) = try stream.train.batch(
           batch, augmentation: augmentation, using: &generator)
-        let terms: StepLosses
-        if policy == .ewc, !fisher.isEmpty {
-          terms = try ewcStep(input: input, labels: labels, head: head, objective: objective)
-        } else {
-          terms = try model.trainStep(
-            input: input, targets: labels, objective: objective, optimizer: optimizer, head: head)
-        }
+        let terms = try policy.trainStep(
+          input: input, labels: labels, head: head, objective: objective, in: self)
         total += Double(terms.data)
         batches += 1
         samples += batch.count
@@ -315,7 +329,7 @@ public final class ContinualRun {
           task: task.index, epoch: epoch, of: scenario.training.epochs, loss: epochLosses.last!,
           seconds: elapsed, samplesPerSecond: Double(samples) / max(elapsed, 1e-9)))
     }
-    if usesReplay { addToReplay(task.trainIndices) }
+    if replays { addToReplay(task.trainIndices) }
     return (seconds, epochLosses)
   }
 
@@ -323,8 +337,8 @@ public final class ContinualRun {
   /// `task` (reservoir sampling keeps every task seen, this one included, in proportion),
   /// with every expert held fixed. Returns the seconds spent.
   func trainGateOnReplay(through task: ContinualTask) throws -> Double {
-    guard scenario.lifecycle.gateEpochs > 0, usesReplay, !PolicyName.baselines.contains(policy),
-      replayBuffer.count > 1
+    guard scenario.lifecycle.gateEpochs > 0, policy.replaysSamples(in: scenario),
+      !policy.isSingleNetwork, replayBuffer.count > 1
     else { return 0 }
     let start = DispatchTime.now().uptimeNanoseconds
     let trainable = model.experts.indices.filter { !model.isFrozen(expert: $0) }

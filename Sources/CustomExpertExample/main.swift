@@ -1,7 +1,10 @@
-// A researcher's own expert type, plugged into a continual run from Swift.
+// A researcher's own expert type and lifecycle policy, plugged into continual runs from
+// Swift and, registered by name, into the command line.
 // Walked through in notebooks-md/04-custom-experts.md; run it with
-//   swift run custom-expert-example
+//   swift run custom-expert-example                    (the walk-through below)
+//   swift run custom-expert-example run SCENARIO …     (expertstream's command line)
 import ExpertStream
+import ExpertStreamCLI
 import Foundation
 
 /// A two-layer perceptron with a residual connection around its second layer.
@@ -20,6 +23,14 @@ final class ResidualExpert: Module, Expert {
     classifier = try Linear(width, classes, using: &generator)
   }
 
+  /// An expert sized by what the run knows: the flattened sample, the gate's dimension d
+  /// (`model.hidden`'s last width) and the class count.
+  convenience init(_ context: ExpertContext, using generator: inout RandomGenerator) throws {
+    try self.init(
+      inputs: context.inputCount, width: context.hiddenCount, classes: context.classCount,
+      using: &generator)
+  }
+
   var classCount: Int { classifier.outputCount }
   var hiddenCount: Int { encoder.outputCount }
 
@@ -31,24 +42,62 @@ final class ResidualExpert: Module, Expert {
   }
 }
 
+/// Spawns one expert every other task and freezes the trainable ones after every second
+/// task, so each expert learns two consecutive tasks: half the experts of
+/// spawn-and-freeze.
+///
+/// Like every policy it keeps no state of its own (it decides from the task's index), so
+/// checkpoints and resume work unchanged.
+struct SpawnEveryOtherTask: LifecyclePolicy {
+  var name: PolicyName { PolicyName(rawValue: "spawn-every-other-task") }
+
+  func initialExpertCount(for scenario: Scenario) -> Int { 1 }
+
+  func prepare(for task: ContinualTask, in run: ContinualRun) throws {
+    if task.index > 0, task.index.isMultiple(of: 2) { try run.spawnExpert(for: task) }
+  }
+
+  func finish(_ task: ContinualTask, in run: ContinualRun) throws {
+    if !task.index.isMultiple(of: 2) { try run.freezeTrainableExperts(afterTask: task) }
+  }
+}
+
+/// Prints a finished task's class-IL accuracies.
+func printAccuracy(_ report: TaskReport) {
+  let accuracy = report.accuracyClassIL.map { String(format: "%.1f", 100 * $0) }
+  print("after task \(report.task + 1): class-IL accuracy (%) \(accuracy.joined(separator: " "))")
+}
+
+struct StopAfterTwoTasks: Error {}
+
 do {
+  // By name: scenario files (`"model": {"expert": "residual"}`, `"lifecycle": {"policy":
+  // "spawn-every-other-task"}`), `--policy`, and resuming checkpoints find them here.
+  try ExpertKind.register(ExpertKind(rawValue: "residual")) { context, generator in
+    try ResidualExpert(context, using: &generator)
+  }
+  try PolicyName.register(SpawnEveryOtherTask())
+
+  // With arguments, the program is expertstream's command line, with the names above.
+  let arguments = Array(CommandLine.arguments.dropFirst())
+  if !arguments.isEmpty {
+    signal(SIGPIPE, SIG_IGN)  // as expertstream: `… | head` stops the run cleanly
+    exit(ExpertStreamTool.main(arguments))
+  }
+
   // The quick scenario: 3 tasks of FashionMNIST, one expert spawned and frozen per task.
   let scenario = try Scenario.load(
     "tasks/quick.json", overrides: ["checkpoint.directory=checkpoints/custom-expert"])
   let (train, test) = try scenario.loadDatasets()
   let stream = TaskStream(scenario: scenario, train: train, test: test)
 
-  // Every expert of the run, the first one and those spawned later, is a ResidualExpert.
-  // Its width is the attentive gate's attention dimension (32 in quick.json).
-  let run = try ContinualRun(scenario: scenario, stream: stream) { generator in
-    try ResidualExpert(inputs: 784, width: 32, classes: 10, using: &generator)
+  // Every expert of the run, the first one and those spawned later, is a ResidualExpert,
+  // made by this factory instead of the scenario's `mlp` kind.
+  let run = try ContinualRun(scenario: scenario, stream: stream) { context, generator in
+    try ResidualExpert(context, using: &generator)
   }
   let result = try run.run { event in
-    if case .taskFinished(let report) = event {
-      let accuracy = report.accuracyClassIL.map { String(format: "%.1f", 100 * $0) }
-      print(
-        "after task \(report.task + 1): class-IL accuracy (%) \(accuracy.joined(separator: " "))")
-    }
+    if case .taskFinished(let report) = event { printAccuracy(report) }
   }
   for expert in result.experts {
     print(
@@ -64,11 +113,49 @@ do {
   try run.model.freeze(expert: extra)
   print("frozen now: \(run.model.isFrozen(expert: extra))")
 
-  // The checkpoint records the user type's name as the expert's kind.
+  // The checkpoint records the user type's name as the kind of a factory's experts.
   let path = "checkpoints/custom-expert/latest.h5"
   try Checkpoint.write(run.state, to: path, toolVersion: "example")
   let summary = try Checkpoint.summary(of: path)
   print("\(path): experts of kind \(Set(summary.experts.map(\.kind)).sorted())")
+
+  // The registered names in a run with a home: a checkpoint after every task, stopped
+  // after task 2 (as a killed process would be), then resumed from its checkpoint.
+  let named = try Scenario.load(
+    "tasks/quick.json",
+    overrides: [
+      "model.expert=residual", "lifecycle.policy=spawn-every-other-task",
+      "checkpoint.directory=checkpoints/custom-policy",
+    ])
+  // A fresh start: `resume()` takes the newest complete checkpoint in the directory, which
+  // could otherwise be a task file of an earlier execution that ran to the end.
+  try? FileManager.default.removeItem(atPath: named.checkpoint.directory)
+  let experiment = ContinualExperiment(
+    scenario: named, stream: TaskStream(scenario: named, train: train, test: test),
+    checkpointDirectory: named.checkpoint.directory)
+  do {
+    _ = try experiment.run { event in
+      guard case .progress(.taskFinished(let report)) = event else { return }
+      printAccuracy(report)
+      if report.task == 1 { throw StopAfterTwoTasks() }
+    }
+  } catch is StopAfterTwoTasks {
+    print("stopped after task 2")
+  }
+  _ = try experiment.resume { event in
+    if case .resumed(let file, let done, let of) = event {
+      print("resumed from \(file): \(done) of \(of) tasks done")
+    }
+    if case .progress(.taskFinished(let report)) = event { printAccuracy(report) }
+  }
+  let resumed = try Checkpoint.summary(of: "\(named.checkpoint.directory)/latest.h5")
+  print("policy \(resumed.policy), \(resumed.tasks.count) tasks")
+  for expert in resumed.experts {
+    print(
+      "\(expert.name): kind \(expert.kind), spawned at task \(expert.spawnedAtTask + 1), "
+        + (expert.frozenAtTask.map { "frozen after task \($0 + 1)" } ?? "trainable")
+        + ", classes \(expert.classes)")
+  }
 } catch {
   FileHandle.standardError.write(Data("error: \(error)\n".utf8))
   exit(1)

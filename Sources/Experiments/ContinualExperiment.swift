@@ -29,13 +29,16 @@ public struct ContinualExperiment {
   public let scenario: Scenario
   /// The tasks to train, in order.
   public let stream: TaskStream
-  /// The lifecycle policy (the scenario's unless given at initialisation).
+  /// The lifecycle policy's name (the scenario's unless given at initialisation): a
+  /// built-in or registered policy (see ``PolicyName/register(_:)``), so that its
+  /// checkpoints resume by name.
   public let policy: PolicyName
   /// Where the checkpoints go; created when missing.
   public let checkpointDirectory: String
   /// Builds every expert (initial and spawned) instead of the scenario's `model.expert`
-  /// kind; `nil` for the scenario's.
-  public let makeExpert: ((inout RandomGenerator) throws -> any Expert)?
+  /// kind; `nil` for the scenario's (built-in or registered, see
+  /// ``ExpertKind/register(_:make:)``).
+  public let makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)?
   /// The version recorded in every checkpoint as the writer's (by default
   /// ``ExpertStreamVersion/current``).
   public let toolVersion: String
@@ -44,12 +47,13 @@ public struct ContinualExperiment {
   /// given), checkpointed into `checkpointDirectory`.
   ///
   /// Nothing is checked or touched until ``run(resumingFrom:events:)``; an unknown policy
-  /// is reported then. A checkpoint of a run with a custom `makeExpert` can only be resumed
-  /// by an experiment with the same expert type.
+  /// or expert kind is reported then. A checkpoint of a run with a custom `makeExpert` can
+  /// only be resumed by an experiment with the same expert type; one of a registered kind
+  /// by any experiment (or `Checkpoint.load`) in a process that registered it.
   public init(
     scenario: Scenario, stream: TaskStream, checkpointDirectory: String, policy: PolicyName? = nil,
     toolVersion: String = ExpertStreamVersion.current,
-    makeExpert: ((inout RandomGenerator) throws -> any Expert)? = nil
+    makeExpert: ((ExpertContext, inout RandomGenerator) throws -> any Expert)? = nil
   ) {
     self.scenario = scenario
     self.stream = stream

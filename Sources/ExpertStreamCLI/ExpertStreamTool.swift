@@ -15,6 +15,10 @@ public enum ExpertStreamTool {
   ]
 
   /// Runs the tool on `arguments` (without the program name) and returns the exit code.
+  ///
+  /// A program of its own registers its expert kinds and policies
+  /// (`ExpertKind.register(_:make:)`, `PolicyName.register(_:)`), then hands its arguments
+  /// here: every subcommand then accepts the registered names.
   public static func main(_ arguments: [String], console: Console = .standard()) -> Int32 {
     do {
       guard let first = arguments.first, first != "--help", first != "-h", first != "help"

@@ -159,7 +159,7 @@ private final class ResearcherExpert: Module, Expert {
 
 @Test func aUserExpertTypeIsSpawnedMidStreamAndFrozen() throws {
   let run = try ContinualRun(scenario: scenario("spawn-and-freeze"), stream: stream()) {
-    try ResearcherExpert(hidden: 16, classes: 6, using: &$0)
+    try ResearcherExpert(hidden: 16, classes: 6, using: &$1)
   }
   let result = try run.run()
   #expect(run.model.experts.allSatisfy { $0 is ResearcherExpert })

@@ -40,7 +40,7 @@ private func experiment(in directory: String) throws -> ContinualExperiment {
   let stream = try tinyStream(for: scenario)
   return ContinualExperiment(
     scenario: scenario, stream: stream, checkpointDirectory: directory, toolVersion: "test"
-  ) { generator in
+  ) { _, generator in
     try ResidualExpert(inputs: 784, width: 8, classes: 6, using: &generator)
   }
 }
