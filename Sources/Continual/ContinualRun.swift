@@ -341,11 +341,13 @@ public final class ContinualRun {
       !policy.isSingleNetwork, replayBuffer.count > 1
     else { return 0 }
     let start = DispatchTime.now().uptimeNanoseconds
+    // The head reads the records, which count an expert frozen by hand as frozen for good:
+    // take it before the experts are held fixed for a moment.
+    let head = classIncrementalHead(through: task.index)
     let trainable = model.experts.indices.filter { !model.isFrozen(expert: $0) }
     for index in trainable { model.experts[index].freeze() }
     defer { for index in trainable { model.experts[index].unfreeze() } }
     model.train(true)
-    let head = classIncrementalHead(through: task.index)
     let objective = MixtureObjective(loss: scenario.training.loss)
     let batchSize = scenario.training.batchSize
     for _ in 0..<scenario.lifecycle.gateEpochs {
