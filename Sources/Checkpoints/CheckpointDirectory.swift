@@ -23,6 +23,19 @@ public enum CheckpointDirectory {
     name == latestName || (name.hasPrefix("task_") && name.hasSuffix(".h5"))
   }
 
+  /// Removes every checkpoint (`latest.h5`, `task_…h5`) from `directory`, so that a run
+  /// starting from its first task leaves no file of an earlier run for a resume to pick.
+  ///
+  /// Other files stay. A directory that does not exist holds none.
+  ///
+  /// - Throws: The system's error, naming the file, when one cannot be removed.
+  public static func removeCheckpoints(in directory: String) throws {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    for name in names.sorted() where isCheckpointName(name) {
+      try FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+    }
+  }
+
   /// The newest complete checkpoint in `directory`: of `latest.h5` and the `task_NNN.h5`
   /// files, the one that records the most finished tasks (`latest.h5` on a tie), whatever
   /// their names or modification times say; `nil` when there is none.

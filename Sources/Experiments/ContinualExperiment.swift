@@ -63,7 +63,8 @@ public struct ContinualExperiment {
     self.makeExpert = makeExpert
   }
 
-  /// Trains the stream from the first task, or with `file` restores that checkpoint first
+  /// Trains the stream from the first task (replacing the checkpoints an earlier run left in
+  /// the directory), or with `file` restores that checkpoint first
   /// and continues with the task after its last one, writing checkpoints after every task.
   ///
   /// A checkpoint that cannot be written stops the run there, and so does an error
@@ -82,6 +83,17 @@ public struct ContinualExperiment {
     return try withExtendedLifetime(lock) {
       for name in removed {
         try events(.note("removed \(directory)/\(name), left by a process that no longer runs"))
+      }
+      // A run from the first task replaces the directory's checkpoints: a later task's file
+      // of an earlier run would otherwise be what a resume picks.
+      if file == nil {
+        do {
+          try CheckpointDirectory.removeCheckpoints(in: directory)
+        } catch {
+          throw CheckpointDirectoryError(
+            problem: "\(directory): cannot remove the checkpoints of an earlier run: \(error)",
+            hint: "remove them, or give the run another checkpoint.directory")
+        }
       }
       let run = try ContinualRun(
         scenario: scenario, stream: stream, policy: policy, makeExpert: makeExpert)

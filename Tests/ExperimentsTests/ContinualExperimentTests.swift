@@ -126,6 +126,29 @@ private struct Stop: Error {}
   #expect(continued.experts.map(\.classes) == uninterrupted.experts.map(\.classes))
 }
 
+@Test func aRunFromTheFirstTaskLeavesNoCheckpointOfAnEarlierRun() throws {
+  let directory = try TemporaryDirectory()
+  let path = directory.path("run")
+  _ = try experiment(in: path).run()
+  try Data("not mine".utf8).write(to: URL(fileURLWithPath: "\(path)/notes.txt"))
+
+  // Run again from the first task, stopped after task 0: the earlier run's task_001.h5 and
+  // task_002.h5 are gone, so a resume continues from task 0's checkpoint.
+  #expect(throws: Stop.self) {
+    _ = try experiment(in: path).run { event in
+      if case .progress(.taskFinished) = event { throw Stop() }
+    }
+  }
+  #expect(
+    try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }
+      .sorted() == ["latest.h5", "notes.txt", "task_000.h5"])
+  var resumed: (file: String, done: Int, of: Int)?
+  _ = try experiment(in: path).resume { event in
+    if case .resumed(let file, let done, let of) = event { resumed = (file, done, of) }
+  }
+  #expect(resumed?.done == 1 && resumed?.of == 3)
+}
+
 @Test func anUnusableDirectoryIsReportedBeforeTraining() throws {
   let directory = try TemporaryDirectory()
   let file = directory.path("file")
