@@ -77,13 +77,16 @@ let package = Package(
       name: "Checkpoints", dependencies: ["Continual", "CHDF5"], swiftSettings: optimisedChecked),
     .target(
       name: "Experiments", dependencies: ["Checkpoints"], swiftSettings: optimisedChecked),
-    .target(name: "Sweeps", dependencies: ["Experiments", "CMPI"]),
+    .target(name: "Sweeps", dependencies: ["Experiments", "CMPI", "Plots"]),
+    // Workloads of `expertstream bench`: what is timed, FLOP counts, measurements.
+    .target(name: "Benchmarks", dependencies: ["Experiments"], swiftSettings: optimisedChecked),
     // SVG figures (heat-maps, line and bar charts) as text; no dependencies.
     .target(name: "Plots"),
     .target(
       name: "ExpertStream",
       dependencies: [
         "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Experiments", "Sweeps",
+        "Benchmarks",
       ]),
     .target(
       name: "ExpertStreamCLI",
@@ -92,7 +95,7 @@ let package = Package(
       // `@_exported` imports left stale objects.
       dependencies: [
         "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
-        "Experiments", "Sweeps", "Plots",
+        "Experiments", "Sweeps", "Benchmarks", "Plots",
       ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type.
@@ -118,7 +121,8 @@ let package = Package(
     .testTarget(
       name: "ExperimentsTests",
       dependencies: ["Experiments", "_TestSupport", "_ContinualTestSupport"]),
-    .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
+    .testTarget(
+      name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(name: "PlotsTests", dependencies: ["Plots", "_TestSupport"]),
     .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "_TestSupport"]),
   ],

@@ -128,6 +128,16 @@ struct EventLog {
     }
   }
 
+  /// An event whose fields are `value`'s JSON object (see ``JSONOutput/tree(_:)``) and
+  /// `extra`.
+  func event(
+    _ name: String, encoding value: some Encodable, adding extra: [String: Any] = [:],
+    text: @autoclosure () -> String
+  ) {
+    let fields = (try? JSONOutput.tree(value)) as? [String: Any] ?? [:]
+    event(name, fields.merging(extra) { $1 }, text: text())
+  }
+
   /// Redraws the live progress bar (text format on a terminal only).
   func bar(_ line: @autoclosure () -> String) {
     if format == .text && !quiet && console.isTerminal { console.progress(line()) }

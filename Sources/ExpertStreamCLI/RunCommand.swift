@@ -159,11 +159,11 @@ struct RunCommand: Command {
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
-    let experiment = try PaperComparison(
-      scenario: scenario, file: path, train: train, test: test
-    ).experiment
-    let (settings, architecture) = (experiment.settings, experiment.settings.architecture)
-    let task = (train: experiment.train, test: experiment.test)
+    let comparison = try PaperComparison(scenario: scenario, file: path, train: train, test: test)
+    let (settings, architecture) = (
+      comparison.experiment.settings, comparison.experiment.settings.architecture
+    )
+    let task = (train: comparison.experiment.train, test: comparison.experiment.test)
     let log = log(console)
     log.event(
       "start",
@@ -178,35 +178,23 @@ struct RunCommand: Command {
         + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads, "
         + "\(BLAS.numerics.rawValue) numerics\n"
         + "scenario hash \(scenario.hash)\ndata from \(train.source?.directory ?? "memory")")
-    var results: [PaperRunResult] = []
-    let firstSeed = UInt64(scenario.training.seed)
-    for seed in firstSeed..<(firstSeed + UInt64(seedCount)) {
-      var trained: [PaperMethod: MixtureOfExperts] = [:]
-      for method in methods {
-        let reuse = method == .distilled ? trained[settings.distillFrom] : nil
-        let (result, model) = try experiment.run(method, seed: seed, startingFrom: reuse) { event in
-          report(event, method: method, seed: seed, log: log)
-        }
-        trained[method] = model
-        results.append(result)
-        // Rewritten after every run, so a long comparison cut short keeps what finished.
-        if let metricsPath {
-          try FileSystem.writeAtomically(try PaperReport.json(results), to: metricsPath)
-        }
+    let results = try comparison.run(
+      methods: methods, seeds: seedCount, metricsFile: metricsPath,
+      progress: { report($2, method: $0, seed: $1, log: log) },
+      finished: { result in
         guard !console.isOutputClosed else {
           throw OutputClosedError(
-            stoppedAt: "the comparison stopped after \(method.rawValue) seed \(seed)"
+            stoppedAt: "the comparison stopped after \(result.method.rawValue) seed \(result.seed)"
               + (metricsPath.map { "; the metrics of the runs so far are in \($0)" } ?? ""))
         }
         log.event(
-          "run", PaperReport.record(result),
+          "run", encoding: PaperMetrics(result),
           text: String(
             format:
               "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
-            method.rawValue, seed, result.train.error, result.test.error,
+            result.method.rawValue, result.seed, result.train.error, result.test.error,
             result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
-      }
-    }
+      })
     log.result("")
     log.result(
       "Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
@@ -216,17 +204,12 @@ struct RunCommand: Command {
     log.result(formatTable(PaperReport.bestOfTable(results)))
     for method in methods where logFormat == .text {
       guard
-        let best = results.filter({ $0.method == method }).min(by: {
-          $0.train.error < $1.train.error
-        })
+        let (seed, rows) = PaperReport.decompositionTable(
+          results, method: method, classNames: train.classNames)
       else { continue }
       console.print("")
-      console.print("\(method.rawValue), seed \(best.seed): p(expert | class) on the test set")
-      var table = [["expert"] + train.classNames]
-      for (expert, row) in best.test.decomposition.enumerated() {
-        table.append(["\(expert)"] + row.map { String(format: "%.2f", $0) })
-      }
-      console.print(formatTable(table))
+      console.print("\(method.rawValue), seed \(seed): p(expert | class) on the test set")
+      console.print(formatTable(rows))
     }
     if let metricsPath {
       log.result("")
@@ -299,3 +282,6 @@ struct UnusablePathError: UserInputError {
 
 /// A checkpoint directory that cannot be used is the user's choice: exit code 2.
 extension CheckpointDirectoryError: UserInputError {}
+
+/// `--resume` with no checkpoint to resume from is the user's choice: exit code 2.
+extension NoCheckpointError: UserInputError {}
