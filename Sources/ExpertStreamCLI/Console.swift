@@ -1,4 +1,5 @@
 import Continual
+import Experiments
 import Foundation
 
 /// Where a command writes: standard output and error in the tool, buffers in tests.
@@ -128,14 +129,9 @@ struct EventLog {
     }
   }
 
-  /// An event whose fields are `value`'s JSON object (see ``JSONOutput/tree(_:)``) and
-  /// `extra`.
-  func event(
-    _ name: String, encoding value: some Encodable, adding extra: [String: Any] = [:],
-    text: @autoclosure () -> String
-  ) {
-    let fields = (try? JSONOutput.tree(value)) as? [String: Any] ?? [:]
-    event(name, fields.merging(extra) { $1 }, text: text())
+  /// A library's log entry, as ``event(_:_:text:)``.
+  func entry(_ entry: LogEntry) {
+    event(entry.name, entry.fields, text: entry.text)
   }
 
   /// Redraws the live progress bar (text format on a terminal only).

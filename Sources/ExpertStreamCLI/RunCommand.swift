@@ -160,24 +160,9 @@ struct RunCommand: Command {
     let started = Date()
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
     let comparison = try PaperComparison(scenario: scenario, file: path, train: train, test: test)
-    let (settings, architecture) = (
-      comparison.experiment.settings, comparison.experiment.settings.architecture
-    )
-    let task = (train: comparison.experiment.train, test: comparison.experiment.test)
     let log = log(console)
-    log.event(
-      "start",
-      [
-        "scenario": scenario.name, "scenario_hash": scenario.hash,
-        "architecture": architecture.rawValue, "experts": settings.experts,
-        "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
-        "numerics": BLAS.numericsDescription, "data_directory": train.source?.directory ?? NSNull(),
-      ],
-      text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
-        + "\(task.train.sampleCount) training / \(task.test.sampleCount) test samples, "
-        + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads, "
-        + "\(BLAS.numerics.rawValue) numerics\n"
-        + "scenario hash \(scenario.hash)\ndata from \(train.source?.directory ?? "memory")")
+    log.entry(
+      comparison.startEntry(scenario: scenario, methods: methods, seeds: seedCount, train: train))
     let results = try comparison.run(
       methods: methods, seeds: seedCount, metricsFile: metricsPath,
       progress: { report($2, method: $0, seed: $1, log: log) },
@@ -187,13 +172,7 @@ struct RunCommand: Command {
             stoppedAt: "the comparison stopped after \(result.method.rawValue) seed \(result.seed)"
               + (metricsPath.map { "; the metrics of the runs so far are in \($0)" } ?? ""))
         }
-        log.event(
-          "run", encoding: PaperMetrics(result),
-          text: String(
-            format:
-              "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
-            result.method.rawValue, result.seed, result.train.error, result.test.error,
-            result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
+        log.entry(result.logEntry)
       })
     log.result("")
     log.result(
@@ -225,17 +204,7 @@ struct RunCommand: Command {
           "  \(method.rawValue) seed \(seed) epoch \(epoch)", done: done, of: of,
           samples: samples, loss: loss, seconds: seconds))
     }
-    if case .epoch(let epoch, let total, let loss, let seconds) = event {
-      log.event(
-        "epoch",
-        [
-          "method": method.rawValue, "seed": seed, "epoch": epoch, "epochs": total, "loss": loss,
-          "seconds": seconds,
-        ],
-        text: String(
-          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
-          total, loss, seconds))
-    }
+    if let entry = event.logEntry(method: method, seed: seed) { log.entry(entry) }
   }
 
   /// The live bar of an epoch: `label`, batches done of `of`, samples/s, the running loss
