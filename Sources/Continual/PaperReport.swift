@@ -52,11 +52,36 @@ public enum PaperReport {
     return rows
   }
 
+  /// The comparison's results for people, after a blank line: the mean ± std table over
+  /// `seeds` seeds, the paper's best-of table, and per method of `methods` its chosen run's
+  /// p(expert | class) on the test set, a column per class name.
+  ///
+  /// A method without runs in `results` gets no decomposition table.
+  public static func summaryText(
+    _ results: [PaperRunResult], methods: [PaperMethod], seeds: Int, classNames: [String]
+  ) -> String {
+    var lines = [
+      "", "Mean ± std over \(seeds) seed(s); entropies and I(E;Y) in bits, errors as fractions:",
+      formatTable(summaryTable(results)), "",
+      "The paper's rule (per method, the seed with the lowest training error):",
+      formatTable(bestOfTable(results)),
+    ]
+    for method in methods {
+      guard let (seed, rows) = decompositionTable(results, method: method, classNames: classNames)
+      else { continue }
+      lines += [
+        "", "\(method.rawValue), seed \(seed): p(expert | class) on the test set",
+        formatTable(rows),
+      ]
+    }
+    return lines.joined(separator: "\n")
+  }
+
   /// p(expert | class) on the test set of `method`'s run with the lowest training error (the
   /// paper's rule): its seed and the table, one row per expert, a column per class name.
   ///
   /// `nil` when `results` hold no run of `method`.
-  public static func decompositionTable(
+  static func decompositionTable(
     _ results: [PaperRunResult], method: PaperMethod, classNames: [String]
   ) -> (seed: UInt64, rows: [[String]])? {
     guard

@@ -174,22 +174,9 @@ struct RunCommand: Command {
         }
         log.entry(result.logEntry)
       })
-    log.result("")
     log.result(
-      "Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
-    log.result(formatTable(PaperReport.summaryTable(results)))
-    log.result("")
-    log.result("The paper's rule (per method, the seed with the lowest training error):")
-    log.result(formatTable(PaperReport.bestOfTable(results)))
-    for method in methods where logFormat == .text {
-      guard
-        let (seed, rows) = PaperReport.decompositionTable(
-          results, method: method, classNames: train.classNames)
-      else { continue }
-      console.print("")
-      console.print("\(method.rawValue), seed \(seed): p(expert | class) on the test set")
-      console.print(formatTable(rows))
-    }
+      PaperReport.summaryText(
+        results, methods: methods, seeds: seedCount, classNames: train.classNames))
     if let metricsPath {
       log.result("")
       log.result("metrics written to \(metricsPath)")

@@ -81,7 +81,7 @@ struct SweepCommand: Command {
       case .note(let text):
         console.print(prefix + text)
       case .runEnded(let run, let record) where !quiet:
-        console.print(prefix + Self.outcome(of: run, record, total: total))
+        console.print("\(prefix)run \(run.index + 1)/\(total) \(run.id): \(record.outcome)")
       case .stored(let done, let total, let elapsed, let remaining) where !quiet:
         console.print(
           "\(done)/\(total) runs done, \(RunCommand.duration(elapsed)) elapsed, "
@@ -107,27 +107,6 @@ struct SweepCommand: Command {
     console.print(
       "\(plan.name): \(plan.runs.count) runs of \(plan.scenarioPath) (\(plan.mode)), "
         + "output \(directory)")
-    var rows = [["#", "run id", plan.mode == .paper ? "method" : "policy", "seed", "settings"]]
-    for run in plan.runs {
-      rows.append([
-        "\(run.index + 1)", run.id, run.variant, "\(run.seed)",
-        ([run.configuration.map { "variant \($0)" }].compactMap { $0 }
-          + run.axisValues.map { "\($0.field)=\($0.value)" }).joined(separator: " "),
-      ])
-    }
-    console.print(formatTable(rows))
-  }
-
-  /// One line on how `run` ended.
-  private static func outcome(of run: SweepRun, _ record: SweepRecord, total: Int) -> String {
-    let head = "run \(run.index + 1)/\(total) \(run.id): "
-    guard record.status == .finished, let (name, value, unit) = record.metrics?.main else {
-      return head
-        + "FAILED after \(String(format: "%.1f s", record.seconds)): \(record.error ?? "")"
-    }
-    return head
-      + String(
-        format: "finished in %.1f s, %@ %@%@", record.seconds, name,
-        String(format: unit.isEmpty ? "%.4f" : "%.1f", value), unit)
+    console.print(formatTable(plan.table))
   }
 }

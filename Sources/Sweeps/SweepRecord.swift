@@ -162,6 +162,17 @@ public struct SweepRecord: Codable, Sendable, Equatable {
     self.seconds = seconds
   }
 
+  /// How the run ended, for people: `finished in 1.2 s, class-IL accuracy 65.7 %` (the
+  /// main metric, see ``RunMetrics/main``), or `FAILED after 1.2 s: ` and the error.
+  public var outcome: String {
+    guard status == .finished, let (name, value, unit) = metrics?.main else {
+      return "FAILED after \(String(format: "%.1f s", seconds)): \(error ?? "")"
+    }
+    return String(
+      format: "finished in %.1f s, %@ %@%@", seconds, name,
+      String(format: unit.isEmpty ? "%.4f" : "%.1f", value), unit)
+  }
+
   /// The record as one line of compact JSON with sorted keys (no newline).
   public func line() throws -> Data {
     try JSONOutput.data(encoding: self, pretty: false)
