@@ -15,9 +15,11 @@ import TensorCore
 /// `gradients/<key>` (trainable parameters with a gradient), with the architecture, gate,
 /// experts, loss, data loss and the L_s βs as root attributes.
 public struct GradientExport {
+  /// The mixture's architecture.
   public var architecture: PaperArchitecture
   /// An attentive gate, else a softmax one.
   public var attentive: Bool
+  /// The number of experts.
   public var experts: Int
   /// The batch: the dataset's first `batch` training samples.
   public var batch: Int

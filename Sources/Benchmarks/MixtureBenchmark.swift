@@ -10,7 +10,9 @@ import TensorCore
 public struct MixtureBenchmark {
   /// One timed phase: its name and median seconds per batch.
   public struct Phase: Sendable {
+    /// What is timed.
     public let name: String
+    /// Median seconds per batch.
     public let seconds: Double
   }
 

@@ -31,7 +31,9 @@ public struct TrainingBenchmark {
   public var architecture: PaperArchitecture
   /// An attentive gate, else the original (softmax) one.
   public var attentive: Bool
+  /// The number of experts.
   public var experts: Int
+  /// The batch size.
   public var batch: Int
   /// L_s's β_same and β_different (the authors' placement), or none.
   public var betas: (same: Float, different: Float)?

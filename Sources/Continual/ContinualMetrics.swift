@@ -36,46 +36,70 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
 
   /// One lifecycle event: `event` (spawned, frozen, …) of `expert` at `task` (from 0).
   public struct Event: Codable, Sendable, Equatable {
+    /// The task (from 0).
     public var task: Int
+    /// The expert's index.
     public var expert: Int
+    /// What happened (``LifecycleEvent/Kind``'s raw value).
     public var event: String
   }
 
+  /// The scenario's name.
   public var scenario: String
+  /// SHA-256 of the resolved scenario (``Scenario/hash``).
   public var scenarioHash: String
   /// The numerics that produced the run (``BLAS/numericsDescription``).
   public var numerics: String
+  /// The lifecycle policy's name.
   public var policy: String
+  /// `training.seed`.
   public var seed: Int
   /// The classes of every task.
   public var tasks: [[Int]]
+  /// Task-IL accuracy on tasks 1…t after each task t: a lower-triangular matrix.
   public var accuracyMatrixTaskIL: [[Double]]
+  /// Class-IL accuracy on tasks 1…t after each task t.
   public var accuracyMatrixClassIL: [[Double]]
+  /// Class-IL accuracy with oracle routing, after each task.
   public var oracleAccuracyMatrixClassIL: [[Double]]
+  /// Mean task-IL accuracy over every task after the last.
   public var averageAccuracyTaskIL: Double
+  /// Mean class-IL accuracy over every task after the last.
   public var averageAccuracyClassIL: Double
+  /// Backward transfer, task-IL.
   public var bwtTaskIL: Double
+  /// Backward transfer, class-IL.
   public var bwtClassIL: Double
+  /// Forgetting, task-IL.
   public var forgettingTaskIL: Double
+  /// Forward transfer, task-IL.
   public var fwtTaskIL: Double
+  /// Forgetting, class-IL.
   public var forgettingClassIL: Double
   /// The mean routing forgetting over the tasks after the first.
   public var routingForgetting: Double
+  /// Routing forgetting after each task (0 for the first).
   public var routingForgettingPerTask: [Double]
   /// The mean oracle-routing class-IL accuracy after the last task.
   public var oracleAccuracyClassIL: Double
   /// After the last task; `nil` for the baselines without a gate.
   public var routingAccuracy: Double?
+  /// Routing accuracy after each task; `nil` for the baselines without a gate.
   public var routingAccuracyPerTask: [Double]?
+  /// The final model's experts.
   public var experts: [Expert]
   /// p(expert | class) after every task.
   public var decompositions: [[[Double]]]
+  /// Mean gate weight per expert, after each task.
   public var expertUsage: [[Double]]
+  /// Entropy of the expert usage in bits, after each task.
   public var usageEntropy: [Double]
+  /// Mean entropy of p(expert | class) in bits, after each task.
   public var classEntropy: [Double]
   /// Seconds each task trained: a timing, `nil` in a sweep record's metrics (the record
   /// keeps it under `timing`).
   public var trainingSeconds: [Double]?
+  /// Every spawn, freeze and reuse, in order.
   public var lifecycleEvents: [Event]
 
   enum CodingKeys: String, CodingKey {

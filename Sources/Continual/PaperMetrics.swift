@@ -10,15 +10,19 @@ import TensorCore
 public struct PaperMetrics: Codable, Sendable, Equatable {
   /// The method's name (``PaperMethod``).
   public var method: String
+  /// The run's seed.
   public var seed: Int
   /// The numerics that produced the run (``BLAS/numericsDescription``).
   public var numerics: String
+  /// Error on the whole training set, after training.
   public var trainError: Double
+  /// Error on the test set.
   public var testError: Double
   /// Mean per-sample gate entropy, H_s.
   public var sampleEntropy: Double
   /// Entropy of the mean gate usage, H_u.
   public var usageEntropy: Double
+  /// Mean entropy of p(expert | class).
   public var classEntropy: Double
   /// I(E;Y) with the true labels.
   public var mutualInformationTrue: Double

@@ -20,6 +20,7 @@ public struct SweepQueue {
   /// The processes.
   public let group: ProcessGroup
 
+  /// A queue of `runs` over `group`.
   public init(runs: [SweepRun], group: ProcessGroup) {
     self.runs = runs
     self.group = group

@@ -6,7 +6,9 @@ import Foundation
 /// Read back, an object with `test_error` is a paper run's, anything else a continual
 /// run's.
 public enum RunMetrics: Codable, Sendable, Equatable {
+  /// A continual run's.
   case continual(ContinualMetrics)
+  /// A paper run's.
   case paper(PaperMetrics)
 
   /// The same metrics without the timings (see ``timing``): what a sweep record keeps
@@ -76,6 +78,7 @@ public struct RunTiming: Codable, Sendable, Equatable {
   /// Training samples per second (paper runs).
   public var samplesPerSecond: Double?
 
+  /// Timings with the given fields.
   public init(
     trainingSeconds: [Double]? = nil, secondsPerEpoch: Double? = nil,
     samplesPerSecond: Double? = nil
@@ -104,6 +107,7 @@ public struct SweepRecord: Codable, Sendable, Equatable {
 
   /// The settings that define a run: seed, method or policy, named variant and axis values.
   public struct Settings: Codable, Sendable, Equatable {
+    /// `training.seed`.
     public var seed: Int
     /// The paper method or lifecycle policy.
     public var variant: String
@@ -125,7 +129,9 @@ public struct SweepRecord: Codable, Sendable, Equatable {
   public var runID: String
   /// The run's position in the grid.
   public var index: Int
+  /// What defines the run.
   public var settings: Settings
+  /// Whether it finished.
   public var status: Status
   /// The metrics without timings; `nil` when the run failed.
   public var metrics: RunMetrics?
