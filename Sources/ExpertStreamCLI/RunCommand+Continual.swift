@@ -1,13 +1,7 @@
-import Checkpoints
 import Continual
 import Datasets
 import Experiments
-import ExpertStream
 import Foundation
-import MoE
-import NN
-import Sweeps
-import TensorCore
 
 extension RunCommand {
   func runContinual(_ scenario: Scenario, _ console: Console) throws {

@@ -2,11 +2,8 @@ import Checkpoints
 import Continual
 import Datasets
 import Experiments
-import ExpertStream
 import Foundation
 import MoE
-import NN
-import Sweeps
 import TensorCore
 
 /// `expertstream run SCENARIO`: trains a scenario and prints its metrics.
