@@ -23,11 +23,11 @@ public struct OperationBenchmark {
   public func rows() throws -> [Row] {
     var generator = RandomGenerator(seed: 1)
     return [
-      try linearRow(inputs: 784, outputs: 128, timer: timer, generator: &generator),
-      try linearRow(inputs: 169, outputs: 64, timer: timer, generator: &generator),
-      try linearRow(inputs: 64, outputs: 32, timer: timer, generator: &generator),
-      try convolutionRow(timer: timer, generator: &generator),
-      try distanceRow(timer: timer, generator: &generator),
+      try linearRow(inputs: 784, outputs: 128, generator: &generator),
+      try linearRow(inputs: 169, outputs: 64, generator: &generator),
+      try linearRow(inputs: 64, outputs: 32, generator: &generator),
+      try convolutionRow(generator: &generator),
+      try distanceRow(generator: &generator),
     ]
   }
 
@@ -96,10 +96,8 @@ public struct OperationBenchmark {
   }
 
   /// y = x·Wᵀ + b and its backward (dx, dW, db), against the three GEMMs alone.
-  private func linearRow(
-    inputs: Int, outputs: Int, timer: Stopwatch, generator: inout RandomGenerator
-  )
-    throws -> Row
+  private func linearRow(inputs: Int, outputs: Int, generator: inout RandomGenerator) throws
+    -> Row
   {
     let x = try Tensor.uniform(
       [batch, inputs], low: -1, high: 1, using: &generator, requiresGrad: true)
@@ -122,11 +120,11 @@ public struct OperationBenchmark {
     return Row(
       name: "linear \(inputs)→\(outputs), batch \(batch)",
       flops: 6 * Double(batch * inputs * outputs),
-      seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
+      seconds: seconds, sgemmRate: try sgemmRate(shapes))
   }
 
   /// conv 3×3, 1→8 channels on 28×28, and its backward, against the im2col GEMMs.
-  private func convolutionRow(timer: Stopwatch, generator: inout RandomGenerator) throws -> Row {
+  private func convolutionRow(generator: inout RandomGenerator) throws -> Row {
     let (channels, size, kernel) = (8, 28, 3)
     let output = size - kernel + 1
     let x = try Tensor.uniform([batch, 1, size, size], using: &generator, requiresGrad: true)
@@ -151,11 +149,11 @@ public struct OperationBenchmark {
     return Row(
       name: "conv2d 3×3 1→\(channels) on \(size)×\(size), batch \(batch)",
       flops: 6 * Double(pixels * channels * patch), seconds: seconds,
-      sgemmRate: try sgemmRate(shapes, timer: timer))
+      sgemmRate: try sgemmRate(shapes))
   }
 
   /// The L_s distance GEMM X·Xᵀ over flattened 28×28 inputs, and its backward.
-  private func distanceRow(timer: Stopwatch, generator: inout RandomGenerator) throws -> Row {
+  private func distanceRow(generator: inout RandomGenerator) throws -> Row {
     let features = 784
     let x = try Tensor.uniform([batch, features], using: &generator, requiresGrad: true)
     let seed = try Tensor.uniform([batch, batch], using: &generator)
@@ -172,7 +170,7 @@ public struct OperationBenchmark {
     return Row(
       name: "distance GEMM \(batch)×\(batch)×\(features)",
       flops: 6 * Double(batch * batch * features),
-      seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
+      seconds: seconds, sgemmRate: try sgemmRate(shapes))
   }
 
   private struct GEMMShape {
@@ -181,7 +179,7 @@ public struct OperationBenchmark {
   }
 
   /// The GFLOP/s of running `shapes` back to back as the engine's blocked sgemm.
-  private func sgemmRate(_ shapes: [GEMMShape], timer: Stopwatch) throws -> Double {
+  private func sgemmRate(_ shapes: [GEMMShape]) throws -> Double {
     let buffers = shapes.map { shape in
       (
         TensorStorage.filled(count: shape.m * shape.k, value: 0.5),
