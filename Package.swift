@@ -81,14 +81,17 @@ let package = Package(
     .target(
       name: "Experiments", dependencies: ["Checkpoints"], swiftSettings: optimisedChecked),
     .target(name: "Sweeps", dependencies: ["Experiments", "CMPI"]),
+    // Workloads of `expertstream bench`: what is timed, FLOP counts, measurements.
+    .target(name: "Benchmarks", dependencies: ["Experiments"], swiftSettings: optimisedChecked),
     // SVG figures (heat-maps, line and bar charts), the report of continual runs from their
-    // checkpoints, checkpoint summaries as text and JSON, markdown notebooks' checks.
-    .target(name: "Reports", dependencies: ["Experiments"]),
+    // checkpoints and of sweeps from their summary, checkpoint summaries as text and JSON,
+    // markdown notebooks' checks.
+    .target(name: "Reports", dependencies: ["Sweeps"]),
     .target(
       name: "ExpertStream",
       dependencies: [
         "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints", "Experiments", "Sweeps",
-        "Reports",
+        "Benchmarks", "Reports",
       ]),
     .target(
       name: "ExpertStreamCLI",
@@ -97,7 +100,7 @@ let package = Package(
       // `@_exported` imports left stale objects.
       dependencies: [
         "ExpertStream", "TensorCore", "NN", "MoE", "Datasets", "Continual", "Checkpoints",
-        "Experiments", "Sweeps", "Reports",
+        "Experiments", "Sweeps", "Benchmarks", "Reports",
       ], swiftSettings: optimisedChecked),
     .executableTarget(name: "expertstream", dependencies: ["ExpertStreamCLI"]),
     // The example of notebooks-md/04-custom-experts.md: a user-defined expert type and
@@ -124,10 +127,12 @@ let package = Package(
     .testTarget(
       name: "ExperimentsTests",
       dependencies: ["Experiments", "_TestSupport", "_ContinualTestSupport"]),
-    .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport"]),
+    .testTarget(
+      name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(
       name: "ReportsTests", dependencies: ["Reports", "_TestSupport", "_ContinualTestSupport"]),
-    .testTarget(name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "Reports", "_TestSupport"]),
+    .testTarget(
+      name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "Reports", "_TestSupport"]),
   ],
   swiftLanguageModes: [.v5]
 )

@@ -16,11 +16,6 @@ public enum JSONOutput {
     }
   }
 
-  /// `object` with every non-finite number replaced by `NSNull`.
-  public static func sanitized(_ object: [String: Any]) -> [String: Any] {
-    object.mapValues(sanitized)
-  }
-
   /// The JSON text of `object` (sanitized), pretty-printed or on one line.
   public static func data(_ object: Any, pretty: Bool) throws -> Data {
     var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]

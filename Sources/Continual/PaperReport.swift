@@ -5,31 +5,9 @@ import TensorCore
 /// Tables and JSON of paper-style results: per run, and per method as mean ± std over
 /// seeds and under the paper's rule (the seed with the lowest training error).
 public enum PaperReport {
-  /// The metrics of one run as the `--metrics-json` file records them, with the numerics
-  /// that produced them.
-  public static func record(_ result: PaperRunResult) -> [String: Any] {
-    [
-      "method": result.method.rawValue,
-      "seed": result.seed,
-      "numerics": BLAS.numericsDescription,
-      "train_error": result.train.error,
-      "test_error": result.test.error,
-      "H_s": result.test.sampleEntropy,
-      "H_u": result.test.usageEntropy,
-      "class_entropy": result.test.classEntropy,
-      "mi_true": result.test.mutualInformationTrue,
-      "mi_pred": result.test.mutualInformationPredicted,
-      "decomposition": result.test.decomposition,
-      "counts": result.test.counts,
-      "seconds_per_epoch": result.secondsPerEpoch,
-      "samples_per_second": result.samplesPerSecond,
-      "epoch_losses": result.epochLosses,
-    ]
-  }
-
   /// `{"runs": [...]}` with sorted keys, pretty-printed.
   public static func json(_ results: [PaperRunResult]) throws -> Data {
-    try JSONOutput.data(["runs": results.map(record)], pretty: true)
+    try JSONOutput.data(encoding: ["runs": results.map(PaperMetrics.init)], pretty: true)
   }
 
   /// The metric columns of the tables: header and value of a run.
@@ -72,6 +50,50 @@ public enum PaperReport {
       rows.append(row)
     }
     return rows
+  }
+
+  /// The comparison's results for people, after a blank line: the mean ± std table over
+  /// `seeds` seeds, the paper's best-of table, and per method of `methods` its chosen run's
+  /// p(expert | class) on the test set, a column per class name.
+  ///
+  /// A method without runs in `results` gets no decomposition table.
+  public static func summaryText(
+    _ results: [PaperRunResult], methods: [PaperMethod], seeds: Int, classNames: [String]
+  ) -> String {
+    var lines = [
+      "", "Mean ± std over \(seeds) seed(s); entropies and I(E;Y) in bits, errors as fractions:",
+      formatTable(summaryTable(results)), "",
+      "The paper's rule (per method, the seed with the lowest training error):",
+      formatTable(bestOfTable(results)),
+    ]
+    for method in methods {
+      guard let (seed, rows) = decompositionTable(results, method: method, classNames: classNames)
+      else { continue }
+      lines += [
+        "", "\(method.rawValue), seed \(seed): p(expert | class) on the test set",
+        formatTable(rows),
+      ]
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  /// p(expert | class) on the test set of `method`'s run with the lowest training error (the
+  /// paper's rule): its seed and the table, one row per expert, a column per class name.
+  ///
+  /// `nil` when `results` hold no run of `method`.
+  static func decompositionTable(
+    _ results: [PaperRunResult], method: PaperMethod, classNames: [String]
+  ) -> (seed: UInt64, rows: [[String]])? {
+    guard
+      let best = results.filter({ $0.method == method }).min(by: {
+        $0.train.error < $1.train.error
+      })
+    else { return nil }
+    var rows = [["expert"] + classNames]
+    for (expert, row) in best.test.decomposition.enumerated() {
+      rows.append(["\(expert)"] + row.map { String(format: "%.2f", $0) })
+    }
+    return (best.seed, rows)
   }
 
   /// The methods present, in the order of ``PaperMethod/allCases``.

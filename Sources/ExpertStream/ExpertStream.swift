@@ -1,3 +1,4 @@
+@_exported import Benchmarks
 @_exported import Checkpoints
 @_exported import Continual
 // ExpertStream: the library a researcher imports. It re-exports every layer.

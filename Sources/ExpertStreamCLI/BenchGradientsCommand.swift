@@ -1,10 +1,7 @@
-import Checkpoints
-import Continual
+import Benchmarks
 import Datasets
 import Foundation
 import MoE
-import NN
-import TensorCore
 
 /// `expertstream bench gradients`: writes a paper mixture's initial weights, one batch of
 /// real data, its loss and every gradient to HDF5, so another implementation can load the
@@ -35,7 +32,7 @@ struct BenchGradientsCommand: Command {
   let attentive: Bool
   let experts: Int
   let batch: Int
-  let betas: (Float, Float)?
+  let betas: (same: Float, different: Float)?
   let seed: Int
   let dataDirectory: String?
 
@@ -69,42 +66,10 @@ struct BenchGradientsCommand: Command {
     let dataset = try DatasetRegistry.load(
       architecture == .mnist ? "mnist" : "fashion-mnist", split: .train,
       dataDirectory: dataDirectory)
-    let settings = PaperExperimentSettings(architecture: architecture, experts: experts)
-    let experiment = PaperExperiment(settings: settings, train: dataset, test: dataset)
-    var generator = RandomGenerator(seed: UInt64(seed))
-    let model = try experiment.makeModel(
-      for: attentive ? .attentive : .original, using: &generator)
-    let initial = model.state().map { ($0.key, $0.tensor.copy()) }
-    let (input, labels) = try dataset.batch(Array(0..<batch))
-    let objective = MixtureObjective(
-      sampleSimilarity: betas.map {
-        SampleSimilarityRegularizer(betaSame: $0.0, betaDifferent: $0.1, placement: .differentOnly)
-      })
-    let (total, terms, _) = try model.objective(objective, input: input, targets: labels)
-    try total.backward()
-    let file = try HDF5File.create(out)
-    let root = file.root
-    try root.setAttribute("architecture", architecture.rawValue)
-    try root.setAttribute("gate", attentive ? "attentive" : "softmax")
-    try root.setAttribute("experts", experts)
-    try root.setAttribute("loss", Double(try total.item()))
-    try root.setAttribute("data_loss", Double(terms.data))
-    if let betas {
-      try root.setAttribute("beta_same", Double(betas.0))
-      try root.setAttribute("beta_different", Double(betas.1))
-    }
-    try root.write("input", floats: input.values, shape: input.shape)
-    try root.write("labels", integers: labels.map(Int64.init), shape: [labels.count])
-    let weights = try root.group("weights")
-    for (key, tensor) in initial {
-      try weights.write(key, floats: tensor.values, shape: tensor.shape)
-    }
-    let gradients = try root.group("gradients")
-    for (key, tensor) in model.parameters() {
-      guard let gradient = tensor.grad else { continue }
-      try gradients.write(key, floats: gradient.values, shape: gradient.shape)
-    }
-    console.print(
-      "wrote \(out): \(model.parameterCount) parameters, batch \(batch), loss \(try total.item())")
+    let (parameters, loss) = try GradientExport(
+      architecture: architecture, attentive: attentive, experts: experts, batch: batch,
+      betas: betas, seed: seed
+    ).write(using: dataset, to: out)
+    console.print("wrote \(out): \(parameters) parameters, batch \(batch), loss \(loss)")
   }
 }

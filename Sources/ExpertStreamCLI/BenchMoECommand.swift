@@ -1,10 +1,7 @@
-import Checkpoints
+import Benchmarks
 import Continual
-import Datasets
-import ExpertStream
 import Foundation
 import MoE
-import NN
 import TensorCore
 
 /// `expertstream bench moe`: training and evaluation throughput of a paper mixture on
@@ -57,61 +54,13 @@ struct BenchMoECommand: Command {
   func run(_ console: Console) throws {
     try BLAS.ensureLoaded()
     Compute.threads = threads
-    var generator = RandomGenerator(seed: 1)
-    let members: [any Expert] = try (0..<experts).map { _ in
-      try architecture.makeExpert(classCount: 10, using: &generator)
-    }
-    let trunk = try architecture.makeGateTrunk(using: &generator)
-    let gate: any Gate =
-      attentive
-      ? try AttentiveGate(
-        trunk: trunk, dimension: architecture.hiddenCount, expertCount: experts,
-        using: &generator)
-      : try SoftmaxGate(
-        trunk: trunk, hiddenCount: architecture.hiddenCount, expertCount: experts,
-        using: &generator)
-    let model = try MixtureOfExperts(experts: members, gate: gate)
-    let input = try Tensor.normal([batch] + architecture.inputShape, using: &generator)
-    let targets = (0..<batch).map { $0 % 10 }
-    let optimizer = Adam()
-    let timer = Stopwatch(trialSeconds: trialSeconds)
+    let benchmark = try MixtureBenchmark(
+      architecture: architecture, experts: experts, attentive: attentive, batch: batch)
     console.print(
       "\(architecture.rawValue), \(experts) experts, \(attentive ? "attentive" : "softmax") gate, "
         + "batch \(batch), \(threads) engine threads, BLAS core \(BLAS.coreType); "
-        + "\(model.parameterCount) parameters")
-
-    var rows = [["phase", "ms per batch", "samples/s"]]
-    func add(_ name: String, _ seconds: Double) {
-      rows.append([
-        name, String(format: "%.2f", seconds * 1e3),
-        String(format: "%.0f", Double(batch) / seconds),
-      ])
-    }
-    model.train(true)
-    add(
-      "forward (with graph)",
-      try timer.seconds {
-        _ = try model.objective(MixtureObjective(), input: input, targets: targets)
-      })
-    add(
-      "train step: forward+backward+Adam",
-      try timer.seconds {
-        _ = try model.trainStep(
-          input: input, targets: targets, objective: MixtureObjective(), optimizer: optimizer)
-      })
-    let regularized = MixtureObjective(
-      sampleSimilarity: SampleSimilarityRegularizer(betaSame: 1e-6, betaDifferent: 1e-6))
-    add(
-      "train step with L_s",
-      try timer.seconds {
-        _ = try model.trainStep(
-          input: input, targets: targets, objective: regularized, optimizer: optimizer)
-      })
-    model.train(false)
-    var statistics = RoutingStatistics(experts: experts, classes: 10)
-    add(
-      "evaluation (no graph, routing metrics)",
-      try timer.seconds { try model.accumulate(into: &statistics, input: input, targets: targets) })
-    console.print(formatTable(rows))
+        + "\(benchmark.model.parameterCount) parameters")
+    let phases = try benchmark.phases(timer: Stopwatch(trialSeconds: trialSeconds))
+    console.print(formatTable(benchmark.table(phases)))
   }
 }

@@ -1,10 +1,6 @@
-import Checkpoints
+import Benchmarks
 import Continual
-import Datasets
-import ExpertStream
 import Foundation
-import MoE
-import NN
 import TensorCore
 
 /// `expertstream bench ops`: forward+backward throughput of the paper's layer shapes next
@@ -45,207 +41,20 @@ struct BenchOpsCommand: Command {
         + "numerics \(BLAS.numerics.rawValue)")
     console.print(
       "Engine threads: \(threads); OpenBLAS runs single-threaded inside the engine's blocks.")
-
-    let peak = try Self.measurePeak(threads: threads, timer)
+    let peak = try OperationBenchmark.measurePeak(threads: threads, timer)
     console.print(
       String(
         format:
           "sgemm 1024³: %.1f GFLOP/s with OpenBLAS's own %d threads, %.1f GFLOP/s as the engine's blocks",
         peak.library, threads, peak.engine))
     console.print("")
-
-    var generator = RandomGenerator(seed: 1)
-    let rows = [
-      try linearRow(inputs: 784, outputs: 128, timer: timer, generator: &generator),
-      try linearRow(inputs: 169, outputs: 64, timer: timer, generator: &generator),
-      try linearRow(inputs: 64, outputs: 32, timer: timer, generator: &generator),
-      try convolutionRow(timer: timer, generator: &generator),
-      try distanceRow(timer: timer, generator: &generator),
-    ]
-    let header = [
-      "op (forward+backward)", "MFLOP", "ms", "GFLOP/s", "sgemm GFLOP/s", "of sgemm",
-      "of 1024³ peak",
-    ]
-    var table = [header]
-    for row in rows {
-      table.append([
-        row.name, String(format: "%.1f", row.flops / 1e6),
-        String(format: "%.3f", row.seconds * 1e3),
-        String(format: "%.1f", row.rate), String(format: "%.1f", row.sgemmRate),
-        String(format: "%.0f%%", 100 * row.rate / row.sgemmRate),
-        String(format: "%.0f%%", 100 * row.rate / peak.engine),
-      ])
-    }
-    console.print(formatTable(table))
+    let rows = try OperationBenchmark(batch: batch, timer: timer).rows()
+    console.print(formatTable(OperationBenchmark.table(rows, peak: peak.engine)))
     console.print("")
     console.print(
       "'sgemm GFLOP/s' times the same GEMM shapes as plain cblas_sgemm calls (for conv2d, the im2col"
     )
     console.print(
       "GEMMs without the unfolding); 'of 1024³ peak' compares with the engine's sgemm 1024³ rate.")
-  }
-
-  // MARK: - Cases
-
-  struct Row {
-    let name: String
-    let flops: Double
-    let seconds: Double
-    let sgemmRate: Double
-    var rate: Double { flops / seconds / 1e9 }
-  }
-
-  /// sgemm 1024³ in GFLOP/s: one call with OpenBLAS's own `threads` threads, and as the
-  /// engine's fixed blocks.
-  static func measurePeak(threads: Int, _ timer: Stopwatch) throws
-    -> (library: Double, engine: Double)
-  {
-    let n = 1024
-    var generator = RandomGenerator(seed: 2)
-    let a = try Tensor.uniform([n, n], using: &generator)
-    let b = try Tensor.uniform([n, n], using: &generator)
-    let c = try Tensor.zeros([n, n])
-    let flops = 2 * Double(n * n * n)
-    try BLAS.setLibraryThreads(threads)
-    defer { try? BLAS.setLibraryThreads(1) }
-    let library = try timer.seconds {
-      try BLAS.sgemmSingleCall(
-        transposeA: false, transposeB: false, m: n, n: n, k: n, alpha: 1, a: a.storage.pointer,
-        lda: n, b: b.storage.pointer, ldb: n, beta: 0, c: c.storage.pointer, ldc: n)
-    }
-    try BLAS.setLibraryThreads(1)
-    let engine = try timer.seconds {
-      try BLAS.gemm(
-        transposeA: false, transposeB: false, m: n, n: n, k: n, a: a.storage.pointer, lda: n,
-        b: b.storage.pointer, ldb: n, c: c.storage.pointer, ldc: n)
-    }
-    return (flops / library / 1e9, flops / engine / 1e9)
-  }
-
-  /// y = x·Wᵀ + b and its backward (dx, dW, db), against the three GEMMs alone.
-  func linearRow(inputs: Int, outputs: Int, timer: Stopwatch, generator: inout RandomGenerator)
-    throws -> Row
-  {
-    let x = try Tensor.uniform(
-      [batch, inputs], low: -1, high: 1, using: &generator, requiresGrad: true)
-    let weight = try Tensor.uniform(
-      [outputs, inputs], low: -0.1, high: 0.1, using: &generator, requiresGrad: true)
-    let bias = try Tensor.zeros([outputs], requiresGrad: true)
-    let seed = try Tensor.uniform([batch, outputs], using: &generator)
-    let seconds = try timer.seconds {
-      let y = try x.matmul(weight, transposeOther: true) + bias
-      try y.backward(seed)
-      x.grad = nil
-      weight.grad = nil
-      bias.grad = nil
-    }
-    let shapes = [
-      GEMMShape(m: batch, n: outputs, k: inputs, transposeA: false, transposeB: true),
-      GEMMShape(m: batch, n: inputs, k: outputs, transposeA: false, transposeB: false),
-      GEMMShape(m: outputs, n: inputs, k: batch, transposeA: true, transposeB: false),
-    ]
-    return Row(
-      name: "linear \(inputs)→\(outputs), batch \(batch)",
-      flops: 6 * Double(batch * inputs * outputs),
-      seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
-  }
-
-  /// conv 3×3, 1→8 channels on 28×28, and its backward, against the im2col GEMMs.
-  func convolutionRow(timer: Stopwatch, generator: inout RandomGenerator) throws -> Row {
-    let (channels, size, kernel) = (8, 28, 3)
-    let output = size - kernel + 1
-    let x = try Tensor.uniform([batch, 1, size, size], using: &generator, requiresGrad: true)
-    let weight = try Tensor.uniform(
-      [channels, 1, kernel, kernel], low: -0.3, high: 0.3, using: &generator, requiresGrad: true)
-    let bias = try Tensor.zeros([channels], requiresGrad: true)
-    let seed = try Tensor.uniform([batch, channels, output, output], using: &generator)
-    let seconds = try timer.seconds {
-      let y = try x.conv2d(weight: weight, bias: bias)
-      try y.backward(seed)
-      x.grad = nil
-      weight.grad = nil
-      bias.grad = nil
-    }
-    let pixels = batch * output * output
-    let patch = kernel * kernel
-    let shapes = [
-      GEMMShape(m: pixels, n: channels, k: patch, transposeA: false, transposeB: true),
-      GEMMShape(m: channels, n: patch, k: pixels, transposeA: true, transposeB: false),
-      GEMMShape(m: pixels, n: patch, k: channels, transposeA: false, transposeB: false),
-    ]
-    return Row(
-      name: "conv2d 3×3 1→\(channels) on \(size)×\(size), batch \(batch)",
-      flops: 6 * Double(pixels * channels * patch), seconds: seconds,
-      sgemmRate: try sgemmRate(shapes, timer: timer))
-  }
-
-  /// The L_s distance GEMM X·Xᵀ over flattened 28×28 inputs, and its backward.
-  func distanceRow(timer: Stopwatch, generator: inout RandomGenerator) throws -> Row {
-    let features = 784
-    let x = try Tensor.uniform([batch, features], using: &generator, requiresGrad: true)
-    let seed = try Tensor.uniform([batch, batch], using: &generator)
-    let seconds = try timer.seconds {
-      let gram = try x.matmul(x, transposeOther: true)
-      try gram.backward(seed)
-      x.grad = nil
-    }
-    let shapes = [
-      GEMMShape(m: batch, n: batch, k: features, transposeA: false, transposeB: true),
-      GEMMShape(m: batch, n: features, k: batch, transposeA: false, transposeB: false),
-      GEMMShape(m: batch, n: features, k: batch, transposeA: true, transposeB: false),
-    ]
-    return Row(
-      name: "distance GEMM \(batch)×\(batch)×\(features)",
-      flops: 6 * Double(batch * batch * features),
-      seconds: seconds, sgemmRate: try sgemmRate(shapes, timer: timer))
-  }
-
-  struct GEMMShape {
-    let m: Int, n: Int, k: Int
-    let transposeA: Bool, transposeB: Bool
-  }
-
-  /// The GFLOP/s of running `shapes` back to back as the engine's blocked sgemm.
-  func sgemmRate(_ shapes: [GEMMShape], timer: Stopwatch) throws -> Double {
-    let buffers = shapes.map { shape in
-      (
-        TensorStorage.filled(count: shape.m * shape.k, value: 0.5),
-        TensorStorage.filled(count: shape.k * shape.n, value: 0.25),
-        TensorStorage.filled(count: shape.m * shape.n, value: 0)
-      )
-    }
-    let seconds = try timer.seconds {
-      for (shape, (a, b, c)) in zip(shapes, buffers) {
-        try BLAS.gemm(
-          transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n,
-          k: shape.k, a: a.pointer, lda: shape.transposeA ? shape.m : shape.k, b: b.pointer,
-          ldb: shape.transposeB ? shape.k : shape.n, c: c.pointer, ldc: shape.n)
-      }
-    }
-    let flops = shapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.n * $1.k) }
-    return flops / seconds / 1e9
-  }
-}
-
-/// Times a closure: one warm-up call, then the median of five trials, each repeating the
-/// closure for at least `trialSeconds`.
-struct Stopwatch {
-  let trialSeconds: Double
-
-  func seconds(_ body: () throws -> Void) throws -> Double {
-    try body()
-    var trials: [Double] = []
-    for _ in 0..<5 {
-      var calls = 0
-      let start = DispatchTime.now().uptimeNanoseconds
-      var elapsed = 0.0
-      repeat {
-        try body()
-        calls += 1
-        elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-      } while elapsed < trialSeconds
-      trials.append(elapsed / Double(calls))
-    }
-    return trials.sorted()[2]
   }
 }

@@ -1,8 +1,8 @@
+import Benchmarks
 import Continual
 import Datasets
 import Foundation
 import MoE
-import NN
 import TensorCore
 
 /// `expertstream bench train`: training throughput of a paper mixture on FashionMNIST (or
@@ -37,7 +37,7 @@ struct BenchTrainCommand: Command {
   let attentive: Bool
   let experts: Int
   let batch: Int
-  let betas: (Float, Float)?
+  let betas: (same: Float, different: Float)?
   let threads: Int
   let batches: Int
   let warmup: Int
@@ -73,87 +73,30 @@ struct BenchTrainCommand: Command {
   func run(_ console: Console) throws {
     try BLAS.ensureLoaded()
     Compute.threads = threads
-    var generator = RandomGenerator(seed: 0)
-    let source: any SampleSource
-    if synthetic {
-      source = try syntheticImages(count: 60_000, seed: 1)
-    } else {
-      source = try DatasetRegistry.load(
-        "fashion-mnist", split: .train, dataDirectory: dataDirectory)
-    }
-    let settings = PaperExperimentSettings(architecture: architecture, experts: experts)
-    let experiment = PaperExperiment(settings: settings, train: source, test: source)
-    let model = try experiment.makeModel(
-      for: attentive ? .attentive : .original, using: &generator)
-    let objective = MixtureObjective(
-      sampleSimilarity: betas.map {
-        SampleSimilarityRegularizer(betaSame: $0.0, betaDifferent: $0.1, placement: .differentOnly)
-      })
-    let optimizer = Adam()
-    var order = Array(0..<source.sampleCount)
-    order.shuffle(using: &generator)
-    var cursor = 0
-    func step() throws {
-      if cursor + batch > order.count { cursor = 0 }
-      let (input, labels) = try source.batch(Array(order[cursor..<(cursor + batch)]))
-      cursor += batch
-      _ = try model.trainStep(
-        input: input, targets: labels, objective: objective, optimizer: optimizer)
-    }
-    for _ in 0..<warmup { try step() }
-    let start = DispatchTime.now().uptimeNanoseconds
-    for _ in 0..<batches { try step() }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let source: any SampleSource =
+      synthetic
+      ? try TrainingBenchmark.syntheticImages(count: 60_000, seed: 1)
+      : try DatasetRegistry.load("fashion-mnist", split: .train, dataDirectory: dataDirectory)
+    let measured = try TrainingBenchmark(
+      architecture: architecture, attentive: attentive, experts: experts, batch: batch,
+      betas: betas, batches: batches, warmup: warmup
+    ).run(on: source, threads: threads)
     let gate = attentive ? "attentive" : "original"
-    let regularizer = betas.map { " + L_s(\($0.0), \($0.1))" } ?? ""
+    let regularizer = betas.map { " + L_s(\($0.same), \($0.different))" } ?? ""
     console.print(
       "\(architecture.rawValue), \(gate) gate\(regularizer), \(experts) experts, batch \(batch), "
         + "\(threads) threads, \(synthetic ? "synthetic" : "FashionMNIST") data, "
         + "numerics \(BLAS.numericsDescription)")
-    let samplesPerSecond = Double(batches * batch) / seconds
     console.print(
       String(
         format: "samples/s %.0f (%d batches in %.2f s after %d warm-up); peak memory %.0f MiB",
-        samplesPerSecond, batches, seconds, warmup, Double(usage.ru_maxrss) / 1024))
-    let flops = Self.trainingFLOPsPerSample(model)
-    let peak = try BenchOpsCommand.measurePeak(threads: threads, Stopwatch(trialSeconds: 0.05))
-    let achieved = flops * samplesPerSecond / 1e9
+        measured.samplesPerSecond, batches, measured.seconds, warmup, measured.peakMemoryMiB))
     console.print(
       String(
         format:
           "%.2f MFLOP per sample (forward + backward of the GEMM and convolution layers); "
           + "%.1f GFLOP/s, %.0f%% of the engine's sgemm 1024³ rate (%.1f GFLOP/s) in this run",
-        flops / 1e6, achieved, 100 * achieved / peak.engine, peak.engine))
+        measured.flopsPerSample / 1e6, measured.achievedRate,
+        100 * measured.achievedRate / measured.engineRate, measured.engineRate))
   }
-
-  /// Floating-point operations per training sample of the model's linear and convolution
-  /// layers, from their weight shapes: a weight [out, in] costs 2·in·out per sample forward,
-  /// a 3×3 convolution [Cout, Cin, 3, 3] 2·Cin·9·Cout per output pixel (26×26 for the
-  /// paper's 28×28 inputs); training triples it (forward, input gradient, weight gradient).
-  /// Element-wise work (activations, pooling, normalisation, the optimiser) is not counted.
-  static func trainingFLOPsPerSample(_ model: MixtureOfExperts) -> Double {
-    let forward = model.parameters().reduce(0.0) { total, parameter in
-      let shape = parameter.tensor.shape
-      guard parameter.key.hasSuffix("weight") else { return total }
-      switch shape.count {
-      case 2: return total + 2 * Double(shape[0] * shape[1])
-      case 4: return total + 2 * Double(shape.reduce(1, *)) * 26 * 26
-      default: return total
-      }
-    }
-    return 3 * forward
-  }
-}
-
-/// Random 1×28×28 byte images with random labels, made once before timing (so the timed
-/// loop batches them exactly as it batches the real files).
-private func syntheticImages(count: Int, seed: UInt64) throws -> Dataset {
-  var generator = RandomGenerator(seed: seed)
-  let pixels = (0..<(count * 784)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-  let labels = (0..<count).map { _ in UInt8(generator.next() % 10) }
-  return try Dataset(
-    name: "synthetic", split: .train, sampleShape: [1, 28, 28], pixels: pixels, labels: labels,
-    classCount: 10, mean: [0.2860], standardDeviation: [0.3530])
 }

@@ -1,4 +1,5 @@
 import Continual
+import Experiments
 import Foundation
 
 /// Where a command writes: standard output and error in the tool, buffers in tests.
@@ -126,6 +127,11 @@ struct EventLog {
     case .text:
       if !quiet { console.print(text()) }
     }
+  }
+
+  /// A library's log entry, as ``event(_:_:text:)``.
+  func entry(_ entry: LogEntry) {
+    event(entry.name, entry.fields, text: entry.text)
   }
 
   /// Redraws the live progress bar (text format on a terminal only).

@@ -2,11 +2,8 @@ import Checkpoints
 import Continual
 import Datasets
 import Experiments
-import ExpertStream
 import Foundation
 import MoE
-import NN
-import Sweeps
 import TensorCore
 
 /// `expertstream run SCENARIO`: trains a scenario and prints its metrics.
@@ -159,75 +156,24 @@ struct RunCommand: Command {
     let seedCount = seeds ?? scenario.paper.seeds
     let started = Date()
     let (train, test) = try scenario.loadDatasets(dataDirectory: dataDirectory)
-    let experiment = try PaperComparison(
-      scenario: scenario, file: path, train: train, test: test
-    ).experiment
-    let (settings, architecture) = (experiment.settings, experiment.settings.architecture)
-    let task = (train: experiment.train, test: experiment.test)
+    let comparison = try PaperComparison(scenario: scenario, file: path, train: train, test: test)
     let log = log(console)
-    log.event(
-      "start",
-      [
-        "scenario": scenario.name, "scenario_hash": scenario.hash,
-        "architecture": architecture.rawValue, "experts": settings.experts,
-        "methods": methods.map(\.rawValue), "seeds": seedCount, "threads": Compute.threads,
-        "numerics": BLAS.numericsDescription, "data_directory": train.source?.directory ?? NSNull(),
-      ],
-      text: "\(scenario.name): \(architecture.rawValue), \(settings.experts) experts, "
-        + "\(task.train.sampleCount) training / \(task.test.sampleCount) test samples, "
-        + "\(settings.epochs) epochs, batch \(settings.batchSize), \(Compute.threads) threads, "
-        + "\(BLAS.numerics.rawValue) numerics\n"
-        + "scenario hash \(scenario.hash)\ndata from \(train.source?.directory ?? "memory")")
-    var results: [PaperRunResult] = []
-    let firstSeed = UInt64(scenario.training.seed)
-    for seed in firstSeed..<(firstSeed + UInt64(seedCount)) {
-      var trained: [PaperMethod: MixtureOfExperts] = [:]
-      for method in methods {
-        let reuse = method == .distilled ? trained[settings.distillFrom] : nil
-        let (result, model) = try experiment.run(method, seed: seed, startingFrom: reuse) { event in
-          report(event, method: method, seed: seed, log: log)
-        }
-        trained[method] = model
-        results.append(result)
-        // Rewritten after every run, so a long comparison cut short keeps what finished.
-        if let metricsPath {
-          try FileSystem.writeAtomically(try PaperReport.json(results), to: metricsPath)
-        }
+    log.entry(
+      comparison.startEntry(scenario: scenario, methods: methods, seeds: seedCount, train: train))
+    let results = try comparison.run(
+      methods: methods, seeds: seedCount, metricsFile: metricsPath,
+      progress: { report($2, method: $0, seed: $1, log: log) },
+      finished: { result in
         guard !console.isOutputClosed else {
           throw OutputClosedError(
-            stoppedAt: "the comparison stopped after \(method.rawValue) seed \(seed)"
+            stoppedAt: "the comparison stopped after \(result.method.rawValue) seed \(result.seed)"
               + (metricsPath.map { "; the metrics of the runs so far are in \($0)" } ?? ""))
         }
-        log.event(
-          "run", PaperReport.record(result),
-          text: String(
-            format:
-              "%@ seed %d: train error %.4f, test error %.4f, H_u %.3f bits, %.1f s/epoch, %.0f samples/s",
-            method.rawValue, seed, result.train.error, result.test.error,
-            result.test.usageEntropy, result.secondsPerEpoch, result.samplesPerSecond))
-      }
-    }
-    log.result("")
+        log.entry(result.logEntry)
+      })
     log.result(
-      "Mean ± std over \(seedCount) seed(s); entropies and I(E;Y) in bits, errors as fractions:")
-    log.result(formatTable(PaperReport.summaryTable(results)))
-    log.result("")
-    log.result("The paper's rule (per method, the seed with the lowest training error):")
-    log.result(formatTable(PaperReport.bestOfTable(results)))
-    for method in methods where logFormat == .text {
-      guard
-        let best = results.filter({ $0.method == method }).min(by: {
-          $0.train.error < $1.train.error
-        })
-      else { continue }
-      console.print("")
-      console.print("\(method.rawValue), seed \(best.seed): p(expert | class) on the test set")
-      var table = [["expert"] + train.classNames]
-      for (expert, row) in best.test.decomposition.enumerated() {
-        table.append(["\(expert)"] + row.map { String(format: "%.2f", $0) })
-      }
-      console.print(formatTable(table))
-    }
+      PaperReport.summaryText(
+        results, methods: methods, seeds: seedCount, classNames: train.classNames))
     if let metricsPath {
       log.result("")
       log.result("metrics written to \(metricsPath)")
@@ -242,17 +188,7 @@ struct RunCommand: Command {
           "  \(method.rawValue) seed \(seed) epoch \(epoch)", done: done, of: of,
           samples: samples, loss: loss, seconds: seconds))
     }
-    if case .epoch(let epoch, let total, let loss, let seconds) = event {
-      log.event(
-        "epoch",
-        [
-          "method": method.rawValue, "seed": seed, "epoch": epoch, "epochs": total, "loss": loss,
-          "seconds": seconds,
-        ],
-        text: String(
-          format: "  %@ seed %d epoch %d/%d: loss %.4f, %.1f s", method.rawValue, seed, epoch,
-          total, loss, seconds))
-    }
+    if let entry = event.logEntry(method: method, seed: seed) { log.entry(entry) }
   }
 
   /// The live bar of an epoch: `label`, batches done of `of`, samples/s, the running loss
@@ -299,3 +235,6 @@ struct UnusablePathError: UserInputError {
 
 /// A checkpoint directory that cannot be used is the user's choice: exit code 2.
 extension CheckpointDirectoryError: UserInputError {}
+
+/// `--resume` with no checkpoint to resume from is the user's choice: exit code 2.
+extension NoCheckpointError: UserInputError {}

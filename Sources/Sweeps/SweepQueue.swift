@@ -9,7 +9,7 @@ import Foundation
 /// stores every record. Which rank runs a run never changes its result.
 public struct SweepQueue {
   /// Trains one run and returns its record; calls `service` often (every batch).
-  public typealias Execute = (_ run: SweepRun, _ service: () -> Void) -> [String: Any]
+  public typealias Execute = (_ run: SweepRun, _ service: () -> Void) -> SweepRecord
 
   private static let requestTag: Int32 = 1
   private static let assignmentTag: Int32 = 2
@@ -20,6 +20,7 @@ public struct SweepQueue {
   /// The processes.
   public let group: ProcessGroup
 
+  /// A queue of `runs` over `group`.
   public init(runs: [SweepRun], group: ProcessGroup) {
     self.runs = runs
     self.group = group
@@ -28,7 +29,7 @@ public struct SweepQueue {
   /// Rank 0: runs `pending` (indices into ``runs``) over every rank and hands each record
   /// to `store` as it arrives. Other ranks: train what rank 0 assigns until told to stop.
   public func run(
-    pending: [Int], execute: Execute, store: @escaping (SweepRun, [String: Any]) throws -> Void
+    pending: [Int], execute: Execute, store: @escaping (SweepRun, SweepRecord) throws -> Void
   ) throws {
     if group.size == 1 {
       for index in pending { try store(runs[index], execute(runs[index], {})) }
@@ -40,18 +41,17 @@ public struct SweepQueue {
   }
 
   private func coordinate(
-    pending: [Int], execute: Execute, store: @escaping (SweepRun, [String: Any]) throws -> Void
+    pending: [Int], execute: Execute, store: @escaping (SweepRun, SweepRecord) throws -> Void
   ) throws {
     var queue = pending[...]
     var stopped = 0
     var storeError: Error?
     func answer(_ source: Int) {
       let bytes = group.receive(from: source, tag: Self.requestTag)
-      if !bytes.isEmpty,
-        let record = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any],
-        let index = record["index"] as? Int
+      if !bytes.isEmpty, let record = try? SweepRecord(json: Data(bytes)),
+        runs.indices.contains(record.index)
       {
-        do { try store(runs[index], record) } catch { storeError = storeError ?? error }
+        do { try store(runs[record.index], record) } catch { storeError = storeError ?? error }
       }
       let next = queue.popFirst() ?? Self.stop
       if next == Self.stop { stopped += 1 }
@@ -82,9 +82,7 @@ public struct SweepQueue {
       let assignment = Self.integer(group.receive(from: 0, tag: Self.assignmentTag))
       guard assignment != Self.stop, runs.indices.contains(assignment) else { return }
       let record = execute(runs[assignment], {})
-      reply =
-        (try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]))
-        .map(Array.init) ?? []
+      reply = (try? record.line()).map(Array.init) ?? []
     }
   }
 

@@ -26,10 +26,12 @@ public final class SweepStore {
   }
 
   /// Takes the directory's lock (`flock` on `.lock`) for the life of this process; the
-  /// system releases it when the process ends, even by `kill -9`.
+  /// system releases it when the process ends, even by `kill -9`. Taking it again is a
+  /// no-op.
   ///
   /// - Throws: ``SweepError/locked(directory:message:)`` when another sweep holds it.
   public func lock() throws {
+    guard directoryLock == nil else { return }
     do {
       directoryLock = try DirectoryLock("\(directory)/.lock")
     } catch let held as DirectoryLock.Held {
@@ -46,41 +48,39 @@ public final class SweepStore {
   /// Where `run` writes its checkpoints and metrics.
   public func directory(of run: SweepRun) -> String { "\(directory)/runs/\(run.id)" }
 
-  /// `run`'s stored record, or `nil` when it has not finished.
-  public func record(of run: SweepRun) -> [String: Any]? {
-    guard let data = FileManager.default.contents(atPath: recordPath(of: run)) else { return nil }
-    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+  /// `run`'s stored record, or `nil` when it has not ended (or its file is unreadable).
+  public func record(of run: SweepRun) -> SweepRecord? {
+    storedLine(of: run).flatMap { try? SweepRecord(json: $0) }
+  }
+
+  private func storedLine(of run: SweepRun) -> Data? {
+    FileManager.default.contents(atPath: recordPath(of: run))
   }
 
   private func recordPath(of run: SweepRun) -> String { "\(directory)/records/\(run.id).json" }
 
   /// Whether `run` finished successfully in an earlier or this sweep.
   public func isFinished(_ run: SweepRun) -> Bool {
-    record(of: run)?["status"] as? String == "finished"
+    record(of: run)?.status == .finished
   }
 
-  /// Stores `record` as `run`'s result and rebuilds `results.jsonl`.
+  /// Stores `record` as `run`'s result and rebuilds `results.jsonl`: the stored records'
+  /// lines in grid order.
   ///
   /// - Throws: ``FileSystemError`` naming the file that cannot be written and why.
-  public func store(_ record: [String: Any], for run: SweepRun) throws {
-    try FileSystem.writeAtomically(Self.line(record), to: recordPath(of: run))
+  public func store(_ record: SweepRecord, for run: SweepRun) throws {
+    try FileSystem.writeAtomically(record.line(), to: recordPath(of: run))
     var lines = Data()
     for run in runs {
-      guard let stored = self.record(of: run) else { continue }
-      lines.append(try Self.line(stored))
+      guard let line = storedLine(of: run), (try? SweepRecord(json: line)) != nil else { continue }
+      lines.append(line)
       lines.append(UInt8(ascii: "\n"))
     }
     try FileSystem.writeAtomically(lines, to: "\(directory)/results.jsonl")
   }
 
   /// Every stored record, in grid order.
-  public func records() -> [[String: Any]] {
+  public func records() -> [SweepRecord] {
     runs.compactMap { record(of: $0) }
-  }
-
-  /// One record as compact JSON with sorted keys.
-  static func line(_ record: [String: Any]) throws -> Data {
-    try JSONSerialization.data(
-      withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
   }
 }

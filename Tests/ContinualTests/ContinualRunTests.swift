@@ -109,7 +109,7 @@ private func stream() throws -> TaskStream {
 func everyPolicyRunsAndReportsEveryMetric(policy: String) throws {
   let result = try ContinualRun(scenario: scenario(policy), stream: stream()).run()
   #expect(result.reports.count == 3)
-  let record = result.record
+  let record = try #require(try JSONOutput.tree(result.metrics) as? [String: Any])
   for key in [
     "accuracy_matrix_task_il", "accuracy_matrix_class_il", "average_accuracy_class_il",
     "bwt_class_il", "forgetting_class_il", "routing_forgetting", "oracle_accuracy_class_il",

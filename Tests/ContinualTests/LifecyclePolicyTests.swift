@@ -133,7 +133,7 @@ private struct RenamedFineTune: LifecyclePolicy {
   #expect(run.model.gate is SingleExpertGate)
   let result = try run.run()
   #expect(result.experts.count == 1)
-  #expect(result.record["routing_accuracy"] is NSNull)
+  #expect(result.metrics.routingAccuracy == nil)
 }
 
 @Test func aPolicyOfThePublicAPIReproducesTheBuiltInSpawnAndFreezeBitForBit() throws {

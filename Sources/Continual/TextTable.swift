@@ -1,8 +1,7 @@
 /// `rows` as a plain-text table: the first column left-aligned, the others right-aligned,
 /// columns separated by two spaces, rows by newlines.
 ///
-/// Every row must have as many cells as the first (the header); no rows give an empty
-/// string. Widths count characters, so wide or combining characters misalign.
+/// Every row must have as many cells as the first; no rows give an empty string.
 public func formatTable(_ rows: [[String]]) -> String {
   guard let columns = rows.first?.count else { return "" }
   let widths = (0..<columns).map { column in rows.map { $0[column].count }.max() ?? 0 }
