@@ -23,15 +23,18 @@ public enum CheckpointDirectory {
     name == latestName || (name.hasPrefix("task_") && name.hasSuffix(".h5"))
   }
 
-  /// Removes every checkpoint (`latest.h5`, `task_…h5`) from `directory`, so that a run
-  /// starting from its first task leaves no file of an earlier run for a resume to pick.
+  /// Removes the `task_NNN.h5` files of tasks after `task` from `directory`: once a run has
+  /// written its checkpoint of `task`, those are left by an earlier run, and a resume must
+  /// not pick them.
   ///
-  /// Other files stay. A directory that does not exist holds none.
+  /// Other files stay.
   ///
   /// - Throws: The system's error, naming the file, when one cannot be removed.
-  public static func removeCheckpoints(in directory: String) throws {
+  public static func removeTaskCheckpoints(after task: Int, in directory: String) throws {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-    for name in names.sorted() where isCheckpointName(name) {
+    for name in names.sorted() where name.hasPrefix("task_") && name.hasSuffix(".h5") {
+      guard let number = Int(name.dropFirst("task_".count).dropLast(".h5".count)), number > task
+      else { continue }
       try FileManager.default.removeItem(atPath: "\(directory)/\(name)")
     }
   }

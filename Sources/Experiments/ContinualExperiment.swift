@@ -63,9 +63,9 @@ public struct ContinualExperiment {
     self.makeExpert = makeExpert
   }
 
-  /// Trains the stream from the first task (replacing the checkpoints an earlier run left in
-  /// the directory), or with `file` restores that checkpoint first
-  /// and continues with the task after its last one, writing checkpoints after every task.
+  /// Trains the stream from the first task, or with `file` restores that checkpoint first
+  /// and continues with the task after its last one, writing checkpoints after every task
+  /// (and removing the files of later tasks an earlier run left in the directory).
   ///
   /// A checkpoint that cannot be written stops the run there, and so does an error
   /// `events` throws (after the checkpoints of a finished task; the error is rethrown).
@@ -84,17 +84,6 @@ public struct ContinualExperiment {
       for name in removed {
         try events(.note("removed \(directory)/\(name), left by a process that no longer runs"))
       }
-      // A run from the first task replaces the directory's checkpoints: a later task's file
-      // of an earlier run would otherwise be what a resume picks.
-      if file == nil {
-        do {
-          try CheckpointDirectory.removeCheckpoints(in: directory)
-        } catch {
-          throw CheckpointDirectoryError(
-            problem: "\(directory): cannot remove the checkpoints of an earlier run: \(error)",
-            hint: "remove them, or give the run another checkpoint.directory")
-        }
-      }
       let run = try ContinualRun(
         scenario: scenario, stream: stream, policy: policy, makeExpert: makeExpert)
       let tasks = stream.tasks.count
@@ -107,6 +96,14 @@ public struct ContinualExperiment {
             throw CheckpointWriteError(
               error: error, directory: directory, task: task + 1, tasks: tasks)
           }
+        }
+        // Later tasks' files in the directory are an earlier run's: a resume must not pick
+        // them over this run's checkpoint.
+        do {
+          try CheckpointDirectory.removeTaskCheckpoints(after: task, in: directory)
+        } catch {
+          throw CheckpointWriteError(
+            error: error, directory: directory, task: task + 1, tasks: tasks)
         }
       }
       let latest = CheckpointDirectory.latestName

@@ -132,8 +132,8 @@ private struct Stop: Error {}
   _ = try experiment(in: path).run()
   try Data("not mine".utf8).write(to: URL(fileURLWithPath: "\(path)/notes.txt"))
 
-  // Run again from the first task, stopped after task 0: the earlier run's task_001.h5 and
-  // task_002.h5 are gone, so a resume continues from task 0's checkpoint.
+  // Run again from the first task, stopped after task 0: once task 0's checkpoint is written,
+  // the earlier run's task_001.h5 and task_002.h5 are gone, so a resume continues from it.
   #expect(throws: Stop.self) {
     _ = try experiment(in: path).run { event in
       if case .progress(.taskFinished) = event { throw Stop() }
