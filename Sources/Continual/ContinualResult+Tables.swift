@@ -17,10 +17,10 @@ extension ContinualResult {
     ]
     for (title, matrix) in [("task-IL", accuracyMatrixTaskIL), ("class-IL", accuracyMatrixClassIL)]
     {
-      var rows = [[title] + (1...matrix.count).map { "T\($0)" }]
+      var rows = [[title] + (0..<matrix.count).map { "T\($0)" }]
       for (index, row) in matrix.enumerated() {
         rows.append(
-          ["after T\(index + 1)"] + row.map(percent)
+          ["after T\(index)"] + row.map(percent)
             + Array(repeating: "", count: matrix.count - row.count))
       }
       lines.append(formatTable(rows))
@@ -37,8 +37,10 @@ extension ContinualResult {
         + "task-IL forward transfer \(percent(forwardTransferTaskIL)) points")
     for expert in experts {
       lines.append(
-        "expert \(expert.id): spawned at task \(expert.spawnedAtTask + 1)"
-          + (expert.frozenAtTask.map { ", frozen after task \($0 + 1)" } ?? ", trainable")
+        "expert \(expert.id): spawned at task \(expert.spawnedAtTask)"
+          + (expert.frozenAtTask.map {
+            $0 < 0 ? ", frozen before task 0" : ", frozen after task \($0)"
+          } ?? ", trainable")
           + ", classes \(expert.classes)")
     }
     if let last = reports.last {

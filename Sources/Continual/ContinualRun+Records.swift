@@ -8,9 +8,10 @@ import TensorCore
 public struct ExpertRecord: Sendable, Equatable {
   /// The expert's index in the mixture.
   public var id: Int
-  /// The task during which it was added (0 for the initial experts).
+  /// The first task it takes part in (0 for the initial experts; tasks count from 0).
   public var spawnedAtTask: Int
-  /// The task after which it was frozen, or `nil` while trainable.
+  /// The last task finished when it was frozen (-1: frozen before the first task), or `nil`
+  /// while trainable.
   public var frozenAtTask: Int?
   /// The classes it was trained on (and may predict).
   public var classes: [Int]

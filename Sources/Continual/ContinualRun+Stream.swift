@@ -19,7 +19,9 @@ extension ContinualRun {
     }
     for task in stream.tasks.dropFirst(finishedReports.count) {
       model.currentTask = task.index
-      let logStart = model.lifecycleLog.count
+      // The task's events: those since the last finished task's, so that what was done by
+      // hand between tasks (or before the first) is recorded with the task it preceded.
+      let logStart = finishedReports.reduce(0) { $0 + $1.events.count }
       try applyPolicy(before: task)
       let before = try taskAccuracy(task)
       try progress(

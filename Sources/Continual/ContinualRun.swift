@@ -38,8 +38,8 @@ public final class ContinualRun {
   /// The mixture being trained.
   public private(set) var model: MixtureOfExperts
   /// Per expert: spawn, freeze and classes. Experts added to `model` by hand between tasks
-  /// are recorded as spawned for the next task, and experts frozen by hand as frozen after
-  /// the last finished task.
+  /// are recorded as spawned at the next task, and experts frozen by hand as frozen after
+  /// the last finished task (-1: before the first task).
   public var records: [ExpertRecord] {
     let next = finishedReports.count
     while storedRecords.count < model.experts.count {
@@ -48,7 +48,7 @@ public final class ContinualRun {
     }
     for index in storedRecords.indices
     where storedRecords[index].frozenAtTask == nil && model.isFrozen(expert: index) {
-      storedRecords[index].frozenAtTask = max(next - 1, storedRecords[index].spawnedAtTask)
+      storedRecords[index].frozenAtTask = next - 1
     }
     return storedRecords
   }

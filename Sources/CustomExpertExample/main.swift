@@ -65,7 +65,7 @@ struct SpawnEveryOtherTask: LifecyclePolicy {
 /// Prints a finished task's class-IL accuracies.
 func printAccuracy(_ report: TaskReport) {
   let accuracy = report.accuracyClassIL.map { String(format: "%.1f", 100 * $0) }
-  print("after task \(report.task + 1): class-IL accuracy (%) \(accuracy.joined(separator: " "))")
+  print("after task \(report.task): class-IL accuracy (%) \(accuracy.joined(separator: " "))")
 }
 
 struct StopAfterTwoTasks: Error {}
@@ -102,7 +102,7 @@ do {
   for expert in result.experts {
     print(
       "expert \(expert.id): \(type(of: run.model.experts[expert.id])), spawned at task "
-        + "\(expert.spawnedAtTask + 1), classes \(expert.classes)")
+        + "\(expert.spawnedAtTask), classes \(expert.classes)")
   }
 
   // By hand: one more expert for whatever comes next, trainable, then frozen.
@@ -140,7 +140,7 @@ do {
       if report.task == 1 { throw StopAfterTwoTasks() }
     }
   } catch is StopAfterTwoTasks {
-    print("stopped after task 2")
+    print("stopped after task 1")
   }
   _ = try experiment.resume { event in
     if case .resumed(let file, let done, let of) = event {
@@ -152,8 +152,8 @@ do {
   print("policy \(resumed.policy), \(resumed.tasks.count) tasks")
   for expert in resumed.experts {
     print(
-      "\(expert.name): kind \(expert.kind), spawned at task \(expert.spawnedAtTask + 1), "
-        + (expert.frozenAtTask.map { "frozen after task \($0 + 1)" } ?? "trainable")
+      "\(expert.name): kind \(expert.kind), spawned at task \(expert.spawnedAtTask), "
+        + (expert.frozenAtTask.map { "frozen after task \($0)" } ?? "trainable")
         + ", classes \(expert.classes)")
   }
 } catch {

@@ -94,7 +94,7 @@ public struct ContinualExperiment {
             try Checkpoint.write(state, to: "\(directory)/\(name)", toolVersion: toolVersion)
           } catch {
             throw CheckpointWriteError(
-              error: error, directory: directory, task: task + 1, tasks: tasks)
+              error: error, directory: directory, task: task, tasks: tasks)
           }
         }
         // Later tasks' files in the directory are an earlier run's: a resume must not pick
@@ -103,7 +103,7 @@ public struct ContinualExperiment {
           try CheckpointDirectory.removeTaskCheckpoints(after: task, in: directory)
         } catch {
           throw CheckpointWriteError(
-            error: error, directory: directory, task: task + 1, tasks: tasks)
+            error: error, directory: directory, task: task, tasks: tasks)
         }
       }
       let latest = CheckpointDirectory.latestName
@@ -196,12 +196,12 @@ public struct CheckpointWriteError: Error, CustomStringConvertible {
   public let error: Error
   /// The checkpoint directory.
   public let directory: String
-  /// The task (from 1) whose checkpoint failed.
+  /// The task (from 0) whose checkpoint failed.
   public let task: Int
   /// The number of tasks in the run.
   public let tasks: Int
 
-  /// The failure `error` writing the checkpoint of `task` (from 1) of `tasks` into
+  /// The failure `error` writing the checkpoint of `task` (from 0) of `tasks` into
   /// `directory`.
   public init(error: Error, directory: String, task: Int, tasks: Int) {
     self.error = error
@@ -211,8 +211,8 @@ public struct CheckpointWriteError: Error, CustomStringConvertible {
   }
 
   public var description: String {
-    "\(error)\nthe run stopped after task \(task) of \(tasks), whose checkpoint could not be "
+    "\(error)\nthe run stopped after task \(task) (of \(tasks)), whose checkpoint could not be "
       + "written\nhint: make room in \(directory) (or fix it), then run again"
-      + (task > 1 ? " with --resume to continue from its newest complete checkpoint" : "")
+      + (task > 0 ? " with --resume to continue from its newest complete checkpoint" : "")
   }
 }

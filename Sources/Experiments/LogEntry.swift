@@ -65,10 +65,10 @@ extension ContinualProgress {
       return LogEntry(
         "task_started",
         [
-          "task": task + 1, "tasks": count, "classes": classes,
+          "task": task, "tasks": count, "classes": classes,
           "lifecycle": events.map(\.description),
         ],
-        text: (["task \(task + 1)/\(count): classes \(labels)"] + events.map { "  \($0)" })
+        text: (["task \(task) (of \(count)): classes \(labels)"] + events.map { "  \($0)" })
           .joined(separator: "\n"))
     case .batch:
       return nil
@@ -76,11 +76,11 @@ extension ContinualProgress {
       return LogEntry(
         "epoch",
         [
-          "task": task + 1, "epoch": epoch, "epochs": of, "loss": loss, "seconds": seconds,
+          "task": task, "epoch": epoch, "epochs": of, "loss": loss, "seconds": seconds,
           "samples_per_second": rate,
         ],
         text: String(
-          format: "  task %d epoch %d/%d: loss %.4f, %.1f s, %.0f samples/s", task + 1, epoch, of,
+          format: "  task %d epoch %d/%d: loss %.4f, %.1f s, %.0f samples/s", task, epoch, of,
           loss, seconds, rate))
     case .taskFinished(let report):
       let percent = { (values: [Double]) in
@@ -89,7 +89,7 @@ extension ContinualProgress {
       return LogEntry(
         "task_finished",
         [
-          "task": report.task + 1, "accuracy_task_il": report.accuracyTaskIL,
+          "task": report.task, "accuracy_task_il": report.accuracyTaskIL,
           "accuracy_class_il": report.accuracyClassIL,
           "oracle_accuracy_class_il": report.oracleAccuracyClassIL,
           "experts": report.routing.experts, "usage_entropy_bits": report.routing.usageEntropy,
@@ -99,7 +99,7 @@ extension ContinualProgress {
           "training_seconds": report.trainingSeconds,
         ],
         text:
-          "  accuracy (%) on tasks 1…\(report.task + 1): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))\n"
+          "  accuracy (%) on tasks 0…\(report.task): task-IL \(percent(report.accuracyTaskIL)); class-IL \(percent(report.accuracyClassIL)); oracle routing \(percent(report.oracleAccuracyClassIL))\n"
           + String(
             format:
               "  routing: %d experts, routing accuracy %.1f%%, usage entropy %.3f bits, class entropy %.3f bits, routing forgetting %.3f; task trained in %.1f s",

@@ -70,7 +70,7 @@ extension RunCommand {
     {
       log.bar(
         Self.progressBar(
-          "  task \(task + 1) epoch \(epoch)", done: done, of: of, samples: samples, loss: loss,
+          "  task \(task) epoch \(epoch)", done: done, of: of, samples: samples, loss: loss,
           seconds: seconds))
     }
     if let entry = event.logEntry(classNames: names) { log.entry(entry) }

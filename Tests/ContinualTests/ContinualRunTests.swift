@@ -174,9 +174,10 @@ private final class ResearcherExpert: Module, Expert {
   try run.model.freeze(expert: index)
   #expect(run.model.isFrozen(expert: index))
   #expect(run.model.lifecycleLog.last == LifecycleEvent(task: 2, expert: 3, kind: .frozen))
-  // The run records the hand-added expert (checkpoints index records by expert).
+  // The run records the hand-added expert (checkpoints index records by expert): it joins at
+  // task 3 and was frozen after task 2, the last finished, before it trained.
   #expect(
-    run.records.last == ExpertRecord(id: 3, spawnedAtTask: 3, frozenAtTask: 3, classes: []))
+    run.records.last == ExpertRecord(id: 3, spawnedAtTask: 3, frozenAtTask: 2, classes: []))
 }
 
 @Test func aStateWithContradictoryReplayCountsIsRefused() throws {

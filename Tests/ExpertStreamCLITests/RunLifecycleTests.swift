@@ -73,14 +73,14 @@ private let directoryHint =
     throughFile.error
       == "error: \(file)/checkpoints: cannot create the directory: Not a directory\n"
       + directoryHint + "\n")
-  #expect(!throughFile.output.contains("task 1/5"))
+  #expect(!throughFile.output.contains("task 0 (of 5)"))
   let long = data.directory.path(String(repeating: "n", count: 300))
   let tooLong = runTool(data.run(into: long))
   #expect(tooLong.status == 2)
   #expect(
     tooLong.error == "error: \(long): cannot create the directory: File name too long\n"
       + directoryHint + "\n")
-  #expect(!tooLong.output.contains("task 1/5"))
+  #expect(!tooLong.output.contains("task 0 (of 5)"))
 }
 
 @Test func aSecondRunIntoTheSameCheckpointDirectoryIsRefused() throws {
@@ -98,7 +98,7 @@ private let directoryHint =
       checkpoint.directory=DIR
 
       """)
-  #expect(!result.output.contains("task 1/5"))
+  #expect(!result.output.contains("task 0 (of 5)"))
   #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoints) == [".lock"])
   #expect(held != nil)
   held = nil
@@ -148,7 +148,7 @@ private let directoryHint =
       "note: skipped \(cut)/task_003.h5, not a readable checkpoint: \(cut)/task_003.h5: /: "
         + "not an HDF5 file\n"))
   #expect(resumed.output.contains("resuming from \(cut)/task_002.h5: 3 of 5 tasks done\n"))
-  #expect(!resumed.output.contains("task 1/5") && resumed.output.contains("task 4/5"))
+  #expect(!resumed.output.contains("task 0 (of 5)") && resumed.output.contains("task 3 (of 5)"))
   #expect(try Checkpoint.summary(of: "\(cut)/latest.h5").tasks.count == 5)
 }
 
@@ -188,11 +188,11 @@ private let directoryHint =
   let data = try GeneratedSplitMNIST()
   let checkpoints = data.directory.path("checkpoints")
   let moved = data.directory.path("moved")
-  // When task 2 starts, the checkpoint directory is moved away and a file takes its place.
+  // When task 1 starts, the checkpoint directory is moved away and a file takes its place.
   let result = runTool(
     data.run(into: checkpoints),
     watch: { line in
-      guard line.hasPrefix("task 2/5") else { return }
+      guard line.hasPrefix("task 1 (of 5)") else { return }
       _ = rename(checkpoints, moved)
       _ = FileManager.default.createFile(atPath: checkpoints, contents: Data())
     }, closed: { false })
@@ -200,12 +200,12 @@ private let directoryHint =
   #expect(
     result.error == """
       error: \(checkpoints): /: cannot create the directory: Not a directory
-      the run stopped after task 2 of 5, whose checkpoint could not be written
+      the run stopped after task 1 (of 5), whose checkpoint could not be written
       hint: make room in \(checkpoints) (or fix it), then run again with --resume to continue \
       from its newest complete checkpoint
 
       """)
-  #expect(result.output.contains("task 2/5") && !result.output.contains("task 3/5"))
+  #expect(result.output.contains("task 1 (of 5)") && !result.output.contains("task 2 (of 5)"))
   // The run's lock file moved with the directory.
   #expect(
     try FileManager.default.contentsOfDirectory(atPath: moved).sorted() == [
@@ -219,7 +219,7 @@ private let directoryHint =
   var closed = false
   let result = runTool(
     data.run(into: checkpoints),
-    watch: { line in if line.hasPrefix("  accuracy (%) on tasks 1…2") { closed = true } },
+    watch: { line in if line.hasPrefix("  accuracy (%) on tasks 0…1") { closed = true } },
     closed: { closed })
   #expect(result.status == 1)
   #expect(
@@ -228,7 +228,7 @@ private let directoryHint =
       checkpoints in \(checkpoints) are complete (continue with --resume)
 
       """)
-  #expect(!result.output.contains("task 3/5"))
+  #expect(!result.output.contains("task 2 (of 5)"))
   #expect(try Checkpoint.summary(of: "\(checkpoints)/latest.h5").tasks.count == 2)
 }
 
@@ -258,11 +258,11 @@ private func start(_ arguments: [String]) throws -> (process: Process, output: P
   #expect(
     errors == """
       error: \(checkpoints)/task_000.h5: /: cannot write the file: No space left on device
-      the run stopped after task 1 of 5, whose checkpoint could not be written
+      the run stopped after task 0 (of 5), whose checkpoint could not be written
       hint: make room in \(checkpoints) (or fix it), then run again
 
       """)
-  #expect(printed.contains("task 1/5") && !printed.contains("task 2/5"))
+  #expect(printed.contains("task 0 (of 5)") && !printed.contains("task 1 (of 5)"))
   #expect(try FileManager.default.contentsOfDirectory(atPath: checkpoints).isEmpty)
 }
 
