@@ -120,7 +120,7 @@ do {
   print("\(path): experts of kind \(Set(summary.experts.map(\.kind)).sorted())")
 
   // The registered names in a run with a home: a checkpoint after every task, stopped
-  // after task 2 (as a killed process would be), then resumed from its checkpoint.
+  // after task 1, the second (as a killed process would be), then resumed from its checkpoint.
   let named = try Scenario.load(
     "tasks/quick.json",
     overrides: [

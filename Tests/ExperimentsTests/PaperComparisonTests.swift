@@ -68,5 +68,5 @@ private func paperScenario(expert: String) throws -> Scenario {
   let experiment = ContinualExperiment(
     scenario: scenario, stream: try tinyStream(for: scenario), checkpointDirectory: "unused")
   #expect(experiment.toolVersion == ExpertStreamVersion.current)
-  #expect(ExpertStreamVersion.current == "0.3.0")
+  #expect(ExpertStreamVersion.current == "0.4.0")
 }
