@@ -65,7 +65,7 @@ public struct GradientExport {
     let file = try HDF5File.create(path)
     let root = file.root
     try root.setAttribute("architecture", architecture.rawValue)
-    try root.setAttribute("gate", attentive ? "attentive" : "softmax")
+    try root.setAttribute("gate", (attentive ? Scenario.GateKind.attentive : .softmax).rawValue)
     try root.setAttribute("experts", experts)
     try root.setAttribute("loss", Double(try total.item()))
     try root.setAttribute("data_loss", Double(terms.data))

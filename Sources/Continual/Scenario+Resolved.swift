@@ -96,6 +96,25 @@ extension Scenario {
     return object
   }
 
+  /// The resolved scenario as indented JSON with sorted keys, for people.
+  public var resolvedText: String {
+    // The object holds only JSON types, so serialisation cannot fail.
+    let data = try? JSONSerialization.data(
+      withJSONObject: resolvedObject,
+      options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data ?? Data(), as: UTF8.self)
+  }
+
+  /// One line per task, `  task 0: 0 T-shirt/top, 1 Trouser`: its classes in the order run,
+  /// named by `classNames` (the dataset's fine class names; coarse labels go unnamed).
+  public func taskLines(classNames: [String]) -> [String] {
+    classGroups.enumerated().map { index, classes in
+      "  task \(index): "
+        + classes.map { dataset.labels == .coarse ? "\($0)" : "\($0) \(classNames[$0])" }
+        .joined(separator: ", ")
+    }
+  }
+
   /// The resolved scenario as canonical JSON: sorted keys, no whitespace.
   public var canonicalJSON: Data {
     // The object holds only JSON types, so serialisation cannot fail.

@@ -108,6 +108,36 @@ public enum DatasetRegistry {
     return found
   }
 
+  /// What `expertstream data list` says about `descriptor`: its title, where it was found
+  /// (or where it was looked for and how to get it) and its files, one line each.
+  ///
+  /// - Throws: ``DatasetError`` other than a dataset not found or a data directory not usable.
+  public static func availability(of descriptor: DatasetDescriptor, dataDirectory: String?)
+    throws -> [String]
+  {
+    var lines = ["\(descriptor.name): \(descriptor.title)"]
+    do {
+      lines.append("  found in \(try locate(descriptor, dataDirectory: dataDirectory))")
+    } catch let error as DatasetError {
+      switch error {
+      case .notFound(_, let searched, let howToGet):
+        lines += [
+          "  not found; looked in \(searched.joined(separator: ", "))", "  to get it: \(howToGet)",
+        ]
+      case .badDataDirectory(let directory, let setting, let reason):
+        lines += [
+          "  not usable from \(setting) \(directory): \(reason)",
+          "  to get it: \(descriptor.howToGet)",
+        ]
+      default:
+        throw error
+      }
+    }
+    let checks =
+      descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"
+    return lines + ["  files (\(checks)): " + descriptor.files.map(\.name).joined(separator: ", ")]
+  }
+
   /// The directories searched for `descriptor`, in order.
   public static func searchDirectories(
     for descriptor: DatasetDescriptor, dataDirectory: String?,

@@ -68,6 +68,19 @@ func systemReason(_ error: Error) -> String {
   posixErrorCode(of: error).map(errorText) ?? (error as NSError).localizedDescription
 }
 
+/// An error as one line for people: a Foundation file error as `PATH: reason` (the system's
+/// reason, never the Cocoa domain and code), any other error as its description.
+public func describeError(_ error: any Error) -> String {
+  let nsError = error as NSError
+  guard nsError.domain == NSCocoaErrorDomain else { return "\(error)" }
+  let path =
+    (nsError.userInfo[NSFilePathErrorKey] as? String)
+    ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
+  let reason =
+    posixErrorCode(of: error).map { String(cString: strerror($0)) } ?? nsError.localizedDescription
+  return "\(path): \(reason)"
+}
+
 /// The errno behind a Foundation file error: its own code in the POSIX domain, the POSIX
 /// error underneath it, or the errno a Cocoa file error's code stands for (no such file,
 /// permission denied, file exists, no space, read-only file system); `nil` otherwise.

@@ -32,6 +32,23 @@ public struct LogEntry {
 
 // MARK: - Continual runs
 
+extension ContinualExperiment.Event {
+  /// The event's log entry: a note, a resume, or the run's progress (see
+  /// ``Continual/ContinualProgress/logEntry(classNames:)``); `nil` for a batch.
+  public func logEntry(classNames: [String]) -> LogEntry? {
+    switch self {
+    case .note(let note):
+      return LogEntry("note", ["note": note], text: "note: \(note)")
+    case .resumed(let file, let done, let of):
+      return LogEntry(
+        "resume", ["file": file, "tasks_done": done],
+        text: "resuming from \(file): \(done) of \(of) tasks done")
+    case .progress(let progress):
+      return progress.logEntry(classNames: classNames)
+    }
+  }
+}
+
 extension ContinualComparison.Run {
   /// The run's `start` entry: scenario, policy, seed, tasks, threads, numerics, and where
   /// the training data (`train`) came from.

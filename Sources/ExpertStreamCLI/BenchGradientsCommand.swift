@@ -1,4 +1,5 @@
 import Benchmarks
+import Continual
 import Datasets
 import Foundation
 import MoE
@@ -44,9 +45,7 @@ struct BenchGradientsCommand: Command {
     architecture = PaperArchitecture(
       rawValue: try arguments.choice("--architecture", from: ["paper-mnist", "paper-fmnist"])
         ?? "paper-fmnist")!
-    attentive =
-      (try arguments.choice("--gate", from: ["softmax", "attentive"]) ?? "attentive")
-      == "attentive"
+    attentive = (try arguments.choice("--gate") ?? Scenario.GateKind.attentive) == .attentive
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     seed = try arguments.integer("--seed", in: 0...Int(Int32.max)) ?? 0

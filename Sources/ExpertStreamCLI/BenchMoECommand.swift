@@ -42,9 +42,7 @@ struct BenchMoECommand: Command {
     architecture = PaperArchitecture(
       rawValue: try arguments.choice("--architecture", from: names) ?? "paper-fmnist")!
     experts = try arguments.integer("--experts", in: 1...256) ?? 5
-    attentive =
-      (try arguments.choice("--gate", from: ["softmax", "attentive"]) ?? "attentive")
-      == "attentive"
+    attentive = (try arguments.choice("--gate") ?? Scenario.GateKind.attentive) == .attentive
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
     try arguments.selectNumerics()
@@ -57,7 +55,8 @@ struct BenchMoECommand: Command {
     let benchmark = try MixtureBenchmark(
       architecture: architecture, experts: experts, attentive: attentive, batch: batch)
     console.print(
-      "\(architecture.rawValue), \(experts) experts, \(attentive ? "attentive" : "softmax") gate, "
+      "\(architecture.rawValue), \(experts) experts, "
+        + "\(attentive ? Scenario.GateKind.attentive : .softmax) gate, "
         + "batch \(batch), \(threads) engine threads, BLAS core \(BLAS.coreType); "
         + "\(benchmark.model.parameterCount) parameters")
     let phases = try benchmark.phases(timer: Stopwatch(trialSeconds: trialSeconds))

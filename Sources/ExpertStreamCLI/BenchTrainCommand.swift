@@ -49,8 +49,8 @@ struct BenchTrainCommand: Command {
       rawValue: try arguments.choice("--arch", from: ["paper-mnist", "paper-fmnist"])
         ?? "paper-fmnist")!
     attentive =
-      (try arguments.choice("--gate", from: ["original", "attentive"]) ?? "attentive")
-      == "attentive"
+      (try arguments.choice("--gate", from: [PaperMethod.original, .attentive]) ?? .attentive)
+      == .attentive
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
@@ -81,7 +81,7 @@ struct BenchTrainCommand: Command {
       architecture: architecture, attentive: attentive, experts: experts, batch: batch,
       betas: betas, batches: batches, warmup: warmup
     ).run(on: source, threads: threads)
-    let gate = attentive ? "attentive" : "original"
+    let gate = attentive ? PaperMethod.attentive : .original
     let regularizer = betas.map { " + L_s(\($0.same), \($0.different))" } ?? ""
     console.print(
       "\(architecture.rawValue), \(gate) gate\(regularizer), \(experts) experts, batch \(batch), "

@@ -1,11 +1,7 @@
 import Checkpoints
 import Continual
 import Datasets
-import ExpertStream
 import Foundation
-import MoE
-import NN
-import TensorCore
 
 extension DatasetError: UserInputError {}
 extension ScenarioError: UserInputError {}
@@ -30,25 +26,9 @@ struct DataListCommand: Command {
 
   func run(_ console: Console) throws {
     for descriptor in DatasetRegistry.all {
-      console.print("\(descriptor.name): \(descriptor.title)")
-      do {
-        let directory = try DatasetRegistry.locate(descriptor, dataDirectory: dataDirectory)
-        console.print("  found in \(directory)")
-      } catch let error as DatasetError {
-        switch error {
-        case .notFound(_, let searched, let howToGet):
-          console.print("  not found; looked in \(searched.joined(separator: ", "))")
-          console.print("  to get it: \(howToGet)")
-        case .badDataDirectory(let directory, let setting, let reason):
-          console.print("  not usable from \(setting) \(directory): \(reason)")
-          console.print("  to get it: \(descriptor.howToGet)")
-        default:
-          throw error
-        }
+      for line in try DatasetRegistry.availability(of: descriptor, dataDirectory: dataDirectory) {
+        console.print(line)
       }
-      let checks =
-        descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"
-      console.print("  files (\(checks)): " + descriptor.files.map(\.name).joined(separator: ", "))
     }
   }
 }
@@ -126,20 +106,9 @@ struct ScenarioCheckCommand: Command {
     } catch let error as DatasetError {
       console.print("dataset: \(descriptor.name), NOT FOUND: \(error)")
     }
-    let names =
-      scenario.dataset.labels == .coarse
-      ? nil : descriptor.classNames
     console.print("tasks (class order as run):")
-    for (index, classes) in scenario.classGroups.enumerated() {
-      let labels = classes.map { label in names.map { "\(label) \($0[label])" } ?? "\(label)" }
-      console.print("  task \(index): " + labels.joined(separator: ", "))
-    }
-    let text = String(
-      decoding: try JSONSerialization.data(
-        withJSONObject: scenario.resolvedObject,
-        options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-      as: UTF8.self)
+    for line in scenario.taskLines(classNames: descriptor.classNames) { console.print(line) }
     console.print("resolved scenario:")
-    console.print(text)
+    console.print(scenario.resolvedText)
   }
 }

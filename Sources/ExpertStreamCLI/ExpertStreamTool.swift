@@ -48,23 +48,9 @@ public enum ExpertStreamTool {
       console.printError("error: \(error.description)")
       return 2
     } catch {
-      console.printError("error: \(Self.describe(error))")
+      console.printError("error: \(describeError(error))")
       return 1
     }
-  }
-
-  /// An error as one line: a Foundation file error as its path and the system's reason
-  /// (never the raw `NSCocoaErrorDomain` dump), anything else as it describes itself.
-  static func describe(_ error: any Error) -> String {
-    let nsError = error as NSError
-    guard nsError.domain == NSCocoaErrorDomain else { return "\(error)" }
-    let path =
-      (nsError.userInfo[NSFilePathErrorKey] as? String)
-      ?? (nsError.userInfo[NSURLErrorKey] as? URL)?.path ?? "a file"
-    let reason =
-      posixErrorCode(of: error).map { String(cString: strerror($0)) }
-      ?? nsError.localizedDescription
-    return "\(path): \(reason)"
   }
 
   /// The command the leading words name, and the arguments after those words.

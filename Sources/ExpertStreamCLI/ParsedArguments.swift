@@ -126,6 +126,15 @@ public struct ParsedArguments {
     }
     return text
   }
+
+  /// The case of `Choice` option `name` names, or `nil` when it is absent.
+  ///
+  /// - Throws: ``UsageError`` for a value that names no case (with 'did you mean').
+  public func choice<Choice: RawRepresentable & CaseIterable>(
+    _ name: String, from choices: [Choice] = Array(Choice.allCases)
+  ) throws -> Choice? where Choice.RawValue == String {
+    try choice(name, from: choices.map(\.rawValue)).flatMap(Choice.init(rawValue:))
+  }
 }
 
 /// "did you mean …?" for the closest candidate within two edits, or an empty string.

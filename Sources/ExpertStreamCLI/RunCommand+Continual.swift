@@ -24,18 +24,20 @@ extension RunCommand {
         tasksDone = 0
         log.entry(run.startEntry(train: train))
       case .experiment(let run, let event):
-        switch event {
-        case .note(let note):
-          log.event("note", ["note": note], text: "note: \(note)")
-        case .resumed(let file, let done, let of):
-          tasksDone = done
-          log.event(
-            "resume", ["file": file, "tasks_done": done],
-            text: "resuming from \(file): \(done) of \(of) tasks done")
-        case .progress(let progress):
+        if case .resumed(_, let done, _) = event { tasksDone = done }
+        if case .progress(let progress) = event {
           if case .taskFinished = progress { tasksDone += 1 }
-          self.report(progress, log: log, names: train.classNames)
+          if case .batch(
+            let task, let epoch, let done, let of, let samples, let loss, let seconds) =
+            progress
+          {
+            log.bar(
+              Self.progressBar(
+                "  task \(task) epoch \(epoch)", done: done, of: of, samples: samples, loss: loss,
+                seconds: seconds))
+          }
         }
+        if let entry = event.logEntry(classNames: train.classNames) { log.entry(entry) }
         let directory = run.experiment.checkpointDirectory
         guard !console.isOutputClosed else {
           throw OutputClosedError(
@@ -62,17 +64,5 @@ extension RunCommand {
     }
     if let metricsPath { log.result("metrics written to \(metricsPath)") }
     logFinished(log, started: started)
-  }
-
-  private func report(_ event: ContinualProgress, log: EventLog, names: [String]) {
-    if case .batch(let task, let epoch, let done, let of, let samples, let loss, let seconds) =
-      event
-    {
-      log.bar(
-        Self.progressBar(
-          "  task \(task) epoch \(epoch)", done: done, of: of, samples: samples, loss: loss,
-          seconds: seconds))
-    }
-    if let entry = event.logEntry(classNames: names) { log.entry(entry) }
   }
 }

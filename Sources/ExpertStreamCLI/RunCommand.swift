@@ -128,26 +128,16 @@ struct RunCommand: Command {
         "\(path) is a continual scenario: --method applies to paper scenarios (mode: paper) only",
         hint: "choose lifecycle policies with --policy")
     }
-    if let metricsPath { try Self.checkMetricsDirectory(of: metricsPath) }
+    do {
+      try metricsPath.map(MetricsFile.checkWritable)
+    } catch let error as FileSystemError {
+      throw UnusablePathError(
+        problem: error.description, hint: "choose another file for --metrics-json")
+    }
     if isPaper {
       try runPaper(scenario, console)
     } else {
       try runContinual(scenario, console)
-    }
-  }
-
-  /// Checks, before anything is trained, that the directory of the metrics file at `path`
-  /// can be created and takes new files.
-  ///
-  /// - Throws: ``UnusablePathError`` naming the directory and the reason.
-  static func checkMetricsDirectory(of path: String) throws {
-    let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    do {
-      try FileSystem.createDirectory(directory)
-      try FileSystem.checkWritable(directory)
-    } catch let error as FileSystemError {
-      throw UnusablePathError(
-        problem: error.description, hint: "choose another file for --metrics-json")
     }
   }
 

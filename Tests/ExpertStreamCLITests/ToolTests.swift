@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Testing
 import _TestSupport
@@ -129,8 +130,8 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
     _ = try Data(contentsOf: URL(fileURLWithPath: missing))
     Issue.record("expected an error")
   } catch {
-    #expect(ExpertStreamTool.describe(error) == "\(missing): No such file or directory")
-    #expect(!ExpertStreamTool.describe(error).contains("NSCocoaErrorDomain"))
+    #expect(describeError(error) == "\(missing): No such file or directory")
+    #expect(!describeError(error).contains("NSCocoaErrorDomain"))
   }
-  #expect(ExpertStreamTool.describe(UsageError("plain", hint: "h")).contains("plain"))
+  #expect(describeError(UsageError("plain", hint: "h")).contains("plain"))
 }
