@@ -113,16 +113,12 @@ public struct PolicyName: RawRepresentable, Hashable, Sendable, CustomStringConv
   public var description: String { rawValue }
 }
 
-// Printed as written in scenario files (`rows-frozen`, not the case name).
-extension Scenario.Mode: CustomStringConvertible {
-  public var description: String { rawValue }
-}
-extension Scenario.GateKind: CustomStringConvertible {
-  public var description: String { rawValue }
-}
-extension Scenario.GateTraining: CustomStringConvertible {
-  public var description: String { rawValue }
-}
-extension Scenario.OptimizerKind: CustomStringConvertible {
+/// A configuration value that is one of a fixed set of names: printed as written in scenario
+/// files (`rows-frozen`, not the case name) and decoded from its name.
+public protocol ConfigurationChoice: RawRepresentable, CaseIterable, Decodable,
+  CustomStringConvertible
+where RawValue == String {}
+
+extension ConfigurationChoice {
   public var description: String { rawValue }
 }

@@ -96,7 +96,7 @@ extension KeyedDecodingContainer {
 // The choice enums read a string naming a case, with the error of `Decoder.choice(_:)`
 // (`'sofmax' is not one of softmax, attentive (did you mean 'softmax'?)`).
 
-extension Scenario.Mode: Decodable {
+extension ConfigurationChoice {
   /// The case the string names.
   ///
   /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
@@ -105,50 +105,12 @@ extension Scenario.Mode: Decodable {
   }
 }
 
-extension Scenario.GateKind: Decodable {
-  /// The case the string names.
-  ///
-  /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
-  public init(from decoder: any Decoder) throws {
-    self = try decoder.choice(Self.self)
-  }
-}
-
-extension Scenario.GateTraining: Decodable {
-  /// The case the string names.
-  ///
-  /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
-  public init(from decoder: any Decoder) throws {
-    self = try decoder.choice(Self.self)
-  }
-}
-
-extension Scenario.OptimizerKind: Decodable {
-  /// The case the string names.
-  ///
-  /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
-  public init(from decoder: any Decoder) throws {
-    self = try decoder.choice(Self.self)
-  }
-}
-
-extension Scenario.Evaluation: Decodable {
-  /// The case the string names.
-  ///
-  /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
-  public init(from decoder: any Decoder) throws {
-    self = try decoder.choice(Self.self)
-  }
-}
-
-extension Scenario.EvaluationSplit: Decodable {
-  /// The case the string names.
-  ///
-  /// - Throws: ``ScenarioError`` for a string that names no case, suggesting the closest.
-  public init(from decoder: any Decoder) throws {
-    self = try decoder.choice(Self.self)
-  }
-}
+extension Scenario.Mode: ConfigurationChoice {}
+extension Scenario.GateKind: ConfigurationChoice {}
+extension Scenario.GateTraining: ConfigurationChoice {}
+extension Scenario.OptimizerKind: ConfigurationChoice {}
+extension Scenario.Evaluation: ConfigurationChoice {}
+extension Scenario.EvaluationSplit: ConfigurationChoice {}
 
 extension ExpertKind: Decodable {
   /// The kind the string names, one of ``known``.
