@@ -75,7 +75,8 @@ private struct Killed: Error {}
   #expect(uninterrupted.policy.rawValue == "test-grow-when-accuracy-drops")
   #expect(uninterrupted.reports.count == 3)
 
-  // Killed between tasks: the events closure throws after task 2's checkpoints.
+  // Killed between tasks: the events closure throws after task 1's checkpoints (two of three
+  // tasks done; tasks count from 0).
   #expect(throws: Killed.self) {
     _ = try namedExperiment(in: cut).run { event in
       if case .progress(.taskFinished(let report)) = event, report.task == 1 { throw Killed() }
