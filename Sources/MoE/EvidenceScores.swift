@@ -58,18 +58,18 @@ public struct EvidenceSettings: Sendable, Equatable {
 /// on its own task's training samples and fixed afterwards.
 ///
 /// Sizes: N samples, d = h_i's size, K = the mixture's class count, C = the expert's
-/// classes. All statistics are kept in Float64.
+/// classes. Statistics are accumulated in Float32 by BLAS and factorised in Float64.
 public struct ExpertEvidence: Sendable {
   /// The settings it was fitted with.
   public let settings: EvidenceSettings
   /// The expert's classes (global ids), in the order of its class scores.
   public let classes: [Int]
   /// μ_c per class, C × d (empty for energy).
-  let means: [[Double]]
+  let means: [[Float]]
   /// Per class: the whitening matrix L⁻¹ (d×d row-major, lower triangular) of the shared
   /// covariance, the inverse variances (d) for diagonal Gaussians, or the subspace basis
   /// (rank × d) for subspaces.
-  let transforms: [[Double]]
+  let transforms: [[Float]]
   /// Per class: −½ log det Σ_c − (d/2) log 2π (Gaussians), else 0.
   let normalisers: [Double]
   /// Mean and standard deviation of the expert score over the training samples, and per
@@ -93,7 +93,6 @@ public struct ExpertEvidence: Sendable {
     _ settings: EvidenceSettings, classes: [Int], hidden: Tensor, logits: Tensor, labels: [Int]
   ) throws -> ExpertEvidence {
     let (n, d) = try sizes(hidden, logits, count: labels.count, classes: classes)
-    let h = hidden.values.map(Double.init)
     let slots = try labels.map { label -> Int in
       guard let slot = classes.firstIndex(of: label) else {
         throw EvidenceError.invalid("label \(label) is not one of the expert's \(classes)")
@@ -104,23 +103,19 @@ public struct ExpertEvidence: Sendable {
     if let thin = members.firstIndex(where: { $0.count < 2 }) {
       throw EvidenceError.invalid("class \(classes[thin]) has fewer than 2 samples")
     }
-    var (means, transforms, normalisers): ([[Double]], [[Double]], [Double]) = ([], [], [])
+    var (means, transforms, normalisers): ([[Float]], [[Float]], [Double]) = ([], [], [])
     let logTwoPi = (Double(d) / 2) * log(2 * Double.pi)
     if settings.kind != .energy {
-      means = members.map { rows in
-        var mean = [Double](repeating: 0, count: d)
-        for r in rows { for j in 0..<d { mean[j] += h[r * d + j] } }
-        return mean.map { $0 / Double(rows.count) }
-      }
-      // Per class scatter (d×d), centred on the class mean.
-      let scatters = members.indices.map { c -> [Double] in
-        var s = [Double](repeating: 0, count: d * d)
-        for r in members[c] {
-          let x = (0..<d).map { h[r * d + $0] - means[c][$0] }
-          for i in 0..<d { for j in 0...i { s[i * d + j] += x[i] * x[j] } }
+      // Per class mean and scatter (d×d, Float64), centred on the class mean, by BLAS.
+      var scatters: [[Double]] = []
+      try withGradientsDisabled {
+        for rows in members {
+          let x = try hidden.gather(rows, axis: 0)
+          let mean = try x.sum(axis: 0, keepingDimension: true) * (1 / Float(rows.count))
+          let centred = try x - mean
+          means.append(mean.values)
+          scatters.append(try centred.matmul(centred, transposeSelf: true).values.map(Double.init))
         }
-        for i in 0..<d { for j in 0..<i { s[j * d + i] = s[i * d + j] } }
-        return s
       }
       switch settings.kind {
       case .gaussian:
@@ -128,7 +123,7 @@ public struct ExpertEvidence: Sendable {
         for s in scatters { for k in 0..<(d * d) { shared[k] += s[k] } }
         let covariance = shrunk(shared.map { $0 / Double(n - classes.count) }, d, settings)
         let (whitening, logDet) = try whiten(covariance, d)
-        transforms = Array(repeating: whitening, count: classes.count)
+        transforms = Array(repeating: whitening.map(Float.init), count: classes.count)
         normalisers = Array(repeating: -0.5 * logDet - logTwoPi, count: classes.count)
       case .diagonalGaussian:
         for (c, s) in scatters.enumerated() {
@@ -138,13 +133,13 @@ public struct ExpertEvidence: Sendable {
           guard shrunkVariances.allSatisfy({ $0 > 0 }) else {
             throw EvidenceError.invalid("class \(classes[c]) has a zero variance")
           }
-          transforms.append(shrunkVariances.map { 1 / $0 })
+          transforms.append(shrunkVariances.map { Float(1 / $0) })
           normalisers.append(-0.5 * shrunkVariances.reduce(0) { $0 + log($1) } - logTwoPi)
         }
       case .subspace:
         for (c, s) in scatters.enumerated() {
-          let covariance = s.map { $0 / Double(members[c].count - 1) }
-          transforms.append(principalBasis(covariance, d, rank: min(settings.rank, d)))
+          let covariance = s.map { Float($0 / Double(members[c].count - 1)) }
+          transforms.append(try principalBasis(covariance, d, rank: min(settings.rank, d)))
           normalisers.append(0)
         }
       case .energy: break
@@ -182,32 +177,32 @@ public struct ExpertEvidence: Sendable {
     guard means.first?.count == d else {
       throw EvidenceError.invalid("hidden size \(d), fitted on \(means.first?.count ?? 0)")
     }
-    let h = hidden.values
-    var x = [Double](repeating: 0, count: d)
+    // Blocks of 1024 rows keep the temporaries small (d = 784 pixels: 3 MB each).
+    var perClass = Array(repeating: [Float](), count: classes.count)
+    for first in stride(from: 0, to: batch, by: 1024) {
+      let rows = try hidden.gather(Array(first..<min(batch, first + 1024)), axis: 0)
+      try withGradientsDisabled {
+        for c in classes.indices {
+          let x = try rows - Tensor(shape: [1, d], values: means[c])
+          let t = transforms[c]
+          switch settings.kind {
+          case .gaussian:
+            let y = try x.matmul(Tensor(shape: [d, d], values: t), transposeOther: true)
+            perClass[c] += try (y * y).sum(axis: 1).values
+          case .diagonalGaussian:
+            perClass[c] += try (x * x * Tensor(shape: [1, d], values: t)).sum(axis: 1).values
+          case .subspace:
+            let p = try x.matmul(Tensor(shape: [t.count / d, d], values: t), transposeOther: true)
+            perClass[c] += try ((x * x).sum(axis: 1) - (p * p).sum(axis: 1)).values
+          case .energy: break
+          }
+        }
+      }
+    }
     return (0..<batch).map { b in
       classes.indices.map { c in
-        for j in 0..<d { x[j] = Double(h[b * d + j]) - means[c][j] }
-        let t = transforms[c]
-        switch settings.kind {
-        case .gaussian, .diagonalGaussian:
-          var squared = 0.0
-          for i in 0..<d {
-            guard settings.kind == .gaussian else { squared += x[i] * x[i] * t[i]; continue }
-            var y = 0.0
-            for j in 0...i { y += t[i * d + j] * x[j] }
-            squared += y * y
-          }
-          return normalisers[c] - 0.5 * squared
-        case .subspace:
-          var residual = x.reduce(0) { $0 + $1 * $1 }
-          for r in 0..<(t.count / d) {
-            var p = 0.0
-            for j in 0..<d { p += t[r * d + j] * x[j] }
-            residual -= p * p
-          }
-          return -max(residual, 0)
-        case .energy: return 0
-        }
+        let value = Double(perClass[c][b])
+        return settings.kind == .subspace ? -max(value, 0) : normalisers[c] - 0.5 * value
       }
     }
   }
@@ -355,17 +350,15 @@ private func whiten(_ sigma: [Double], _ d: Int) throws -> ([Double], Double) {
 }
 
 /// The top `rank` eigenvectors of a symmetric d×d matrix by orthogonal iteration, rank × d.
-private func principalBasis(_ matrix: [Double], _ d: Int, rank: Int) -> [Double] {
+private func principalBasis(_ matrix: [Float], _ d: Int, rank: Int) throws -> [Float] {
+  let product = try Tensor(shape: [d, d], values: matrix)
   // A fixed, full-rank start: the identity's first rows plus a deterministic perturbation.
   var basis = (0..<(rank * d)).map {
-    Double(($0 * 7919) % 101) / 101 - 0.5 + ($0 % (d + 1) == 0 ? 1 : 0)
+    Float(($0 * 7919) % 101) / 101 - 0.5 + ($0 % (d + 1) == 0 ? 1 : 0)
   }
-  for _ in 0..<200 {
-    var next = [Double](repeating: 0, count: rank * d)
-    for r in 0..<rank {
-      for i in 0..<d {
-        next[r * d + i] = (0..<d).reduce(0.0) { $0 + matrix[i * d + $1] * basis[r * d + $1] }
-      }
+  for _ in 0..<150 {
+    var next = try withGradientsDisabled {
+      try Tensor(shape: [rank, d], values: basis).matmul(product).values.map(Double.init)
     }
     for r in 0..<rank {  // Gram–Schmidt
       for p in 0..<r {
@@ -375,7 +368,7 @@ private func principalBasis(_ matrix: [Double], _ d: Int, rank: Int) -> [Double]
       let squares = (0..<d).reduce(0.0) { $0 + next[r * d + $1] * next[r * d + $1] }
       for j in 0..<d { next[r * d + j] /= max(squares.squareRoot(), 1e-300) }
     }
-    basis = next
+    basis = next.map(Float.init)
   }
   return basis
 }
