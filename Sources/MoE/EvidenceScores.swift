@@ -84,7 +84,8 @@ public struct ExpertEvidence: Sendable {
   /// - Parameters:
   ///   - classes: The expert's classes; every label must be one of them, and each must
   ///     have at least 2 samples.
-  ///   - hidden: h_i of the samples, [N, d].
+  ///   - hidden: h_i of the samples, [N, d], or any other feature vector the expert owns
+  ///     (e.g. its flattened input: every expert then scores in the same space).
   ///   - logits: o_i of the samples, [N, K] (read by ``EvidenceKind/energy`` only).
   ///   - labels: N global class ids.
   /// - Throws: ``EvidenceError`` on mismatched sizes, a label outside `classes`, a class
@@ -106,7 +107,7 @@ public struct ExpertEvidence: Sendable {
     var (means, transforms, normalisers): ([[Float]], [[Float]], [Double]) = ([], [], [])
     let logTwoPi = (Double(d) / 2) * log(2 * Double.pi)
     if settings.kind != .energy {
-      // Per class mean and scatter (d×d, Float64), centred on the class mean, by BLAS.
+      // Per class mean and scatter (d×d), centred on the class mean, by BLAS in Float32.
       var scatters: [[Double]] = []
       try withGradientsDisabled {
         for rows in members {

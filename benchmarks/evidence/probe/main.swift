@@ -6,10 +6,15 @@
 //
 // evidence-probe --dataset fashion-mnist|mnist [--data-dir DIR] [--seed S]
 //   [--gate trainable|replay] [--per-class] [--threads T] [--shrinkage A] [--rank R]
-//   [--rank-x R]
+//   [--rank-x R] [--train mixture|isolated] [--validation]
+// --train isolated trains each task's expert alone instead of through ContinualRun;
+// --validation holds out 10% of each task's training samples and evaluates on them.
 import Continual
 import Datasets
 import Foundation
+#if canImport(Glibc)
+  import Glibc
+#endif
 import MoE
 import NN
 import TensorCore
@@ -18,7 +23,7 @@ var options: [String: String] = [:]
 var flags: Set<String> = []
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
-  if argument == "--per-class" { flags.insert(argument); continue }
+  if argument == "--per-class" || argument == "--validation" { flags.insert(argument); continue }
   options[argument] = arguments.next() ?? ""
 }
 let datasetName = options["--dataset"] ?? "fashion-mnist"
@@ -30,30 +35,85 @@ let shrinkage = Double(options["--shrinkage"] ?? "0.1") ?? 0.1
 let rank = Int(options["--rank"] ?? "8") ?? 8
 let rankPixels = Int(options["--rank-x"] ?? "32") ?? 32
 
+let isolated = options["--train"] == "isolated"
+let validation = flags.contains("--validation")
 var overrides = [
-  "dataset.validation_fraction=0", "training.epochs=1", "training.batch_size=128",
-  "checkpoint.every_task=false", "lifecycle.policy=spawn-and-freeze",
-  "lifecycle.experts_per_task=1", "lifecycle.gate=\(gateTraining)",
-  "model.expert=conv", "model.channels=16", "model.hidden=[64,32]",
-  "model.gate_hidden=[256,32]", "model.gate=attentive",
+  "dataset.validation_fraction=\(validation ? 0.1 : 0)", "training.epochs=1",
+  "training.batch_size=128", "checkpoint.every_task=false",
+  "lifecycle.policy=spawn-and-freeze", "lifecycle.experts_per_task=1",
+  "lifecycle.gate=\(gateTraining)", "model.expert=conv", "model.channels=16",
+  "model.hidden=[64,32]", "model.gate_hidden=[256,32]", "model.gate=attentive",
   "training.optimizer.learning_rate=0.001", "training.seed=\(seed)",
 ]
+if validation { overrides.append("dataset.evaluate_on=validation") }
 if gateTraining == "replay" {
   overrides += ["lifecycle.replay_samples=1000", "lifecycle.gate_epochs=5"]
 }
 if perClass { overrides += ["split.tasks=10", "split.classes_per_task=1"] }
 let file = datasetName == "mnist" ? "tasks/split-mnist.json" : "tasks/split-fashion-mnist.json"
 let scenario = try Scenario.load(file, overrides: overrides)
-let (trainSet, testSet) = try scenario.loadDatasets(dataDirectory: options["--data-dir"])
-let stream = TaskStream(scenario: scenario, train: trainSet, test: testSet)
-let run = try ContinualRun(scenario: scenario, stream: stream)
-let result = try run.run()
-let trainingSeconds = result.reports.reduce(0) { $0 + $1.trainingSeconds }
-let last = result.reports.last!
-let model = run.model
-let expertClasses = run.records.map(\.classes)
-let experts = model.experts.count
-let classes = model.classCount
+let loaded = try scenario.loadDatasets(dataDirectory: options["--data-dir"])
+let stream = TaskStream(scenario: scenario, train: loaded.train, test: loaded.test)
+// With --validation the stream's test samples are each task's held-out training samples.
+let (trainSet, testSet) = (stream.train, stream.test)
+let classes = scenario.classCount
+var trainedExperts: [any Expert] = []
+var expertClasses: [[Int]] = []
+var trainingSeconds = 0.0
+var learnedGate: [String: Any]? = nil
+var storedSamples = 0
+if isolated {
+  // Each task's expert trained alone on its task (cross-entropy over the task's classes,
+  // Adam 1e-3, batch 128, one epoch), then frozen: what an evidence-routed mixture trains.
+  var generator = RandomGenerator(seed: UInt64(seed))
+  for task in stream.tasks {
+    let expert = try FeatureExpert.convolutional(
+      inputShape: scenario.sampleShape, channels: 16, hidden: [64, 32], classCount: classes,
+      using: &generator)
+    let alone = try MixtureOfExperts(experts: [expert], gate: SingleExpertGate())
+    let optimizer = Adam(learningRate: 0.001)
+    let start = DispatchTime.now().uptimeNanoseconds
+    var order = task.trainIndices
+    order.shuffle(using: &generator)
+    for first in stride(from: 0, to: order.count, by: 128) {
+      let batch = Array(order[first..<min(order.count, first + 128)])
+      guard batch.count > 1 else { continue }
+      let (input, labels) = try trainSet.batch(batch)
+      _ = try alone.trainStep(
+        input: input, targets: labels, objective: MixtureObjective(), optimizer: optimizer,
+        head: OutputHead(allowedClasses: task.classes))
+    }
+    trainingSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    expert.freeze()
+    expert.train(false)
+    trainedExperts.append(expert)
+    expertClasses.append(task.classes)
+  }
+} else {
+  let run = try ContinualRun(scenario: scenario, stream: stream)
+  let result = try run.run()
+  trainingSeconds = result.reports.reduce(0) { $0 + $1.trainingSeconds }
+  let last = result.reports.last!
+  let meanOf = { (values: [Double]) in values.reduce(0, +) / Double(values.count) }
+  learnedGate = [
+    "router": "learned-gate", "class_il": meanOf(last.accuracyClassIL),
+    "task_il": meanOf(last.accuracyTaskIL), "routing": last.routingAccuracy,
+  ]
+  run.model.train(false)
+  trainedExperts = run.model.experts
+  expertClasses = run.records.map(\.classes)
+  storedSamples = gateTraining == "replay" ? run.replayIndices.count : 0
+}
+let experts = trainedExperts.count
+#if canImport(Glibc)
+  // TensorCore keeps freed large buffers in the heap for the training loop; the post hoc
+  // phase allocates differently sized pixel matrices, so let glibc map and unmap those.
+  // glibc's mallopt (not exported by the Glibc module): M_MMAP_THRESHOLD −3, M_TRIM −1.
+  if let symbol = dlsym(dlopen(nil, RTLD_NOW), "mallopt") {
+    let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+    _ = (mallopt(-3, 1 << 20), mallopt(-1, 1 << 20))
+  }
+#endif
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func json(_ object: [String: Any]) -> String {
@@ -61,15 +121,13 @@ func json(_ object: [String: Any]) -> String {
   return String(decoding: data, as: UTF8.self)
 }
 let common: [String: Any] = [
-  "dataset": datasetName, "seed": seed, "gate_training": gateTraining,
+  "dataset": datasetName, "seed": seed, "gate_training": isolated ? "none" : gateTraining,
+  "training": isolated ? "isolated" : "mixture", "evaluated_on": validation ? "validation" : "test",
   "granularity": perClass ? "class" : "task", "training_seconds": trainingSeconds,
-  "stored_samples": gateTraining == "replay" ? run.replayIndices.count : 0,
+  "stored_samples": storedSamples,
 ]
 let meanOf = { (values: [Double]) in values.reduce(0, +) / Double(values.count) }
-print(json(common.merging([
-  "router": "learned-gate", "class_il": meanOf(last.accuracyClassIL),
-  "task_il": meanOf(last.accuracyTaskIL), "routing": last.routingAccuracy,
-]) { a, _ in a }))
+if let learnedGate { print(json(common.merging(learnedGate) { a, _ in a })) }
 
 /// Expert outputs (`only` or every expert) and the flattened inputs for `indices`.
 func outputs(_ indices: [Int], of dataset: Dataset, only: Int? = nil) throws
@@ -85,7 +143,7 @@ func outputs(_ indices: [Int], of dataset: Dataset, only: Int? = nil) throws
       let (input, _) = try dataset.batch(Array(indices[first..<min(indices.count, first + 256)]))
       pixels += input.values
       for e in chosen {
-        let output = try model.experts[e](input)
+        let output = try trainedExperts[e](input)
         hidden[e] += output.hidden.values
         logits[e] += output.logits.values
       }
@@ -102,7 +160,6 @@ func outputs(_ indices: [Int], of dataset: Dataset, only: Int? = nil) throws
   )
 }
 
-model.train(false)
 let testIndices = stream.tasks.flatMap(\.testIndices)
 let testLabels = testIndices.map { testSet.labels[$0] }.map(Int.init)
 let test = try outputs(testIndices, of: testSet)
