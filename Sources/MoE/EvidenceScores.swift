@@ -5,19 +5,20 @@ import TensorCore
 /// expert's own task's samples only.
 ///
 /// Every kind gives, per sample, one raw score per class of the expert (higher means more
-/// likely that class) and one expert score aggregating them.
+/// likely that class) and an expert score: their logsumexp for energy, else their maximum.
 public enum EvidenceKind: String, Sendable, CaseIterable {
-  /// SEED-style class-conditional Gaussians on h_i with one covariance shared by the
-  /// expert's classes, shrunk towards (tr Σ / d)·I: class score log N(h; μ_c, Σ), expert
-  /// score their maximum.
+  /// SEED-style class-conditional Gaussians on h_i, one covariance shared by the expert's
+  /// classes and shrunk towards (tr Σ / d)·I: class score log N(h; μ_c, Σ).
   case gaussian
-  /// Class-conditional Gaussians on h_i with a diagonal covariance per class, each variance
-  /// shrunk towards the class's mean variance: class score log N(h; μ_c, diag σ²_c),
-  /// expert score their maximum.
+  /// Class-conditional Gaussians on h_i with a diagonal covariance per class, shrunk towards
+  /// the class's mean variance: class score log N(h; μ_c, diag σ²_c).
   case diagonalGaussian = "diagonal-gaussian"
   /// Per class, the principal subspace of h_i (``EvidenceSettings/rank`` components):
-  /// class score −‖residual of h − μ_c off the subspace‖², expert score their maximum.
+  /// class score −‖residual of h − μ_c off the subspace‖².
   case subspace
+  /// Probabilistic PCA per class (Tipping & Bishop): the subspace's top `rank` variances λ_r
+  /// plus isotropic noise σ² = the mean discarded variance; class score log p(h | c).
+  case probabilisticSubspace = "ppca"
   /// The energy of the expert's logits: class scores the logits of the expert's classes,
   /// expert score their logsumexp. Nothing is fitted but the calibration.
   case energy
@@ -43,7 +44,7 @@ public struct EvidenceSettings: Sendable, Equatable {
   public var kind: EvidenceKind
   /// α in [0, 1]: covariances become (1 − α)·Σ + α·(mean variance)·I.
   public var shrinkage: Double
-  /// Principal components kept per class by ``EvidenceKind/subspace``, at most d.
+  /// Principal components kept per class by `subspace` and `ppca`, at most d − 1.
   public var rank: Int
   /// Quantiles kept for ``EvidenceCalibration/rank``, at least 2.
   public var quantiles: Int
@@ -70,8 +71,9 @@ public struct ExpertEvidence: Sendable {
   /// covariance, the inverse variances (d) for diagonal Gaussians, or the subspace basis
   /// (rank × d) for subspaces.
   let transforms: [[Float]]
-  /// Per class: −½ log det Σ_c − (d/2) log 2π (Gaussians), else 0.
-  let normalisers: [Double]
+  /// Per class: −½ log det Σ_c − (d/2) log 2π (Gaussians, PPCA), else 0; and the PPCA
+  /// noise variance σ²_c (else 1).
+  let normalisers: [Double], noises: [Double]
   /// Mean and standard deviation of the expert score over the training samples, and per
   /// class of its class score over its training samples.
   public internal(set) var expertMean: Double, expertStd: Double
@@ -94,17 +96,16 @@ public struct ExpertEvidence: Sendable {
     _ settings: EvidenceSettings, classes: [Int], hidden: Tensor, logits: Tensor, labels: [Int]
   ) throws -> ExpertEvidence {
     let (n, d) = try sizes(hidden, logits, count: labels.count, classes: classes)
-    let slots = try labels.map { label -> Int in
-      guard let slot = classes.firstIndex(of: label) else {
-        throw EvidenceError.invalid("label \(label) is not one of the expert's \(classes)")
-      }
-      return slot
+    let slots = labels.map { classes.firstIndex(of: $0) ?? -1 }
+    if let bad = slots.firstIndex(of: -1) {
+      throw EvidenceError.invalid("label \(labels[bad]) is not one of the expert's \(classes)")
     }
     let members = classes.indices.map { c in slots.indices.filter { slots[$0] == c } }
     if let thin = members.firstIndex(where: { $0.count < 2 }) {
       throw EvidenceError.invalid("class \(classes[thin]) has fewer than 2 samples")
     }
     var (means, transforms, normalisers): ([[Float]], [[Float]], [Double]) = ([], [], [])
+    var noises = [Double](repeating: 1, count: classes.count)
     let logTwoPi = (Double(d) / 2) * log(2 * Double.pi)
     if settings.kind != .energy {
       // Per class mean and scatter (d×d), centred on the class mean, by BLAS in Float32.
@@ -122,7 +123,11 @@ public struct ExpertEvidence: Sendable {
       case .gaussian:
         var shared = [Double](repeating: 0, count: d * d)
         for s in scatters { for k in 0..<(d * d) { shared[k] += s[k] } }
-        let covariance = shrunk(shared.map { $0 / Double(n - classes.count) }, d, settings)
+        // (1 − α)·Σ + α·(tr Σ / d)·I, Σ = the pooled scatter / (N − C).
+        let (a, dof) = (settings.shrinkage, Double(n - classes.count))
+        var covariance = shared.map { (1 - a) * $0 / dof }
+        let average = (0..<d).reduce(0.0) { $0 + shared[$1 * d + $1] } / (Double(d) * dof)
+        for i in 0..<d { covariance[i * d + i] += a * average }
         let (whitening, logDet) = try whiten(covariance, d)
         transforms = Array(repeating: whitening.map(Float.init), count: classes.count)
         normalisers = Array(repeating: -0.5 * logDet - logTwoPi, count: classes.count)
@@ -137,19 +142,33 @@ public struct ExpertEvidence: Sendable {
           transforms.append(shrunkVariances.map { Float(1 / $0) })
           normalisers.append(-0.5 * shrunkVariances.reduce(0) { $0 + log($1) } - logTwoPi)
         }
-      case .subspace:
+      case .subspace, .probabilisticSubspace:
+        let k = min(settings.rank, d - 1)
         for (c, s) in scatters.enumerated() {
           let covariance = s.map { Float($0 / Double(members[c].count - 1)) }
-          transforms.append(try principalBasis(covariance, d, rank: min(settings.rank, d)))
-          normalisers.append(0)
+          var (basis, variances) = try principalBasis(covariance, d, rank: k)
+          let trace = (0..<d).reduce(0.0) { $0 + Double(covariance[$1 * d + $1]) }
+          let kept = variances.reduce(0, +)
+          let noise = max((trace - kept) / Double(d - k), 1e-6 * trace / Double(d))
+          if settings.kind == .probabilisticSubspace {  // rows q_r·√(1 − σ²/λ_r)
+            variances = variances.map { max($0, noise) }
+            for r in 0..<k {
+              let scale = Float((1 - noise / variances[r]).squareRoot())
+              for j in 0..<d { basis[r * d + j] *= scale }
+            }
+            noises[c] = noise
+          }
+          transforms.append(basis)
+          let logDet = variances.reduce(0) { $0 + log($1) } + Double(d - k) * log(noise)
+          normalisers.append(settings.kind == .subspace ? 0 : -0.5 * logDet - logTwoPi)
         }
       case .energy: break
       }
     }
     var evidence = ExpertEvidence(
       settings: settings, classes: classes, means: means, transforms: transforms,
-      normalisers: normalisers, expertMean: 0, expertStd: 1, classMeans: [], classStds: [],
-      quantileValues: [], quantileNormals: [])
+      normalisers: normalisers, noises: noises, expertMean: 0, expertStd: 1, classMeans: [],
+      classStds: [], quantileValues: [], quantileNormals: [])
     // Calibration statistics of the fitted score on the same samples.
     let scores = try evidence.classScores(hidden: hidden, logits: logits)
     let expert = scores.map { evidence.aggregate($0) }
@@ -192,7 +211,7 @@ public struct ExpertEvidence: Sendable {
             perClass[c] += try (y * y).sum(axis: 1).values
           case .diagonalGaussian:
             perClass[c] += try (x * x * Tensor(shape: [1, d], values: t)).sum(axis: 1).values
-          case .subspace:
+          case .subspace, .probabilisticSubspace:
             let p = try x.matmul(Tensor(shape: [t.count / d, d], values: t), transposeOther: true)
             perClass[c] += try ((x * x).sum(axis: 1) - (p * p).sum(axis: 1)).values
           case .energy: break
@@ -203,7 +222,8 @@ public struct ExpertEvidence: Sendable {
     return (0..<batch).map { b in
       classes.indices.map { c in
         let value = Double(perClass[c][b])
-        return settings.kind == .subspace ? -max(value, 0) : normalisers[c] - 0.5 * value
+        if settings.kind == .subspace { return -max(value, 0) }
+        return normalisers[c] - 0.5 * max(value, 0) / noises[c]
       }
     }
   }
@@ -297,13 +317,6 @@ public struct EvidenceRouter: Sendable {
     let winners = scores.map { row in row.indices.max { row[$0] < row[$1] } ?? 0 }
     return (scores, winners, winners.indices.map { perExpert[winners[$0]].classes[$0] })
   }
-
-  /// One-hot routing weights [B, E] for ``MixtureOfExperts/callAsFunction(_:head:routing:)``.
-  public static func oneHot(_ winners: [Int], experts: Int) throws -> Tensor {
-    var values = [Float](repeating: 0, count: winners.count * experts)
-    for (b, e) in winners.enumerated() { values[b * experts + e] = 1 }
-    return try Tensor(shape: [winners.count, experts], values: values)
-  }
 }
 
 /// Evidence that cannot be fitted or evaluated.
@@ -315,14 +328,6 @@ public enum EvidenceError: Error, CustomStringConvertible, Equatable {
 }
 
 // MARK: - Numerics (Float64)
-
-/// (1 − α)·Σ + α·(tr Σ / d)·I.
-private func shrunk(_ covariance: [Double], _ d: Int, _ settings: EvidenceSettings) -> [Double] {
-  let average = (0..<d).reduce(0) { $0 + covariance[$1 * d + $1] } / Double(d)
-  var result = covariance.map { (1 - settings.shrinkage) * $0 }
-  for i in 0..<d { result[i * d + i] += settings.shrinkage * average }
-  return result
-}
 
 /// L⁻¹ of the Cholesky factor L of a positive definite Σ (row-major, lower) and log det Σ.
 private func whiten(_ sigma: [Double], _ d: Int) throws -> ([Double], Double) {
@@ -350,13 +355,15 @@ private func whiten(_ sigma: [Double], _ d: Int) throws -> ([Double], Double) {
   return (inverse, (0..<d).reduce(0) { $0 + 2 * log(l[$1 * d + $1]) })
 }
 
-/// The top `rank` eigenvectors of a symmetric d×d matrix by orthogonal iteration, rank × d.
-private func principalBasis(_ matrix: [Float], _ d: Int, rank: Int) throws -> [Float] {
-  let product = try Tensor(shape: [d, d], values: matrix)
+/// The top `rank` eigenvectors of a symmetric d×d matrix by orthogonal iteration (rank × d)
+/// and their eigenvalues.
+private func principalBasis(_ m: [Float], _ d: Int, rank: Int) throws -> ([Float], [Double]) {
+  let product = try Tensor(shape: [d, d], values: m)
   // A fixed, full-rank start: the identity's first rows plus a deterministic perturbation.
   var basis = (0..<(rank * d)).map {
     Float(($0 * 7919) % 101) / 101 - 0.5 + ($0 % (d + 1) == 0 ? 1 : 0)
   }
+  var eigenvalues = [Double](repeating: 0, count: rank)
   for _ in 0..<150 {
     var next = try withGradientsDisabled {
       try Tensor(shape: [rank, d], values: basis).matmul(product).values.map(Double.init)
@@ -367,11 +374,12 @@ private func principalBasis(_ matrix: [Float], _ d: Int, rank: Int) throws -> [F
         for j in 0..<d { next[r * d + j] -= dot * next[p * d + j] }
       }
       let squares = (0..<d).reduce(0.0) { $0 + next[r * d + $1] * next[r * d + $1] }
+      eigenvalues[r] = squares.squareRoot()  // ‖M q_r‖ = λ_r once converged
       for j in 0..<d { next[r * d + j] /= max(squares.squareRoot(), 1e-300) }
     }
     basis = next.map(Float.init)
   }
-  return basis
+  return (basis, eigenvalues)
 }
 
 /// Mean and standard deviation (population; at least 1e-12).

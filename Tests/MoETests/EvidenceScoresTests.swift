@@ -118,6 +118,34 @@ struct EvidenceScoresTests {
     #expect(abs(scores[1][0]) < 0.05)
   }
 
+  @Test("PPCA is the Gaussian of the top-rank covariance plus isotropic noise")
+  func probabilisticSubspace() throws {
+    // Variance 9 along (1, 1)/√2, 0.01 across it: rank 1 keeps λ = 9, σ² = 0.01.
+    var generator = RandomGenerator(seed: 4)
+    var values: [Float] = []
+    let count = 40000
+    for _ in 0..<count {
+      let root = Float(2).squareRoot()
+      let along: Float = 3 * generator.nextNormal()
+      let across: Float = 0.1 * generator.nextNormal()
+      let x: Float = 1 + (along + across) / root
+      let y: Float = 2 + (along - across) / root
+      values += [x, y]
+    }
+    let evidence = try ExpertEvidence.fit(
+      EvidenceSettings(kind: .probabilisticSubspace, rank: 1), classes: [0],
+      hidden: try Tensor(shape: [count, 2], values: values),
+      logits: try Tensor(shape: [count, 1], repeating: 0),
+      labels: Array(repeating: 0, count: count))
+    // log p = −½ (a²/λ + r²/σ² + log λ + log σ²) − log 2π, a along and r across the axis.
+    let probe = try Tensor(shape: [2, 2], values: [2, 1, 6, 7])
+    let scores = try evidence.classScores(
+      hidden: probe, logits: try Tensor(shape: [2, 1], repeating: 0))
+    let constant = -0.5 * (log(9.0) + log(0.01)) - log(2 * Double.pi)
+    #expect(abs(scores[0][0] - (constant - 0.5 * 2 / 0.01)) < 2.5)
+    #expect(abs(scores[1][0] - (constant - 0.5 * 50 / 9)) < 0.1)
+  }
+
   @Test("energy is the logsumexp of the expert's own logits")
   func energy() throws {
     let logits = try Tensor(

@@ -51,3 +51,42 @@ for key in sorted(rows):
           f"{ms([r['class_il'] for r in rs])} | {ms([r['task_il'] for r in rs])} | "
           f"{ms([r['training_seconds'] for r in rs], 1)} | {ms(fit, 1) if fit else '-'} | "
           f"{max(rss[group]) if rss[group] else 0:.0f} |")
+
+# --notebook: the main table of notebooks-md/replay-free-draft.md.
+if "--notebook" in sys.argv:
+    print()
+    chosen = [
+        ("replay-task", "-", "learned-gate", "-", "attentive gate on a 1000-sample buffer (`moe`)", "1000"),
+        ("trainable-task", "-", "learned-gate", "-", "attentive gate, no buffer", "0"),
+        ("isolated-task", "x", "subspace", "raw", "**evidence: pixel subspace, raw**", "0"),
+        ("isolated-task", "x", "subspace", "expert-z", "evidence: pixel subspace, expert-z", "0"),
+        ("isolated-task", "x", "gaussian", "expert-z", "evidence: pixel Gaussian (shared Σ), expert-z", "0"),
+        ("isolated-task", "x", "diagonal-gaussian", "expert-z", "evidence: pixel diagonal Gaussian, expert-z", "0"),
+        ("isolated-task", "h", "gaussian", "raw", "evidence: h_i Gaussian, raw", "0"),
+        ("isolated-task", "h", "gaussian", "rank", "evidence: h_i Gaussian, rank", "0"),
+        ("isolated-task", "h", "gaussian", "expert-z", "evidence: h_i Gaussian, expert-z", "0"),
+        ("isolated-task", "h", "subspace", "raw", "evidence: h_i subspace (rank 8), raw", "0"),
+        ("isolated-task", "h", "energy", "raw", "evidence: energy, raw", "0"),
+        ("isolated-task", "h", "energy", "class-z", "evidence: energy, class-z", "0"),
+        ("isolated-task", "h+x", "gaussian+subspace", "expert-z", "evidence: h_i Gaussian + pixel subspace, expert-z", "0"),
+        ("trainable-task", "x", "subspace", "raw", "evidence: pixel subspace, raw", "0"),
+        ("replay-task", "h", "gaussian", "rank", "evidence: h_i Gaussian, rank (experts saw replay)", "(1000)"),
+        ("replay-task", "x", "subspace", "raw", "evidence: pixel subspace, raw (experts saw replay)", "(1000)"),
+        ("trainable-class", "-", "learned-gate", "-", "attentive gate, no buffer", "0"),
+        ("trainable-class", "x", "subspace", "raw", "evidence: pixel subspace, raw", "0"),
+        ("trainable-class", "h", "gaussian", "expert-z", "evidence: h_i Gaussian, expert-z", "0"),
+        ("trainable-class", "h", "subspace", "raw", "evidence: h_i subspace, raw", "0"),
+    ]
+    experts = {"replay-task": "per task, trained with the gate", "trainable-task": "per task, trained with the gate",
+               "isolated-task": "per task, trained alone", "trainable-class": "per class, trained with the gate"}
+    for dataset, title in [("mnist", "Split-MNIST"), ("fashion-mnist", "Split-FashionMNIST")]:
+        for run, space, kind, calibration, label, stored in chosen:
+            group = f"{dataset}-{run}"
+            rs = rows.get((group, space, kind, calibration))
+            if not rs: continue
+            fit = [r["fit_seconds"] for r in rs if "fit_seconds" in r]
+            til = "n/a" if run.endswith("class") else ms([r["task_il"] for r in rs])
+            print(f"| {title} | {experts[run]} | {label} | {ms([r['class_il'] for r in rs])} | "
+                  f"{ms([r['routing'] for r in rs])} | {til} | "
+                  f"{ms([r['training_seconds'] for r in rs], 1)} | {ms(fit, 1) if fit else '-'} | "
+                  f"{stored} | {max(rss[group]) if rss[group] else 0:.0f} ({len(rs)} seeds) |")
