@@ -5,8 +5,9 @@
 set -e
 out=benchmarks/evidence/validation
 mkdir -p "$out"
+ranks=${1:-16 32 64}
 for dataset in fashion-mnist mnist; do
-  for rank in ${1:-"16 32 64"}; do
+  for rank in $ranks; do
     data=""
     [ "$dataset" = mnist ] && data="--data-dir ${MNIST_DIR:-/work/shared/datasets/mnist}"
     nice -n 15 .build/release/evidence-probe --dataset "$dataset" $data --seed 0 \
