@@ -105,6 +105,20 @@ if isolated {
   storedSamples = gateTraining == "replay" ? run.replayIndices.count : 0
 }
 let experts = trainedExperts.count
+// --random-features C: score "pixels" through a fixed random convolution (C 3×3 filters,
+// ReLU, 2×2 max pooling), the same for every expert (space "r" instead of "x").
+let randomChannels = Int(options["--random-features"] ?? "")
+var featureGenerator = RandomGenerator(seed: 20261202)
+let randomFeatures: Sequential? = try randomChannels.map {
+  Sequential([
+    try Conv2D(scenario.sampleShape[0], $0, kernelSize: 3, using: &featureGenerator), ReLU(),
+    MaxPool2D(kernelSize: 2), Flatten(),
+  ])
+}
+let randomFeatureCount = randomChannels.map {
+  $0 * ((scenario.sampleShape[1] - 2) / 2) * ((scenario.sampleShape[2] - 2) / 2)
+}
+let pixelSpace = randomFeatures == nil ? "x" : "r"
 #if canImport(Glibc)
   // TensorCore keeps freed large buffers in the heap for the training loop; the post hoc
   // phase allocates differently sized pixel matrices, so let glibc map and unmap those.
@@ -137,11 +151,11 @@ func outputs(_ indices: [Int], of dataset: Dataset, only: Int? = nil) throws
   var hidden = Array(repeating: [Float](), count: experts)
   var logits = Array(repeating: [Float](), count: experts)
   var pixels: [Float] = []
-  pixels.reserveCapacity(indices.count * scenario.sampleShape.reduce(1, *))
+  pixels.reserveCapacity(indices.count * (randomFeatureCount ?? scenario.sampleShape.reduce(1, *)))
   try withGradientsDisabled {
     for first in stride(from: 0, to: indices.count, by: 256) {
       let (input, _) = try dataset.batch(Array(indices[first..<min(indices.count, first + 256)]))
-      pixels += input.values
+      pixels += try randomFeatures.map { try $0(input).values } ?? input.values
       for e in chosen {
         let output = try trainedExperts[e](input)
         hidden[e] += output.hidden.values
@@ -175,9 +189,9 @@ let taskIL = meanOf(
 // Fit every (space, kind) on each expert's own task's training samples, through that
 // expert only, one task at a time (the pixels of one task at most are held).
 let zeroLogits = { (n: Int) in try Tensor(shape: [n, classes], repeating: 0) }
-let spaces = ["h", "x"]
+let spaces = ["h", pixelSpace]
 func kinds(_ space: String) -> [EvidenceKind] {
-  EvidenceKind.allCases.filter { !(space == "x" && $0 == .energy) }
+  EvidenceKind.allCases.filter { !(space != "h" && $0 == .energy) }
 }
 var fitted: [String: [ExpertEvidence]] = [:]
 var fitSeconds: [String: Double] = [:]
@@ -262,13 +276,13 @@ for calibration in [EvidenceCalibration.expertZ, .classZ, .rank] {
   for hKind in EvidenceKind.allCases {
     for xKind in EvidenceKind.allCases where xKind != .energy {
       guard let a = cache["h/\(hKind.rawValue)/\(calibration.rawValue)"],
-        let b = cache["x/\(xKind.rawValue)/\(calibration.rawValue)"]
+        let b = cache["\(pixelSpace)/\(xKind.rawValue)/\(calibration.rawValue)"]
       else { continue }
       report(
         ["space": "h+x", "kind": "\(hKind.rawValue)+\(xKind.rawValue)",
          "calibration": calibration.rawValue],
         scores: zip(a, b).map { zip($0, $1).map { $0 + $1 } }, evidenceClasses: nil,
-        fitSeconds: fitSeconds["h/\(hKind.rawValue)"]! + fitSeconds["x/\(xKind.rawValue)"]!)
+        fitSeconds: fitSeconds["h/\(hKind.rawValue)"]! + fitSeconds["\(pixelSpace)/\(xKind.rawValue)"]!)
     }
   }
 }
