@@ -282,7 +282,8 @@ for calibration in [EvidenceCalibration.expertZ, .classZ, .rank] {
         ["space": "h+x", "kind": "\(hKind.rawValue)+\(xKind.rawValue)",
          "calibration": calibration.rawValue],
         scores: zip(a, b).map { zip($0, $1).map { $0 + $1 } }, evidenceClasses: nil,
-        fitSeconds: fitSeconds["h/\(hKind.rawValue)"]! + fitSeconds["\(pixelSpace)/\(xKind.rawValue)"]!)
+        fitSeconds: fitSeconds["h/\(hKind.rawValue)"]!
+          + fitSeconds["\(pixelSpace)/\(xKind.rawValue)"]!)
     }
   }
 }
