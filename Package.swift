@@ -109,6 +109,11 @@ let package = Package(
       name: "custom-expert-example", dependencies: ["ExpertStream", "ExpertStreamCLI"],
       path: "Sources/CustomExpertExample"),
 
+    // Post hoc evidence-routing probe of notebooks-md/replay-free-draft.md (branch evidence).
+    .executableTarget(
+      name: "evidence-probe", dependencies: ["Continual", "MoE", "NN", "TensorCore", "Datasets"],
+      path: "benchmarks/evidence/probe", swiftSettings: optimisedChecked),
+
     .target(name: "_TestSupport", dependencies: ["TensorCore"], path: "Sources/_TestSupport"),
     // Small generated task streams for the tests of Continual and the modules above it.
     .target(
