@@ -18,7 +18,7 @@ for dataset in fashion-mnist mnist; do
   for seed in $seeds; do
     name="$out/$dataset-$gate-$granularity-s$seed"
     data=""  # FashionMNIST from its installed place; MNIST from the shared directory
-    [ "$dataset" = mnist ] && data="--data-dir ${MNIST_DIR:-/work/shared/datasets/mnist}"
+    [ "$dataset" = mnist ] && data="--data-dir ${MNIST_DIR:?set MNIST_DIR to a directory holding the four MNIST IDX files}"
     nice -n 15 /usr/bin/time -v .build/release/evidence-probe --dataset "$dataset" \
       $data --seed "$seed" --gate "$gateTraining" $extra \
       > "$name.jsonl" 2> "$name.time.txt"

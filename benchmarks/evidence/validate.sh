@@ -9,7 +9,7 @@ ranks=${1:-16 32 64}
 for dataset in fashion-mnist mnist; do
   for rank in $ranks; do
     data=""
-    [ "$dataset" = mnist ] && data="--data-dir ${MNIST_DIR:-/work/shared/datasets/mnist}"
+    [ "$dataset" = mnist ] && data="--data-dir ${MNIST_DIR:?set MNIST_DIR to a directory holding the four MNIST IDX files}"
     nice -n 15 .build/release/evidence-probe --dataset "$dataset" $data --seed 0 \
       --train isolated --validation --rank-x "$rank" > "$out/$dataset-rank$rank.jsonl"
   done
