@@ -12,12 +12,13 @@
 import Continual
 import Datasets
 import Foundation
-#if canImport(Glibc)
-  import Glibc
-#endif
 import MoE
 import NN
 import TensorCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 var options: [String: String] = [:]
 var flags: Set<String> = []
@@ -279,8 +280,10 @@ for calibration in [EvidenceCalibration.expertZ, .classZ, .rank] {
         let b = cache["\(pixelSpace)/\(xKind.rawValue)/\(calibration.rawValue)"]
       else { continue }
       report(
-        ["space": "h+x", "kind": "\(hKind.rawValue)+\(xKind.rawValue)",
-         "calibration": calibration.rawValue],
+        [
+          "space": "h+x", "kind": "\(hKind.rawValue)+\(xKind.rawValue)",
+          "calibration": calibration.rawValue,
+        ],
         scores: zip(a, b).map { zip($0, $1).map { $0 + $1 } }, evidenceClasses: nil,
         fitSeconds: fitSeconds["h/\(hKind.rawValue)"]!
           + fitSeconds["\(pixelSpace)/\(xKind.rawValue)"]!)
