@@ -132,7 +132,8 @@ let pixelSpace = randomFeatures == nil ? "x" : "r"
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func json(_ object: [String: Any]) -> String {
-  let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+  // Non-finite numbers become null (JSONSerialization refuses them).
+  let data = (try? JSONOutput.data(object, pretty: false)) ?? Data("{}".utf8)
   return String(decoding: data, as: UTF8.self)
 }
 let common: [String: Any] = [
