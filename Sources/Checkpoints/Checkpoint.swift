@@ -153,6 +153,8 @@ public enum Checkpoint {
         shape: [routing.experts, routing.classes])
     }
     let metrics = try root.group("metrics")
+    try metrics.setAttribute("dataset", state.scenario.dataset.name)
+    try metrics.setAttribute("stored_samples", state.storedSamples)
     for (name, rows) in [
       ("accuracy_matrix_task_il", state.reports.map(\.accuracyTaskIL)),
       ("accuracy_matrix_class_il", state.reports.map(\.accuracyClassIL)),

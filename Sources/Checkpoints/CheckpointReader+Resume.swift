@@ -128,9 +128,21 @@ extension CheckpointReader {
       log += report.events
       reports.append(report)
     }
+    // Absent in files written before it was recorded: then the replay buffer's size.
+    let metrics = try root.existingGroup("metrics")
+    let storedSamples =
+      metrics.hasAttribute("stored_samples")
+      ? try metrics.integerAttribute("stored_samples") : replay.count
+    guard (0...Self.maximumCounter).contains(storedSamples), storedSamples >= replay.count else {
+      throw error(
+        "/metrics",
+        "attribute stored_samples is \(storedSamples), expected \(replay.count) (the replay "
+          + "buffer's samples) to 2^53")
+    }
     return ContinualRunState(
       scenario: scenario, policy: policy, dataDigest: dataDigest, numerics: numerics,
-      expertKinds: expertKinds, gateKind: gateKind, nextTask: layout.finished.count,
+      expertKinds: expertKinds, gateKind: gateKind, storedSamples: storedSamples,
+      nextTask: layout.finished.count,
       modelState: modelState, records: records,
       optimizer: optimizer, generator: generator, replayBuffer: replay, replaySeen: replaySeen,
       fisher: tables["fisher"] ?? [:], anchors: tables["anchor"] ?? [:], reports: reports,

@@ -54,6 +54,11 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
   public var policy: String
   /// `training.seed`.
   public var seed: Int
+  /// The dataset's registry name; `nil` in records written before it was recorded.
+  public var dataset: String?
+  /// The most samples of other tasks the run held at once (see
+  /// ``ContinualResult/storedSamples``); `nil` in records written before it was recorded.
+  public var storedSamples: Int?
   /// The classes of every task.
   public var tasks: [[Int]]
   /// Task-IL accuracy on tasks 1…t after each task t: a lower-triangular matrix.
@@ -103,7 +108,8 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
   public var lifecycleEvents: [Event]
 
   enum CodingKeys: String, CodingKey {
-    case scenario, numerics, policy, seed, tasks, experts, decompositions
+    case scenario, numerics, policy, seed, tasks, experts, decompositions, dataset
+    case storedSamples = "stored_samples"
     case scenarioHash = "scenario_hash"
     case accuracyMatrixTaskIL = "accuracy_matrix_task_il"
     case accuracyMatrixClassIL = "accuracy_matrix_class_il"
@@ -137,6 +143,8 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
     numerics = BLAS.numericsDescription
     policy = result.policy.rawValue
     seed = result.seed
+    dataset = result.dataset
+    storedSamples = result.storedSamples
     tasks = result.tasks
     accuracyMatrixTaskIL = result.accuracyMatrixTaskIL
     accuracyMatrixClassIL = result.accuracyMatrixClassIL
@@ -178,6 +186,8 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
     numerics = try container.decode(String.self, forKey: .numerics)
     policy = try container.decode(String.self, forKey: .policy)
     seed = try container.decode(Int.self, forKey: .seed)
+    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
+    storedSamples = try container.decodeIfPresent(Int.self, forKey: .storedSamples)
     tasks = try container.decode([[Int]].self, forKey: .tasks)
     accuracyMatrixTaskIL = try container.decodeNumbers(.accuracyMatrixTaskIL)
     accuracyMatrixClassIL = try container.decodeNumbers(.accuracyMatrixClassIL)
@@ -215,6 +225,8 @@ public struct ContinualMetrics: Codable, Sendable, Equatable {
     try container.encode(numerics, forKey: .numerics)
     try container.encode(policy, forKey: .policy)
     try container.encode(seed, forKey: .seed)
+    try container.encodeIfPresent(dataset, forKey: .dataset)
+    try container.encodeIfPresent(storedSamples, forKey: .storedSamples)
     try container.encode(tasks, forKey: .tasks)
     try container.encode(accuracyMatrixTaskIL, forKey: .accuracyMatrixTaskIL)
     try container.encode(accuracyMatrixClassIL, forKey: .accuracyMatrixClassIL)

@@ -84,6 +84,12 @@ public struct ContinualResult: Sendable {
   public var policy: PolicyName
   /// The training seed.
   public var seed: Int
+  /// The dataset's registry name (`fashion-mnist`, `mnist`, `cifar100`).
+  public var dataset: String
+  /// The most training samples of other tasks than the one being trained that the run held
+  /// at once (its replay buffer, or the earlier tasks a joint run trains on again); 0 for a
+  /// run that stores no sample.
+  public var storedSamples: Int
   /// The classes of each task, in order.
   public var tasks: [[Int]]
   /// One report per task.

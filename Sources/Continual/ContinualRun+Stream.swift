@@ -41,7 +41,8 @@ extension ContinualRun {
     }
     return ContinualResult(
       scenario: scenario.name, scenarioHash: scenario.hash, policy: policy.name,
-      seed: scenario.training.seed, tasks: stream.tasks.map(\.classes), reports: finishedReports,
+      seed: scenario.training.seed, dataset: scenario.dataset.name,
+      storedSamples: storedSamples, tasks: stream.tasks.map(\.classes), reports: finishedReports,
       experts: records)
   }
 

@@ -62,6 +62,15 @@ public final class ContinualRun {
   public var generatorState: [UInt64] { generator.state }
   /// The sample indices (into the training set) held in the replay buffer.
   public var replayIndices: [Int] { replayBuffer }
+  /// The most training samples of other tasks than the one being trained that the run has
+  /// held at once: its replay buffer (which only grows), or the earlier tasks' samples the
+  /// policy trains on again (`joint`); 0 for a run that stores no sample.
+  public var storedSamples: Int {
+    let retrained = stream.tasks.prefix(finishedReports.count).map {
+      policy.trainingIndices(for: $0, in: self).count - $0.trainIndices.count
+    }
+    return max(replayBuffer.count, retrained.max() ?? 0)
+  }
   var finishedReports: [TaskReport] = []
   /// Task-IL accuracy of the untrained model on each task (forward transfer's baseline).
   var initialAccuracies: [Double] = []
@@ -83,7 +92,7 @@ public final class ContinualRun {
       numerics: BLAS.numericsDescription,
       expertKinds: model.experts.indices.map(kindName(ofExpert:)),
       gateKind: String(describing: type(of: model.gate)),
-      nextTask: finishedReports.count,
+      storedSamples: storedSamples, nextTask: finishedReports.count,
       modelState: Dictionary(uniqueKeysWithValues: model.state().map { ($0.key, $0.tensor) }),
       records: records, optimizer: optimizer.state, generator: generator.state,
       replayBuffer: replayBuffer, replaySeen: replaySeen, fisher: fisher, anchors: anchors,

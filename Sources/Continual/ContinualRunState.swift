@@ -24,6 +24,8 @@ public struct ContinualRunState {
   public var expertKinds: [String]
   /// The gate's Swift type.
   public var gateKind: String
+  /// ``ContinualRun/storedSamples`` after the finished tasks.
+  public var storedSamples: Int
 
   // MARK: - Where it is
 
@@ -55,8 +57,8 @@ public struct ContinualRunState {
   /// A state from its parts.
   public init(
     scenario: Scenario, policy: PolicyName, dataDigest: String?, numerics: String?,
-    expertKinds: [String], gateKind: String,
-    nextTask: Int, modelState: [String: Tensor], records: [ExpertRecord],
+    expertKinds: [String], gateKind: String, storedSamples: Int, nextTask: Int,
+    modelState: [String: Tensor], records: [ExpertRecord],
     optimizer: OptimizerState, generator: [UInt64], replayBuffer: [Int], replaySeen: Int,
     fisher: [String: [Float]], anchors: [String: [Float]], reports: [TaskReport],
     lifecycleLog: [LifecycleEvent], initialAccuracies: [Double]
@@ -67,6 +69,7 @@ public struct ContinualRunState {
     self.numerics = numerics
     self.expertKinds = expertKinds
     self.gateKind = gateKind
+    self.storedSamples = storedSamples
     self.nextTask = nextTask
     self.modelState = modelState
     self.records = records

@@ -321,3 +321,28 @@ func everyBuiltInPolicyBehavesAsBeforeItBecameAConformer(row: Int) throws {
   #expect(result.experts.map(\.classes) == [[0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]])
   #expect(run.model.experts.indices.allSatisfy { !run.model.isFrozen(expert: $0) })
 }
+
+/// `stored_samples`: the replay buffer's size, the earlier tasks a joint run trains on again,
+/// or 0; the dataset's name beside it.
+@Test(arguments: ["spawn-and-freeze", "fine-tune", "joint"])
+func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "bands", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "hidden": [16, 8]},
+       "training": {"epochs": 1, "batch_size": 32, "seed": 1},
+       "lifecycle": {"policy": "\(policy)", "gate": "replay", "replay_samples": 60}}
+      """.utf8), file: "bands.json")
+  let stream = TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+  let run = try ContinualRun(scenario: scenario, stream: stream)
+  let metrics = try run.run().metrics
+  let earlier = stream.tasks.prefix(2).map(\.trainIndices.count).reduce(0, +)
+  let expected = ["spawn-and-freeze": 60, "fine-tune": 0, "joint": earlier][policy]
+  #expect(metrics.storedSamples == expected && earlier > 60)
+  #expect(metrics.dataset == scenario.dataset.name)
+  #expect(run.state.storedSamples == expected)
+}
