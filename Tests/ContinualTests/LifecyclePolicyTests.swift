@@ -204,6 +204,14 @@ private final class Contexts {
   }
 }
 
+/// Three tasks of two classes of generated bands: 360 training and 120 test samples.
+private func bandsStream() throws -> TaskStream {
+  TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+}
+
 /// What each built-in policy did on the bands stream, recorded with the code before the
 /// policies became ``LifecyclePolicy`` conformers (commit e19034e): class-IL accuracy
 /// matrix, records (spawned at, frozen after or -1, classes), lifecycle events, and an FNV-1a
@@ -279,10 +287,7 @@ func everyBuiltInPolicyBehavesAsBeforeItBecameAConformer(row: Int) throws {
        "lifecycle": {"policy": "\(policy)", "gate": "\(gate)", "replay_samples": 60,
                      "gate_epochs": 1, "reuse_threshold": 0.6}}
       """.utf8), file: "bands.json")
-  let stream = TaskStream(
-    train: try bands(count: 360, split: .train, seed: 1),
-    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
-    validationFraction: 0.1, seed: 3)
+  let stream = try bandsStream()
   let run = try ContinualRun(scenario: scenario, stream: stream)
   let result = try run.run()
   var hash: UInt64 = 14_695_981_039_346_656_037
@@ -311,10 +316,7 @@ func everyBuiltInPolicyBehavesAsBeforeItBecameAConformer(row: Int) throws {
        "lifecycle": {"policy": "shared", "gate": "replay", "replay_samples": 60,
                      "gate_epochs": 1}}
       """.utf8), file: "bands.json")
-  let stream = TaskStream(
-    train: try bands(count: 360, split: .train, seed: 1),
-    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
-    validationFraction: 0.1, seed: 3)
+  let stream = try bandsStream()
   let run = try ContinualRun(scenario: scenario, stream: stream)
   let result = try run.run()
   #expect(result.experts.map(\.frozenAtTask) == [nil, nil])
@@ -334,10 +336,7 @@ func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
        "training": {"epochs": 1, "batch_size": 32, "seed": 1},
        "lifecycle": {"policy": "\(policy)", "gate": "replay", "replay_samples": 60}}
       """.utf8), file: "bands.json")
-  let stream = TaskStream(
-    train: try bands(count: 360, split: .train, seed: 1),
-    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
-    validationFraction: 0.1, seed: 3)
+  let stream = try bandsStream()
   let run = try ContinualRun(scenario: scenario, stream: stream)
   let metrics = try run.run().metrics
   let earlier = stream.tasks.prefix(2).map(\.trainIndices.count).reduce(0, +)
