@@ -27,7 +27,8 @@ public enum CheckpointDirectory {
   /// written its checkpoint of `task`, those are left by an earlier run, and a resume must
   /// not pick them.
   ///
-  /// Other files stay.
+  /// Only regular files are removed: a directory or link under such a name stays (and the
+  /// run stops when it comes to write that task's checkpoint).
   ///
   /// - Throws: The system's error, naming the file, when one cannot be removed.
   public static func removeTaskCheckpoints(after task: Int, in directory: String) throws {
@@ -35,7 +36,10 @@ public enum CheckpointDirectory {
     for name in names.sorted() where name.hasPrefix("task_") && name.hasSuffix(".h5") {
       guard let number = Int(name.dropFirst("task_".count).dropLast(".h5".count)), number > task
       else { continue }
-      try FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+      let path = "\(directory)/\(name)"
+      var status = stat()
+      guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
+      try FileManager.default.removeItem(atPath: path)
     }
   }
 

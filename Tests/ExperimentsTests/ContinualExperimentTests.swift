@@ -149,6 +149,17 @@ private struct Stop: Error {}
   #expect(resumed?.done == 1 && resumed?.of == 3)
 }
 
+@Test func aDirectoryUnderALaterTaskFileNameIsNeverRemoved() throws {
+  let directory = try TemporaryDirectory()
+  let path = directory.path("run")
+  let blocking = "\(path)/task_002.h5"
+  try FileManager.default.createDirectory(atPath: blocking, withIntermediateDirectories: true)
+  try Data("keep".utf8).write(to: URL(fileURLWithPath: "\(blocking)/mine.txt"))
+  #expect(throws: CheckpointWriteError.self) { _ = try experiment(in: path).run() }
+  #expect(FileManager.default.fileExists(atPath: "\(blocking)/mine.txt"))
+  #expect(try Checkpoint.summary(of: "\(path)/latest.h5").tasks.count == 2)
+}
+
 @Test func anUnusableDirectoryIsReportedBeforeTraining() throws {
   let directory = try TemporaryDirectory()
   let file = directory.path("file")
