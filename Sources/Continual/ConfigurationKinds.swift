@@ -28,6 +28,10 @@ extension Scenario {
     case rowsFrozen = "rows-frozen"
     /// Trained on a seeded reservoir of earlier samples mixed into each batch.
     case replay
+    /// No stored samples: each expert trains alone on its task, then keeps the principal
+    /// subspaces of its classes, and a sample goes to the expert that reconstructs it best
+    /// (`EvidenceGate`).
+    case evidence
   }
 
   /// The optimiser's algorithm.

@@ -119,7 +119,8 @@ extension ContinualRun {
     let taskIL = try seen.map {
       try accuracy(
         $0.testIndices,
-        head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes)))
+        head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes)),
+        routing: taskRouting($0))
     }
     let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
     var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)

@@ -30,6 +30,7 @@ extension ContinualRun {
           events: Array(model.lifecycleLog[logStart...])))
       var (seconds, losses) = try train(task, progress: progress)
       try policy.finish(task, in: self)
+      seconds += try fitEvidence(after: task)
       seconds += try trainGateOnReplay(through: task)
       var report = try evaluate(
         after: task, seconds: seconds, loss: losses.last ?? 0,

@@ -82,7 +82,8 @@ public final class ContinualRun {
     // Experts not yet assigned classes (before their first task) predict the task's.
     let classes = records.map { $0.classes.isEmpty ? task.classes : $0.classes + task.classes }
     return try accuracy(
-      task.testIndices, head: OutputHead(allowedClasses: task.classes, expertClasses: classes))
+      task.testIndices, head: OutputHead(allowedClasses: task.classes, expertClasses: classes),
+      routing: taskRouting(task))
   }
 
   /// The state after the tasks finished so far, for a checkpoint.
@@ -117,6 +118,11 @@ public final class ContinualRun {
     while model.experts.count < state.records.count {
       let task = state.records[model.experts.count].spawnedAtTask
       try model.addExpert(try newExpert(for: task, using: &scratch), using: &scratch)
+    }
+    if let gate = model.gate as? EvidenceGate {
+      try gate.makeRoom(
+        forState: state.modelState.keys.filter { $0.hasPrefix("gate.") }.map { $0.dropFirst(5) }
+          .map(String.init))
     }
     try model.loadState(state.modelState)
     storedRecords = state.records
@@ -256,6 +262,11 @@ public final class ContinualRun {
   static func makeGate(_ scenario: Scenario, experts: Int, using generator: inout RandomGenerator)
     throws -> any Gate
   {
+    if scenario.lifecycle.gate == .evidence {
+      return try EvidenceGate(
+        inputCount: scenario.sampleShape.reduce(1, *), rank: scenario.lifecycle.evidenceRank,
+        expertCount: experts)
+    }
     let trunk: Sequential
     if let architecture = scenario.model.expert.paperArchitecture {
       trunk = try architecture.makeGateTrunk(using: &generator)

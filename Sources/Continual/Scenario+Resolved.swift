@@ -57,6 +57,10 @@ extension Scenario {
     ]
     // Present only when set, so scenarios written before the field keep their hash (and
     // their checkpoints and sweep run ids stay valid).
+    if lifecycle.gate == .evidence {
+      object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
+        ["evidence_rank": lifecycle.evidenceRank]) { $1 }
+    }
     if lifecycle.gateEpochs > 0 {
       object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
         ["gate_epochs": lifecycle.gateEpochs]) { $1 }

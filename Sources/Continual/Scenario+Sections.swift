@@ -229,6 +229,7 @@ extension Scenario.LifecycleSettings: Decodable {
     case replaySamples = "replay_samples"
     case ewcLambda = "ewc_lambda"
     case gateEpochs = "gate_epochs"
+    case evidenceRank = "evidence_rank"
   }
 
   /// The `lifecycle` section, with defaults for absent fields.
@@ -248,6 +249,15 @@ extension Scenario.LifecycleSettings: Decodable {
       replaySamples = try field.integer(in: 0...1_000_000)
     }
     if let field = try fields.field(.gateEpochs) { gateEpochs = try field.integer(in: 0...10_000) }
+    if let field = try fields.field(.gate), gate == .evidence, policy != .spawnAndFreeze {
+      throw field.error(
+        "the evidence gate fits each expert when its task ends and routes by what it kept: "
+          + "it needs lifecycle.policy spawn-and-freeze")
+    }
+    if let field = try fields.field(.evidenceRank) {
+      guard gate == .evidence else { throw field.error("only the evidence gate has a rank") }
+      evidenceRank = try field.integer(in: 1...4096)
+    }
   }
 }
 

@@ -127,6 +127,8 @@ public struct Scenario: Sendable, Equatable {
     public var replaySamples = 200
     /// λ of the `ewc` baseline's penalty.
     public var ewcLambda = 100.0
+    /// Principal directions the evidence gate keeps per class (gate `evidence` only).
+    public var evidenceRank = 32
     /// Epochs of training the gate alone on the replay buffer after each task (gate
     /// `replay` only): the buffer holds every task seen in proportion, so this corrects the
     /// gate's bias towards the task just trained.

@@ -345,3 +345,16 @@ func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
   #expect(metrics.dataset == scenario.dataset.name)
   #expect(run.state.storedSamples == expected)
 }
+
+@Test func theEvidenceGateNeedsSpawnAndFreezeAndOwnsItsRank() throws {
+  let shared = failure(#"{"lifecycle": {"policy": "shared", "gate": "evidence"}}"#)
+  #expect(shared?.path == "lifecycle.gate")
+  #expect(shared?.message.contains("needs lifecycle.policy spawn-and-freeze") == true)
+  let rank = failure(#"{"lifecycle": {"gate": "replay", "evidence_rank": 8}}"#)
+  #expect(rank?.path == "lifecycle.evidence_rank")
+  let evidence = try Scenario.parse(
+    Data(#"{"lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence"}}"#.utf8),
+    file: "test.json")
+  #expect(evidence.lifecycle.evidenceRank == 32)
+  #expect(String(decoding: evidence.canonicalJSON, as: UTF8.self).contains(#""evidence_rank":32"#))
+}

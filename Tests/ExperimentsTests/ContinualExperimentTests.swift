@@ -160,6 +160,41 @@ private struct Stop: Error {}
   #expect(try Checkpoint.summary(of: "\(path)/latest.h5").tasks.count == 2)
 }
 
+@Test func theEvidenceGateStoresNoSampleAndResumesToTheSameCheckpoint() throws {
+  let directory = try TemporaryDirectory()
+  let (full, cut) = (directory.path("full"), directory.path("cut"))
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "tiny-evidence", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "hidden": [8]},
+       "training": {"epochs": 1, "batch_size": 16, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 4}}
+      """.utf8), file: "tiny-evidence.json")
+  let stream = try tinyStream(for: scenario)
+  func experiment(_ path: String) -> ContinualExperiment {
+    ContinualExperiment(
+      scenario: scenario, stream: stream, checkpointDirectory: path, toolVersion: "test")
+  }
+  let uninterrupted = try experiment(full).run()
+  #expect(uninterrupted.storedSamples == 0)
+  #expect(uninterrupted.reports.last?.routingAccuracy ?? 0 > 0.9)
+  #expect(uninterrupted.accuracyMatrixClassIL.last?.allSatisfy { $0 > 0.9 } == true)
+  // Task-IL: the task's own experts, whatever the evidence says.
+  #expect(uninterrupted.accuracyMatrixTaskIL.last?.allSatisfy { $0 > 0.9 } == true)
+
+  #expect(throws: Stop.self) {
+    _ = try experiment(cut).run { event in
+      if case .progress(.taskFinished(let report)) = event, report.task == 1 { throw Stop() }
+    }
+  }
+  _ = try experiment(cut).resume()
+  let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
+  #expect(expected.keys.contains { $0.contains("gate/experts.2.classes.1.basis") })
+  #expect(try datasets(in: HDF5File.open("\(cut)/latest.h5").root) == expected)
+}
+
 @Test func anUnusableDirectoryIsReportedBeforeTraining() throws {
   let directory = try TemporaryDirectory()
   let file = directory.path("file")
