@@ -7,8 +7,9 @@ import TensorCore
 /// For each task the run calls ``prepare(for:in:)``, gives the task's classes to every
 /// expert still trainable, trains on ``trainingIndices(for:in:)`` batch by batch through
 /// ``trainStep(input:labels:head:objective:in:)`` (earlier samples mixed in when
-/// ``replaysSamples(in:)``), calls ``finish(_:in:)``, then trains the gate alone on the
-/// replay buffer for `lifecycle.gate_epochs` epochs when the policy replays and has a gate.
+/// ``replaysSamples(in:)``), calls ``finish(_:in:)``, fits the evidence gate's newly frozen
+/// experts (`lifecycle.gate: evidence`), then trains the gate alone on the replay buffer for
+/// `lifecycle.gate_epochs` epochs when the policy replays and has a gate.
 ///
 /// A policy holds no mutable state of its own: everything it decides from lives in the
 /// ``ContinualRun`` (records, model, replay buffer, EWC's tables), which a checkpoint stores,
