@@ -22,6 +22,15 @@ extension Scenario {
   /// The resolved scenario as a JSON object: every field with its value (defaults filled,
   /// the split resolved to explicit class groups).
   public var resolvedObject: [String: Any] {
+    var lifecycleObject: [String: Any] = [
+      "policy": lifecycle.policy.rawValue, "experts_per_task": lifecycle.expertsPerTask,
+      "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate.rawValue,
+      "replay_samples": lifecycle.replaySamples, "ewc_lambda": lifecycle.ewcLambda,
+    ]
+    // Fields present only when set, so scenarios written before them keep their hash (and
+    // their checkpoints and sweep run ids stay valid).
+    if lifecycle.gate == .evidence { lifecycleObject["evidence_rank"] = lifecycle.evidenceRank }
+    if lifecycle.gateEpochs > 0 { lifecycleObject["gate_epochs"] = lifecycle.gateEpochs }
     var object: [String: Any] = [
       "name": name,
       "mode": mode.rawValue,
@@ -47,24 +56,10 @@ extension Scenario {
           "weight_decay": training.optimizer.weightDecay,
         ] as [String: Any],
       ] as [String: Any],
-      "lifecycle": [
-        "policy": lifecycle.policy.rawValue, "experts_per_task": lifecycle.expertsPerTask,
-        "reuse_threshold": lifecycle.reuseThreshold, "gate": lifecycle.gate.rawValue,
-        "replay_samples": lifecycle.replaySamples, "ewc_lambda": lifecycle.ewcLambda,
-      ] as [String: Any],
+      "lifecycle": lifecycleObject,
       "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
         as [String: Any],
     ]
-    // Present only when set, so scenarios written before the field keep their hash (and
-    // their checkpoints and sweep run ids stay valid).
-    if lifecycle.gate == .evidence {
-      object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
-        ["evidence_rank": lifecycle.evidenceRank]) { $1 }
-    }
-    if lifecycle.gateEpochs > 0 {
-      object["lifecycle"] = (object["lifecycle"] as? [String: Any] ?? [:]).merging(
-        ["gate_epochs": lifecycle.gateEpochs]) { $1 }
-    }
     if dataset.evaluateOn != .test {
       object["dataset"] = (object["dataset"] as? [String: Any] ?? [:]).merging(
         ["evaluate_on": dataset.evaluateOn.rawValue]) { $1 }
