@@ -28,10 +28,25 @@ extension Scenario {
     case rowsFrozen = "rows-frozen"
     /// Trained on a seeded reservoir of earlier samples mixed into each batch.
     case replay
-    /// No stored samples: each expert trains alone on its task, then keeps the principal
-    /// subspaces of its classes, and a sample goes to the expert that reconstructs it best
-    /// (`EvidenceGate`).
+    /// No stored samples: each expert trains alone on its task, then keeps an evidence score
+    /// of its classes fitted on that task's samples (`lifecycle.evidence_kind`), and a sample
+    /// goes to the expert with the best calibrated score (`EvidenceGate`).
     case evidence
+    /// `evidence` plus the model's gate trained as `replay` trains it: evaluation routes by
+    /// log g_e(x) + S_e(x)/τ (`lifecycle.evidence_temperature`).
+    case hybrid
+
+    /// Whether the gate is an `EvidenceGate` (`evidence` or `hybrid`).
+    public var usesEvidence: Bool { self == .evidence || self == .hybrid }
+  }
+
+  /// How many classes each spawned expert owns.
+  public enum ExpertGranularity: String, Sendable, CaseIterable {
+    /// Every expert spawned for a task owns the task's classes.
+    case task
+    /// One expert per class of the task, owning that class alone (PEC's granularity): the
+    /// class is then the routing decision.
+    case `class`
   }
 
   /// The optimiser's algorithm.

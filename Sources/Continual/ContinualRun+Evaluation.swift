@@ -61,11 +61,18 @@ extension ContinualRun {
 
   // MARK: - Evaluation
 
+  /// Routing weights ``accuracy(_:of:head:routing:)`` uses instead of the gate's.
+  enum Routing {
+    /// E weights per label.
+    case byLabel((Int) -> [Double])
+    /// [B, E] weights for a batch's input.
+    case byInput((Tensor) throws -> Tensor)
+  }
+
   /// The accuracy on `indices` of `dataset` (the test set unless given), with `head`, and
-  /// with routing weights per label instead of the gate's when `routing` is given.
+  /// with `routing`'s weights instead of the gate's when it is given.
   func accuracy(
-    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead,
-    routing: ((Int) -> [Double])? = nil
+    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead, routing: Routing? = nil
   ) throws -> Double {
     guard !indices.isEmpty else { return 0 }
     let source = dataset ?? stream.test
@@ -75,10 +82,13 @@ extension ContinualRun {
         let batch = Array(indices[first..<min(indices.count, first + Self.evaluationBatch)])
         let (input, labels) = try source.batch(batch)
         var routed: Tensor?
-        if let routing {
+        switch routing {
+        case .byLabel(let weights):
           routed = try Tensor(
             shape: [labels.count, model.experts.count],
-            values: labels.flatMap { routing($0).map(Float.init) })
+            values: labels.flatMap { weights($0).map(Float.init) })
+        case .byInput(let weights): routed = try weights(input)
+        case nil: break
         }
         let output = try model(input, head: head, routing: routed)
         let probabilities = output.probabilities.values
@@ -105,8 +115,8 @@ extension ContinualRun {
       task.validationIndices.isEmpty ? Array(task.trainIndices.prefix(512)) : task.validationIndices
     let alone = (0..<model.experts.count).map { $0 == index ? 1.0 : 0.0 }
     return try accuracy(
-      indices, of: stream.train, head: OutputHead(allowedClasses: task.classes)
-    ) { _ in alone }
+      indices, of: stream.train, head: OutputHead(allowedClasses: task.classes),
+      routing: .byLabel { _ in alone })
   }
 
   func evaluate(
@@ -143,10 +153,12 @@ extension ContinualRun {
         * (0..<experts).reduce(0) { $0 + abs((($1 < then.count) ? then[$1] : 0) - now[$1]) }
     }
     let oracle = try seen.map { seenTask in
-      try accuracy(seenTask.testIndices, head: classHead) { label in
-        let then = self.decompositionAtTaskEnd[label] ?? []
-        return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
-      }
+      try accuracy(
+        seenTask.testIndices, head: classHead,
+        routing: .byLabel { label in
+          let then = self.decompositionAtTaskEnd[label] ?? []
+          return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
+        })
     }
     var report = TaskReport(
       task: task.index, accuracyTaskIL: taskIL, accuracyClassIL: classIL,

@@ -2,22 +2,25 @@ import Dispatch
 import MoE
 
 extension ContinualRun {
-  /// Task-IL routing under the evidence gate, whose hard choice ignores the task identity
-  /// task-IL grants: every sample of `task` goes to the experts that own its classes (in
-  /// equal shares); `nil` for other gates, which route as they learned, and for a task no
+  /// Task-IL routing under the evidence gate, whose hard choice would ignore the task
+  /// identity task-IL grants: every sample of `task` goes to the best of the experts that
+  /// own its classes; `nil` for other gates, which route as they learned, and for a task no
   /// expert owns yet.
-  func taskRouting(_ task: ContinualTask) -> ((Int) -> [Double])? {
-    guard model.gate is EvidenceGate else { return nil }
-    let owners = records.map { !Set($0.classes).isDisjoint(with: task.classes) }
-    let count = owners.filter { $0 }.count
-    guard count > 0 else { return nil }
-    let shares = owners.map { $0 ? 1 / Double(count) : 0 }
-    return { _ in shares }
+  func taskRouting(_ task: ContinualTask) -> Routing? {
+    guard let gate = model.gate as? EvidenceGate else { return nil }
+    let owners = records.indices.filter {
+      !Set(records[$0].classes).isDisjoint(with: task.classes)
+    }
+    guard !owners.isEmpty else { return nil }
+    return .byInput { input in
+      let hidden = gate.needsExpertHidden ? try self.model.experts.map { try $0(input).hidden } : []
+      return try gate.probabilities(input, expertHidden: hidden, among: owners)
+    }
   }
 
-  /// With the evidence gate (`lifecycle.gate: evidence`): fits every expert frozen after
-  /// `task` that has no subspaces yet on the task's training samples, the only samples it
-  /// ever reads. Returns the seconds spent (0 for other gates).
+  /// With the evidence gate (`lifecycle.gate: evidence` or `hybrid`): fits every expert
+  /// frozen after `task` that has no evidence yet on the task's training samples of its
+  /// classes, the only samples it ever reads. Returns the seconds spent (0 for other gates).
   func fitEvidence(after task: ContinualTask) throws -> Double {
     guard let gate = model.gate as? EvidenceGate else { return 0 }
     let pending = model.experts.indices.filter {
@@ -26,7 +29,13 @@ extension ContinualRun {
     guard !pending.isEmpty else { return 0 }
     let start = DispatchTime.now().uptimeNanoseconds
     let (input, labels) = try stream.train.batch(task.trainIndices)
-    for index in pending { try gate.fit(expert: index, samples: input, labels: labels) }
+    for index in pending {
+      let classes = records[index].classes
+      let rows = labels.indices.filter { classes.contains(labels[$0]) }
+      try gate.fit(
+        expert: index, samples: rows.count == labels.count ? input : try input.gather(rows, axis: 0),
+        labels: rows.map { labels[$0] }, classes: classes)
+    }
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
   }
 }

@@ -48,15 +48,17 @@ extension ContinualRun {
   }
 
   /// The policy's spawning, reusing and class assignment before `task`; every expert still
-  /// trainable is then trained on (and may predict) the task's classes.
+  /// trainable is then trained on (and may predict) the task's classes, except one spawned
+  /// for `task` that the policy already gave classes.
   private func applyPolicy(before task: ContinualTask) throws {
     // Experts added to `model` by the user between tasks get their record here.
     storedRecords = records
     try policy.prepare(for: task, in: self)
     // And those the policy added or froze through `model` itself.
     storedRecords = records
-    for index in storedRecords.indices where storedRecords[index].frozenAtTask == nil {
-      storedRecords[index].classes = Self.merging(storedRecords[index].classes, task.classes)
+    for (index, record) in storedRecords.enumerated() where record.frozenAtTask == nil {
+      if record.spawnedAtTask == task.index && !record.classes.isEmpty { continue }
+      storedRecords[index].classes = Self.merging(record.classes, task.classes)
     }
   }
 

@@ -121,8 +121,10 @@ public final class ContinualRun {
     }
     if let gate = model.gate as? EvidenceGate {
       try gate.makeRoom(
-        forState: state.modelState.keys.filter { $0.hasPrefix("gate.") }.map { $0.dropFirst(5) }
-          .map(String.init))
+        forState: Dictionary(
+          uniqueKeysWithValues: state.modelState.filter { $0.key.hasPrefix("gate.") }.map {
+            (String($0.key.dropFirst(5)), $0.value)
+          }))
     }
     try model.loadState(state.modelState)
     storedRecords = state.records
@@ -262,11 +264,23 @@ public final class ContinualRun {
   static func makeGate(_ scenario: Scenario, experts: Int, using generator: inout RandomGenerator)
     throws -> any Gate
   {
-    if scenario.lifecycle.gate == .evidence {
+    let lifecycle = scenario.lifecycle
+    if lifecycle.gate.usesEvidence {
       return try EvidenceGate(
-        inputCount: scenario.sampleShape.reduce(1, *), rank: scenario.lifecycle.evidenceRank,
-        expertCount: experts)
+        inputCount: scenario.sampleShape.reduce(1, *),
+        settings: EvidenceSettings(kind: lifecycle.evidenceKind, rank: lifecycle.evidenceRank),
+        calibration: lifecycle.evidenceCalibration, expertCount: experts,
+        learned: lifecycle.gate == .hybrid
+          ? try makeLearnedGate(scenario, experts: experts, using: &generator) : nil,
+        temperature: lifecycle.evidenceTemperature)
     }
+    return try makeLearnedGate(scenario, experts: experts, using: &generator)
+  }
+
+  /// The scenario's softmax or attentive gate.
+  private static func makeLearnedGate(
+    _ scenario: Scenario, experts: Int, using generator: inout RandomGenerator
+  ) throws -> any Gate {
     let trunk: Sequential
     if let architecture = scenario.model.expert.paperArchitecture {
       trunk = try architecture.makeGateTrunk(using: &generator)

@@ -14,7 +14,8 @@ public struct SharedPolicy: LifecyclePolicy {
 
 /// `spawn-and-freeze`: `lifecycle.experts_per_task` new experts per task, every trainable
 /// expert frozen after its task (and, with `lifecycle.gate: rows-frozen` and a softmax
-/// gate, the gate's rows of the frozen experts).
+/// gate, the gate's rows of the frozen experts). With `lifecycle.expert_granularity: class`,
+/// one expert per class of the task instead, owning that class alone.
 public struct SpawnAndFreezePolicy: LifecyclePolicy {
   /// The policy.
   public init() {}
@@ -22,10 +23,20 @@ public struct SpawnAndFreezePolicy: LifecyclePolicy {
   public var name: PolicyName { .spawnAndFreeze }
 
   public func initialExpertCount(for scenario: Scenario) -> Int {
-    scenario.lifecycle.expertsPerTask
+    scenario.lifecycle.expertGranularity == .class
+      ? scenario.classGroups.first?.count ?? 1 : scenario.lifecycle.expertsPerTask
   }
 
   public func prepare(for task: ContinualTask, in run: ContinualRun) throws {
+    guard run.scenario.lifecycle.expertGranularity == .task else {
+      // The first task's experts exist already (unassigned); later tasks spawn theirs.
+      var unassigned = run.records.filter { $0.frozenAtTask == nil && $0.classes.isEmpty }.map(\.id)
+      for label in task.classes {
+        let expert = unassigned.isEmpty ? try run.spawnExpert(for: task) : unassigned.removeFirst()
+        try run.assign(classes: [label], to: expert)
+      }
+      return
+    }
     guard task.index > 0 else { return }
     for _ in 0..<run.scenario.lifecycle.expertsPerTask { try run.spawnExpert(for: task) }
   }

@@ -36,8 +36,8 @@ public protocol LifecyclePolicy: Sendable {
   /// ``ContinualRun/spawnExpert(for:)``, ``ContinualRun/assign(classes:to:)`` and
   /// ``ContinualRun/validationAccuracy(expert:on:)``).
   ///
-  /// Afterwards the run gives `task`'s classes to every expert still trainable. Default:
-  /// nothing.
+  /// Afterwards the run gives `task`'s classes to every expert still trainable, except one
+  /// spawned for `task` that was given classes here. Default: nothing.
   func prepare(for task: ContinualTask, in run: ContinualRun) throws
 
   /// The training-set indices trained on during `task`, shuffled each epoch.
@@ -82,7 +82,7 @@ extension LifecyclePolicy {
   }
 
   public func replaysSamples(in scenario: Scenario) -> Bool {
-    !isSingleNetwork && scenario.lifecycle.gate == .replay
+    !isSingleNetwork && (scenario.lifecycle.gate == .replay || scenario.lifecycle.gate == .hybrid)
   }
 
   public func trainStep(

@@ -29,7 +29,17 @@ extension Scenario {
     ]
     // Fields present only when set, so scenarios written before them keep their hash (and
     // their checkpoints and sweep run ids stay valid).
-    if lifecycle.gate == .evidence { lifecycleObject["evidence_rank"] = lifecycle.evidenceRank }
+    if lifecycle.gate.usesEvidence {
+      lifecycleObject["evidence_kind"] = lifecycle.evidenceKind.rawValue
+      lifecycleObject["evidence_calibration"] = lifecycle.evidenceCalibration.rawValue
+      lifecycleObject["evidence_rank"] = lifecycle.evidenceRank
+    }
+    if lifecycle.gate == .hybrid {
+      lifecycleObject["evidence_temperature"] = lifecycle.evidenceTemperature
+    }
+    if lifecycle.expertGranularity != .task {
+      lifecycleObject["expert_granularity"] = lifecycle.expertGranularity.rawValue
+    }
     if lifecycle.gateEpochs > 0 { lifecycleObject["gate_epochs"] = lifecycle.gateEpochs }
     var object: [String: Any] = [
       "name": name,

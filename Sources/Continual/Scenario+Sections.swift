@@ -229,7 +229,11 @@ extension Scenario.LifecycleSettings: Decodable {
     case replaySamples = "replay_samples"
     case ewcLambda = "ewc_lambda"
     case gateEpochs = "gate_epochs"
+    case expertGranularity = "expert_granularity"
+    case evidenceKind = "evidence_kind"
+    case evidenceCalibration = "evidence_calibration"
     case evidenceRank = "evidence_rank"
+    case evidenceTemperature = "evidence_temperature"
   }
 
   /// The `lifecycle` section, with defaults for absent fields.
@@ -249,14 +253,36 @@ extension Scenario.LifecycleSettings: Decodable {
       replaySamples = try field.integer(in: 0...1_000_000)
     }
     if let field = try fields.field(.gateEpochs) { gateEpochs = try field.integer(in: 0...10_000) }
-    if let field = try fields.field(.gate), gate == .evidence, policy != .spawnAndFreeze {
+    if let field = try fields.field(.gate), gate.usesEvidence, policy != .spawnAndFreeze {
       throw field.error(
-        "the evidence gate fits each expert when its task ends and routes by what it kept: "
+        "the \(gate) gate fits each expert when its task ends and routes by what it kept: "
           + "it needs lifecycle.policy spawn-and-freeze")
     }
+    if let field = try fields.field(.expertGranularity) {
+      expertGranularity = try field.choice(Scenario.ExpertGranularity.self)
+      guard expertGranularity == .task || (gate.usesEvidence && expertsPerTask == 1) else {
+        throw field.error(
+          "one expert per class needs gate evidence or hybrid (a learned gate cannot tell "
+            + "apart experts of one class each) and experts_per_task 1")
+      }
+    }
+    let evidenceOnly = "only the evidence and hybrid gates have it"
+    if let field = try fields.field(.evidenceKind) {
+      guard gate.usesEvidence else { throw field.error(evidenceOnly) }
+      evidenceKind = EvidenceKind(
+        rawValue: try field.choice(EvidenceGate.kinds.map(\.rawValue)))!
+    }
+    if let field = try fields.field(.evidenceCalibration) {
+      guard gate.usesEvidence else { throw field.error(evidenceOnly) }
+      evidenceCalibration = try field.choice(EvidenceCalibration.self)
+    }
     if let field = try fields.field(.evidenceRank) {
-      guard gate == .evidence else { throw field.error("only the evidence gate has a rank") }
+      guard gate.usesEvidence else { throw field.error(evidenceOnly) }
       evidenceRank = try field.integer(in: 1...4096)
+    }
+    if let field = try fields.field(.evidenceTemperature) {
+      guard gate == .hybrid else { throw field.error("only the hybrid gate has it") }
+      evidenceTemperature = try field.number(in: 1e-6...1e9)
     }
   }
 }

@@ -127,8 +127,16 @@ public struct Scenario: Sendable, Equatable {
     public var replaySamples = 200
     /// λ of the `ewc` baseline's penalty.
     public var ewcLambda = 100.0
-    /// Principal directions the evidence gate keeps per class (gate `evidence` only).
+    /// Whether a spawned expert owns its task's classes or one class (spawn-and-freeze).
+    public var expertGranularity = ExpertGranularity.task
+    /// The evidence gate's score (gates `evidence` and `hybrid`).
+    public var evidenceKind = EvidenceKind.subspace
+    /// How the evidence gate makes its experts' scores comparable.
+    public var evidenceCalibration = EvidenceCalibration.raw
+    /// Principal directions the evidence gate keeps per class (subspace kinds).
     public var evidenceRank = 32
+    /// τ of the hybrid gate's score log g_e + S_e/τ (gate `hybrid` only).
+    public var evidenceTemperature = 1.0
     /// Epochs of training the gate alone on the replay buffer after each task (gate
     /// `replay` only): the buffer holds every task seen in proportion, so this corrects the
     /// gate's bias towards the task just trained.

@@ -108,6 +108,7 @@ extension ConfigurationChoice {
 extension Scenario.Mode: ConfigurationChoice {}
 extension Scenario.GateKind: ConfigurationChoice {}
 extension Scenario.GateTraining: ConfigurationChoice {}
+extension Scenario.ExpertGranularity: ConfigurationChoice {}
 extension Scenario.OptimizerKind: ConfigurationChoice {}
 extension Scenario.Evaluation: ConfigurationChoice {}
 extension Scenario.EvaluationSplit: ConfigurationChoice {}

@@ -1,172 +1,317 @@
+import Foundation
 import NN
 import TensorCore
 
-/// One class's principal subspace of an expert's task: its mean and the top `rank` principal
-/// directions of its samples, in the gate's feature space (the flattened input).
+/// One expert's fitted ``ExpertEvidence`` as gate state: its statistics as tensors, so
+/// checkpoints keep them. Never trained.
 ///
-/// Both are statistics: saved and loaded with the gate, never trained.
-public final class ClassSubspace: Module {
-  /// μ_c, [D].
-  public let mean: Tensor
-  /// The principal directions as orthonormal rows, [rank, D] (zero rows when the class had
-  /// fewer samples than directions).
-  public let basis: Tensor
+/// Sizes: C classes of the expert, D inputs, T values of a class's transform (``EvidenceKind``:
+/// rank × D for subspaces, D × D for `gaussian`, D for `diagonal-gaussian`), Q quantiles.
+public final class FittedEvidence: Module {
+  /// The expert's classes (global ids), [C].
+  public let classes: Tensor
+  /// μ_c, [C, D].
+  public let means: Tensor
+  /// Each class's transform, [C, T].
+  public let transforms: Tensor
+  /// Per class: the log-density normaliser, the noise variance, and the mean and standard
+  /// deviation of its score over its own training samples, [C, 4].
+  public let classStatistics: Tensor
+  /// The mean and standard deviation of the expert score over its training samples, [2].
+  public let expertStatistics: Tensor
+  /// The kept quantiles of the expert score and their normal scores, [2, Q].
+  public let quantiles: Tensor
 
-  /// A subspace of `mean` and `basis`.
-  public init(mean: Tensor, basis: Tensor) {
-    self.mean = mean
-    self.basis = basis
+  /// The state of `evidence`.
+  init(_ evidence: ExpertEvidence) throws {
+    let count = evidence.classes.count
+    classes = try Tensor(shape: [count], values: evidence.classes.map(Float.init))
+    means = try Tensor(
+      shape: [count, evidence.means.first?.count ?? 0], values: evidence.means.flatMap { $0 })
+    transforms = try Tensor(
+      shape: [count, evidence.transforms.first?.count ?? 0],
+      values: evidence.transforms.flatMap { $0 })
+    classStatistics = try Tensor(
+      shape: [count, 4],
+      values: (0..<count).flatMap {
+        [
+          evidence.normalisers[$0], evidence.noises[$0], evidence.classMeans[$0],
+          evidence.classStds[$0],
+        ].map(Float.init)
+      })
+    expertStatistics = try Tensor(
+      shape: [2], values: [Float(evidence.expertMean), Float(evidence.expertStd)])
+    quantiles = try Tensor(
+      shape: [2, evidence.quantileValues.count],
+      values: (evidence.quantileValues + evidence.quantileNormals).map(Float.init))
   }
 
-  public override var statisticNames: Set<String> { ["mean", "basis"] }
+  /// Zero tensors of the shapes in `shapes` (keyed by property name), for
+  /// ``Module/loadState(_:)`` to fill.
+  init(shapes: [String: [Int]]) throws {
+    func zeros(_ name: String) throws -> Tensor {
+      guard let shape = shapes[name], shape.allSatisfy({ $0 >= 0 }), shape.count <= 2 else {
+        throw ModuleError.missingKey(name)
+      }
+      return try Tensor.zeros(shape)
+    }
+    classes = try zeros("classes")
+    means = try zeros("means")
+    transforms = try zeros("transforms")
+    classStatistics = try zeros("classStatistics")
+    expertStatistics = try zeros("expertStatistics")
+    quantiles = try zeros("quantiles")
+  }
+
+  public override var statisticNames: Set<String> {
+    ["classes", "means", "transforms", "classStatistics", "expertStatistics", "quantiles"]
+  }
+
+  /// The evidence these tensors hold, fitted with `settings`.
+  ///
+  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` when the shapes disagree (a damaged
+  ///   checkpoint).
+  func evidence(_ settings: EvidenceSettings) throws -> ExpertEvidence {
+    let count = classes.count
+    guard count > 0, means.shape == [count, means.shape.last ?? 0],
+      transforms.shape.first == count, classStatistics.shape == [count, 4],
+      expertStatistics.shape == [2], quantiles.shape.first == 2, quantiles.count >= 4
+    else {
+      throw ModuleError.invalidConfiguration(
+        "evidence of \(count) classes with means \(means.shape), transforms "
+          + "\(transforms.shape), statistics \(classStatistics.shape) and quantiles "
+          + "\(quantiles.shape)")
+    }
+    func rows(_ tensor: Tensor) -> [[Float]] {
+      let width = tensor.shape[1]
+      let values = tensor.values
+      return (0..<count).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
+    }
+    let statistics = classStatistics.values.map(Double.init)
+    let column = { (k: Int) in (0..<count).map { statistics[$0 * 4 + k] } }
+    let quantileValues = quantiles.values.map(Double.init)
+    let levels = quantiles.shape[1]
+    return ExpertEvidence(
+      settings: settings, classes: classes.values.map { Int($0) }, means: rows(means),
+      transforms: rows(transforms), normalisers: column(0), noises: column(1),
+      expertMean: Double(expertStatistics.values[0]),
+      expertStd: Double(expertStatistics.values[1]), classMeans: column(2),
+      classStds: column(3), quantileValues: Array(quantileValues[..<levels]),
+      quantileNormals: Array(quantileValues[levels...]))
+  }
 }
 
-/// The subspaces of one expert's classes; none until the expert's task is fitted.
-public final class ExpertSubspaces: Module {
-  /// One per class of the expert, in the order of ``EvidenceGate/classes``.
-  public internal(set) var classes: [ClassSubspace] = []
+/// One expert's slot of an ``EvidenceGate``: its evidence once its task is fitted.
+public final class ExpertEvidenceSlot: Module {
+  /// `nil` until the expert's task ends.
+  public internal(set) var fitted: FittedEvidence?
 
   public override init() { super.init() }
 }
 
-/// A gate that needs no stored samples: each expert, when its task ends, keeps the principal
-/// subspace of each of its classes in input space, and a sample goes to the expert whose
-/// class subspace reconstructs it best (the smallest squared residual ‖x − μ_c‖² − ‖B_c(x −
-/// μ_c)‖²). Every expert scores in the same units, so no calibration is needed.
+/// A gate built from the experts' own evidence: when an expert's task ends, it keeps a
+/// score of "this sample belongs to my classes" fitted on that task's training samples
+/// (an ``ExpertEvidence`` on the flattened input), and a sample goes to the expert with the
+/// best calibrated score.
 ///
 /// Experts not fitted yet (those training on the current task) share the whole weight
-/// equally, so each trains alone on its task; once every expert is fitted the weight is one
-/// for the best-scoring expert. Nothing is trained by gradient.
+/// equally, so each trains alone on its task; once every expert is fitted the weight is
+/// one for the best expert. Nothing of the evidence is trained by gradient.
+///
+/// With a ``learned`` gate (the hybrid), that gate routes while training and while any
+/// expert is unfitted; in evaluation mode the best expert is the one with the largest
+/// log g_e(x) + S_e(x)/τ, S_e the calibrated evidence and g the learned gate.
 public final class EvidenceGate: Module, Gate {
   /// D, the size of the flattened input.
   public let inputCount: Int
-  /// The directions kept per class.
-  public let rank: Int
-  /// One entry per expert.
-  public internal(set) var experts: [ExpertSubspaces]
+  /// The score kind and its fitting settings.
+  public let settings: EvidenceSettings
+  /// How the scores of different experts are made comparable.
+  public let calibration: EvidenceCalibration
+  /// The gate trained on stored samples whose log-probabilities join the evidence, or `nil`.
+  public let learned: (any Gate)?
+  /// τ of the hybrid's score log g_e + S_e/τ.
+  public let temperature: Double
+  /// One slot per expert.
+  public internal(set) var experts: [ExpertEvidenceSlot]
 
   /// A gate over `expertCount` unfitted experts, for inputs of `inputCount` values.
   ///
-  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` unless `inputCount`, `rank` and
-  ///   `expertCount` are positive and `rank` ≤ `inputCount`.
-  public init(inputCount: Int, rank: Int, expertCount: Int) throws {
-    guard inputCount > 0, expertCount > 0, (1...inputCount).contains(rank) else {
+  /// - Parameters:
+  ///   - learned: A gate over the same experts, trained elsewhere (on a replay buffer), whose
+  ///     log-probabilities are added to the evidence; `nil` for evidence alone.
+  ///   - temperature: τ > 0, the hybrid's scale of the evidence.
+  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` unless `inputCount` and `expertCount`
+  ///   are positive, 1 ≤ rank < `inputCount`, the kind reads inputs (not `energy`), τ > 0 and
+  ///   `learned` routes over `expertCount` experts.
+  public init(
+    inputCount: Int, settings: EvidenceSettings, calibration: EvidenceCalibration = .raw,
+    expertCount: Int, learned: (any Gate)? = nil, temperature: Double = 1
+  ) throws {
+    guard inputCount > 1, expertCount > 0, (1..<inputCount).contains(settings.rank) else {
       throw ModuleError.invalidConfiguration(
-        "an evidence gate needs inputs, experts and 1 ≤ rank ≤ \(inputCount), got rank \(rank)")
+        "an evidence gate needs inputs, experts and 1 ≤ rank < \(inputCount), got rank "
+          + "\(settings.rank)")
+    }
+    guard settings.kind != .energy else {
+      throw ModuleError.invalidConfiguration(
+        "the evidence gate scores inputs; energy needs an expert's logits")
+    }
+    guard temperature > 0, learned.map({ $0.expertCount == expertCount }) ?? true else {
+      throw ModuleError.invalidConfiguration(
+        "a hybrid evidence gate needs τ > 0 and a learned gate over its \(expertCount) experts")
     }
     self.inputCount = inputCount
-    self.rank = rank
-    experts = (0..<expertCount).map { _ in ExpertSubspaces() }
+    self.settings = settings
+    self.calibration = calibration
+    self.learned = learned
+    self.temperature = temperature
+    experts = (0..<expertCount).map { _ in ExpertEvidenceSlot() }
   }
 
+  /// The score kinds the gate fits: every kind but `energy`, which reads an expert's logits.
+  public static let kinds = EvidenceKind.allCases.filter { $0 != .energy }
+
   public var expertCount: Int { experts.count }
-  public var needsExpertHidden: Bool { false }
+  public var needsExpertHidden: Bool { learned?.needsExpertHidden ?? false }
 
-  /// Whether expert `index` has its subspaces.
-  public func isFitted(expert index: Int) -> Bool { !experts[index].classes.isEmpty }
+  /// Whether expert `index` has its evidence.
+  public func isFitted(expert index: Int) -> Bool { experts[index].fitted != nil }
 
-  /// g(x), [B, E]: uniform over the unfitted experts while there are any, else one-hot on
-  /// the expert with the best class subspace.
+  /// g(x), [B, E]: see ``probabilities(_:expertHidden:among:)`` with every expert a candidate.
   public func probabilities(_ input: Tensor, expertHidden: [Tensor]) throws -> Tensor {
+    try probabilities(input, expertHidden: expertHidden, among: Array(experts.indices))
+  }
+
+  /// g(x) over `candidates`, [B, E]; the other experts get 0.
+  ///
+  /// While training or while a candidate is unfitted, the learned gate's probabilities when
+  /// there is one (restricted to the candidates and renormalised), else equal shares of the
+  /// unfitted candidates; otherwise one-hot on the candidate with the best score.
+  ///
+  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` for an empty or out-of-range
+  ///   candidate list.
+  public func probabilities(_ input: Tensor, expertHidden: [Tensor], among candidates: [Int])
+    throws -> Tensor
+  {
+    guard !candidates.isEmpty, candidates.allSatisfy(experts.indices.contains) else {
+      throw ModuleError.invalidConfiguration(
+        "route among \(candidates) of \(expertCount) experts")
+    }
     let batch = input.shape[0]
+    let everyExpert = candidates.count == expertCount
+    let unfitted = candidates.filter { !isFitted(expert: $0) }
+    if let learned, isTraining || !unfitted.isEmpty {
+      let g = try learned.probabilities(input, expertHidden: expertHidden)
+      return everyExpert ? g : try restricted(g.values, to: candidates, batch: batch)
+    }
     var weights = [Float](repeating: 0, count: batch * expertCount)
-    let unfitted = experts.indices.filter { !isFitted(expert: $0) }
     if !unfitted.isEmpty {
       for row in 0..<batch {
         for expert in unfitted { weights[row * expertCount + expert] = 1 / Float(unfitted.count) }
       }
       return try Tensor(shape: [batch, expertCount], values: weights)
     }
-    let scores = try residuals(input)
+    let scores = try self.scores(input, expertHidden: expertHidden)
     for row in 0..<batch {
-      let best = (0..<expertCount).min { scores[row][$0] < scores[row][$1] } ?? 0
+      let best = candidates.max { scores[row][$0] < scores[row][$1] } ?? candidates[0]
       weights[row * expertCount + best] = 1
     }
     return try Tensor(shape: [batch, expertCount], values: weights)
   }
 
-  /// Per sample and expert, the smallest squared residual off the expert's class subspaces.
-  func residuals(_ input: Tensor) throws -> [[Float]] {
-    let batch = input.shape[0]
-    let x = try input.reshaped([batch, inputCount])
-    var best = [[Float]](repeating: [Float](repeating: .infinity, count: expertCount), count: batch)
-    try withGradientsDisabled {
-      for (expert, subspaces) in experts.enumerated() {
-        for subspace in subspaces.classes {
-          let centred = try x - subspace.mean.reshaped([1, inputCount])
-          let total = try (centred * centred).sum(axis: 1).values
-          let projected = try centred.matmul(subspace.basis, transposeOther: true)
-          let kept = try (projected * projected).sum(axis: 1).values
-          for row in 0..<batch {
-            best[row][expert] = min(best[row][expert], total[row] - kept[row])
-          }
-        }
+  /// The rows of `g` restricted to `candidates` and renormalised.
+  private func restricted(_ g: [Float], to candidates: [Int], batch: Int) throws -> Tensor {
+    var weights = [Float](repeating: 0, count: batch * expertCount)
+    for row in 0..<batch {
+      let total = candidates.reduce(Float(0)) { $0 + g[row * expertCount + $1] }
+      for expert in candidates {
+        weights[row * expertCount + expert] =
+          total > 0 ? g[row * expertCount + expert] / total : 1 / Float(candidates.count)
       }
     }
-    return best
+    return try Tensor(shape: [batch, expertCount], values: weights)
   }
 
-  /// Fits expert `index` on its task's training samples: per class, the mean and the top
-  /// ``rank`` principal directions.
-  ///
-  /// - Parameters:
-  ///   - samples: The task's training samples, [N, …] with D values each.
-  ///   - labels: N class ids; each class gets one subspace, in order of first appearance.
-  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` when sizes disagree or a class has
-  ///   fewer than 2 samples.
-  public func fit(expert index: Int, samples: Tensor, labels: [Int]) throws {
-    guard samples.shape[0] == labels.count, samples.count == labels.count * inputCount else {
-      throw ModuleError.invalidConfiguration(
-        "evidence: \(labels.count) labels for samples of shape \(samples.shape)")
-    }
-    var order: [Int] = []
-    for label in labels where !order.contains(label) { order.append(label) }
-    let x = try samples.reshaped([labels.count, inputCount])
-    var fitted: [ClassSubspace] = []
+  /// Per sample and expert, the score routing maximises: the calibrated evidence S_e, or in
+  /// the hybrid log g_e + S_e/τ. Every expert must be fitted.
+  func scores(_ input: Tensor, expertHidden: [Tensor]) throws -> [[Double]] {
+    let batch = input.shape[0]
+    let x = try input.reshaped([batch, inputCount])
+    var scores = [[Double]](repeating: [], count: batch)
     try withGradientsDisabled {
-      for label in order {
-        let rows = labels.indices.filter { labels[$0] == label }
-        guard rows.count > 1 else {
-          throw ModuleError.invalidConfiguration("evidence: class \(label) has one sample")
+      for slot in experts {
+        guard let fitted = slot.fitted else {
+          throw ModuleError.invalidConfiguration("an expert of the evidence gate is unfitted")
         }
-        let members = try x.gather(rows, axis: 0)
-        let mean = try members.sum(axis: 0, keepingDimension: true) * (1 / Float(rows.count))
-        let centred = try members - mean
-        let scatter = try centred.matmul(centred, transposeSelf: true)
-        let (basis, _) = try principalBasis(scatter.values, inputCount, rank: rank)
-        fitted.append(
-          ClassSubspace(
-            mean: try mean.reshaped([inputCount]),
-            basis: try Tensor(shape: [rank, inputCount], values: basis)))
+        let expert = try fitted.evidence(settings).calibratedScores(
+          hidden: x, calibration: calibration
+        ).scores
+        for row in 0..<batch { scores[row].append(expert[row]) }
+      }
+      guard let learned else { return }
+      let g = try learned.probabilities(input, expertHidden: expertHidden).values
+      for row in 0..<batch {
+        for expert in 0..<expertCount {
+          let logG = log(max(Double(g[row * expertCount + expert]), 1e-30))
+          scores[row][expert] = logG + scores[row][expert] / temperature
+        }
       }
     }
-    experts[index].classes = fitted
+    return scores
+  }
+
+  /// Fits expert `index` on its task's training samples of its classes.
+  ///
+  /// - Parameters:
+  ///   - samples: [N, …] with D values each.
+  ///   - labels: N class ids, each one of `classes`.
+  ///   - classes: The expert's classes, in the order of its class scores.
+  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` when sizes disagree, a label is not
+  ///   one of `classes`, a class has fewer than 2 samples or a covariance is singular.
+  public func fit(expert index: Int, samples: Tensor, labels: [Int], classes: [Int]) throws {
+    guard experts.indices.contains(index), samples.shape.first == labels.count,
+      samples.count == labels.count * inputCount
+    else {
+      throw ModuleError.invalidConfiguration(
+        "evidence of expert \(index) of \(expertCount): \(labels.count) labels for samples of "
+          + "shape \(samples.shape)")
+    }
+    do {
+      let evidence = try withGradientsDisabled {
+        try ExpertEvidence.fit(
+          settings, classes: classes, hidden: samples.reshaped([labels.count, inputCount]),
+          labels: labels)
+      }
+      experts[index].fitted = try FittedEvidence(evidence)
+    } catch let error as EvidenceError {
+      throw ModuleError.invalidConfiguration(error.description)
+    }
     structureDidChange()
   }
 
-  /// Makes room for the subspaces `keys` (state keys relative to the gate, such as
-  /// `experts.2.classes.1.mean`) hold, so that ``Module/loadState(_:)`` finds every one.
-  public func makeRoom<Keys: Sequence>(forState keys: Keys) throws where Keys.Element == String {
-    var counts: [Int: Int] = [:]
-    for key in keys {
+  /// Makes room for the evidence `state` (keys relative to the gate, such as
+  /// `experts.2.fitted.means`) holds, so that ``Module/loadState(_:)`` finds every tensor.
+  ///
+  /// - Throws: ``ModuleError`` when an expert's tensors are missing or of impossible shapes.
+  public func makeRoom(forState state: [String: Tensor]) throws {
+    var shapes: [Int: [String: [Int]]] = [:]
+    for (key, tensor) in state {
       let parts = key.split(separator: ".")
-      guard parts.count == 5, parts[0] == "experts", parts[2] == "classes",
-        let expert = Int(parts[1]), let slot = Int(parts[3]), experts.indices.contains(expert),
-        (0..<10_000).contains(slot)
+      guard parts.count == 4, parts[0] == "experts", parts[2] == "fitted",
+        let expert = Int(parts[1]), experts.indices.contains(expert)
       else { continue }
-      counts[expert] = max(counts[expert] ?? 0, slot + 1)
+      shapes[expert, default: [:]][String(parts[3])] = tensor.shape
     }
-    for (expert, count) in counts {
-      experts[expert].classes = try (0..<count).map { _ in
-        ClassSubspace(
-          mean: try Tensor.zeros([inputCount]), basis: try Tensor.zeros([rank, inputCount]))
-      }
+    for (expert, named) in shapes {
+      experts[expert].fitted = try FittedEvidence(shapes: named)
     }
     structureDidChange()
   }
 
   public func addExpert(using generator: inout RandomGenerator) throws {
-    experts.append(ExpertSubspaces())
+    try learned?.addExpert(using: &generator)
+    experts.append(ExpertEvidenceSlot())
     structureDidChange()
   }
 }

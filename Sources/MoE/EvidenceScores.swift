@@ -88,14 +88,16 @@ public struct ExpertEvidence: Sendable {
   ///     have at least 2 samples.
   ///   - hidden: h_i of the samples, [N, d], or any other feature vector the expert owns
   ///     (e.g. its flattened input: every expert then scores in the same space).
-  ///   - logits: o_i of the samples, [N, K] (read by ``EvidenceKind/energy`` only).
+  ///   - logits: o_i of the samples, [N, K]; only ``EvidenceKind/energy`` reads them, and
+  ///     needs them.
   ///   - labels: N global class ids.
   /// - Throws: ``EvidenceError`` on mismatched sizes, a label outside `classes`, a class
   ///   with fewer than 2 samples, or a singular covariance (use shrinkage > 0).
   public static func fit(
-    _ settings: EvidenceSettings, classes: [Int], hidden: Tensor, logits: Tensor, labels: [Int]
+    _ settings: EvidenceSettings, classes: [Int], hidden: Tensor, logits: Tensor? = nil,
+    labels: [Int]
   ) throws -> ExpertEvidence {
-    let (n, d) = try sizes(hidden, logits, count: labels.count, classes: classes)
+    let (n, d) = try sizes(hidden, logits, count: labels.count, classes: classes, kind: settings.kind)
     let slots = labels.map { classes.firstIndex(of: $0) ?? -1 }
     if let bad = slots.firstIndex(of: -1) {
       throw EvidenceError.invalid("label \(labels[bad]) is not one of the expert's \(classes)")
@@ -187,10 +189,10 @@ public struct ExpertEvidence: Sendable {
   ///
   /// - Parameters:
   ///   - hidden: h_i, [B, d] with the d it was fitted on.
-  ///   - logits: o_i, [B, K].
-  public func classScores(hidden: Tensor, logits: Tensor) throws -> [[Double]] {
-    let (batch, d) = try Self.sizes(hidden, logits, count: nil, classes: classes)
-    if settings.kind == .energy {
+  ///   - logits: o_i, [B, K] (energy only).
+  public func classScores(hidden: Tensor, logits: Tensor? = nil) throws -> [[Double]] {
+    let (batch, d) = try sizes(hidden, logits, count: nil)
+    if settings.kind == .energy, let logits {
       let (k, o) = (logits.shape[1], logits.values)
       return (0..<batch).map { b in classes.map { Double(o[b * k + $0]) } }
     }
@@ -239,7 +241,7 @@ public struct ExpertEvidence: Sendable {
   ///
   /// - Returns: B scores (higher = more evidence) and B global class ids.
   public func calibratedScores(
-    hidden: Tensor, logits: Tensor, calibration: EvidenceCalibration
+    hidden: Tensor, logits: Tensor? = nil, calibration: EvidenceCalibration
   ) throws -> (scores: [Double], classes: [Int]) {
     let raw = try classScores(hidden: hidden, logits: logits)
     var (scores, best): ([Double], [Int]) = ([], [])
@@ -271,15 +273,24 @@ public struct ExpertEvidence: Sendable {
     return quantileNormals[low] + w * (quantileNormals[high] - quantileNormals[low])
   }
 
-  private static func sizes(_ hidden: Tensor, _ logits: Tensor, count: Int?, classes: [Int])
-    throws -> (Int, Int)
-  {
-    guard hidden.rank == 2, logits.rank == 2, hidden.shape[0] == logits.shape[0],
+  private func sizes(_ hidden: Tensor, _ logits: Tensor?, count: Int?) throws -> (Int, Int) {
+    try Self.sizes(hidden, logits, count: count, classes: classes, kind: settings.kind)
+  }
+
+  private static func sizes(
+    _ hidden: Tensor, _ logits: Tensor?, count: Int?, classes: [Int], kind: EvidenceKind
+  ) throws -> (Int, Int) {
+    let logitsFit = logits.map { logits in
+      logits.rank == 2 && logits.shape[0] == hidden.shape[0]
+        && classes.allSatisfy { $0 < logits.shape[1] }
+    }
+    guard hidden.rank == 2, logitsFit ?? (kind != .energy),
       count.map({ $0 == hidden.shape[0] }) ?? true, !classes.isEmpty,
-      classes.allSatisfy({ $0 >= 0 && $0 < logits.shape[1] })
+      classes.allSatisfy({ $0 >= 0 })
     else {
       throw EvidenceError.invalid(
-        "hidden \(hidden.shape), logits \(logits.shape), labels \(count ?? -1), \(classes)")
+        "hidden \(hidden.shape), logits \(logits?.shape.description ?? "none"), labels "
+          + "\(count ?? -1), \(classes)")
     }
     return (hidden.shape[0], hidden.shape[1])
   }

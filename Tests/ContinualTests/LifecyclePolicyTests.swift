@@ -358,3 +358,33 @@ func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
   #expect(evidence.lifecycle.evidenceRank == 32)
   #expect(String(decoding: evidence.canonicalJSON, as: UTF8.self).contains(#""evidence_rank":32"#))
 }
+
+@Test func theEvidenceFieldsBelongToTheEvidenceGates() throws {
+  let cases: [(String, String, String)] = [
+    (#""gate": "replay", "evidence_kind": "ppca""#, "lifecycle.evidence_kind", "only the evidence"),
+    (#""gate": "evidence", "evidence_kind": "energy""#, "lifecycle.evidence_kind", "not one of"),
+    (#""gate": "evidence", "evidence_calibration": "z""#, "lifecycle.evidence_calibration", "not one of"),
+    (#""gate": "evidence", "evidence_temperature": 2"#, "lifecycle.evidence_temperature", "only the hybrid"),
+    (#""gate": "hybrid", "evidence_temperature": 0"#, "lifecycle.evidence_temperature", "out of range"),
+    (#""gate": "replay", "expert_granularity": "class""#, "lifecycle.expert_granularity", "needs gate evidence"),
+    (#""gate": "evidence", "experts_per_task": 2, "expert_granularity": "class""#, "lifecycle.expert_granularity", "experts_per_task 1"),
+    (#""gate": "evidence", "expert_granularity": "sample""#, "lifecycle.expert_granularity", "not one of"),
+  ]
+  for (fields, path, message) in cases {
+    let error = failure(#"{"lifecycle": {"policy": "spawn-and-freeze", "# + fields + "}}")
+    #expect(error?.path == path, "\(fields)")
+    #expect(error?.message.contains(message) == true, "\(fields): \(error?.message ?? "no error")")
+  }
+  let hybrid = try Scenario.parse(
+    Data(
+      #"{"lifecycle": {"policy": "spawn-and-freeze", "gate": "hybrid", "evidence_kind": "gaussian", "expert_granularity": "class"}}"#
+        .utf8), file: "test.json")
+  let text = String(decoding: hybrid.canonicalJSON, as: UTF8.self)
+  for field in [
+    #""evidence_kind":"gaussian""#, #""evidence_calibration":"raw""#, #""evidence_temperature":1"#,
+    #""expert_granularity":"class""#,
+  ] {
+    #expect(text.contains(field), "\(field) in \(text)")
+  }
+  #expect(try SpawnAndFreezePolicy().initialExpertCount(for: hybrid) == 2)
+}

@@ -160,7 +160,17 @@ private struct Stop: Error {}
   #expect(try Checkpoint.summary(of: "\(path)/latest.h5").tasks.count == 2)
 }
 
-@Test func theEvidenceGateStoresNoSampleAndResumesToTheSameCheckpoint() throws {
+/// The evidence gate's lifecycle settings under test: evidence alone per task, its second
+/// kind with a calibration, one expert per class, and the hybrid with a replay buffer.
+private let evidenceLifecycles = [
+  #""gate": "evidence", "evidence_rank": 4"#,
+  #""gate": "evidence", "evidence_kind": "ppca", "evidence_calibration": "class-z", "evidence_rank": 4"#,
+  #""gate": "evidence", "expert_granularity": "class", "evidence_rank": 4"#,
+  #""gate": "hybrid", "evidence_rank": 4, "replay_samples": 30, "evidence_temperature": 2"#,
+]
+
+@Test(arguments: evidenceLifecycles)
+func theEvidenceGateRoutesAndResumesToTheSameCheckpoint(lifecycle: String) throws {
   let directory = try TemporaryDirectory()
   let (full, cut) = (directory.path("full"), directory.path("cut"))
   let scenario = try Scenario.parse(
@@ -170,7 +180,7 @@ private struct Stop: Error {}
        "model": {"expert": "mlp", "experts": 1, "hidden": [8]},
        "training": {"epochs": 1, "batch_size": 16, "seed": 1,
                     "optimizer": {"name": "adam", "learning_rate": 0.01}},
-       "lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 4}}
+       "lifecycle": {"policy": "spawn-and-freeze", \(lifecycle)}}
       """.utf8), file: "tiny-evidence.json")
   let stream = try tinyStream(for: scenario)
   func experiment(_ path: String) -> ContinualExperiment {
@@ -178,11 +188,20 @@ private struct Stop: Error {}
       scenario: scenario, stream: stream, checkpointDirectory: path, toolVersion: "test")
   }
   let uninterrupted = try experiment(full).run()
-  #expect(uninterrupted.storedSamples == 0)
-  #expect(uninterrupted.reports.last?.routingAccuracy ?? 0 > 0.9)
+  let hybrid = scenario.lifecycle.gate == .hybrid
+  #expect(uninterrupted.storedSamples == (hybrid ? 30 : 0))
+  let perClass = scenario.lifecycle.expertGranularity == .class
+  #expect(uninterrupted.experts.map(\.classes) == (perClass ? (0..<6).map { [$0] } : stream.tasks.map(\.classes)))
+  let last = try #require(uninterrupted.reports.last)
+  #expect(last.routingAccuracy > 0.9)
   #expect(uninterrupted.accuracyMatrixClassIL.last?.allSatisfy { $0 > 0.9 } == true)
-  // Task-IL: the task's own experts, whatever the evidence says.
+  // Task-IL: the best of the task's own experts, whatever the other experts' evidence says.
   #expect(uninterrupted.accuracyMatrixTaskIL.last?.allSatisfy { $0 > 0.9 } == true)
+  if perClass {
+    // One class per expert: the routed expert's class is the prediction.
+    let classIL = last.accuracyClassIL.reduce(0, +) / Double(last.accuracyClassIL.count)
+    #expect(abs(classIL - last.routingAccuracy) < 1e-9)
+  }
 
   #expect(throws: Stop.self) {
     _ = try experiment(cut).run { event in
@@ -191,7 +210,8 @@ private struct Stop: Error {}
   }
   _ = try experiment(cut).resume()
   let expected = try datasets(in: HDF5File.open("\(full)/latest.h5").root)
-  #expect(expected.keys.contains { $0.contains("gate/experts.2.classes.1.basis") })
+  let lastExpert = perClass ? 5 : 2
+  #expect(expected.keys.contains { $0.contains("gate/experts.\(lastExpert).fitted.means") })
   #expect(try datasets(in: HDF5File.open("\(cut)/latest.h5").root) == expected)
 }
 

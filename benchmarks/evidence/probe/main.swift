@@ -63,6 +63,7 @@ var expertClasses: [[Int]] = []
 var trainingSeconds = 0.0
 var learnedGate: [String: Any]? = nil
 var storedSamples = 0
+var dumpRun: ContinualRun? = nil
 if isolated {
   // Each task's expert trained alone on its task (cross-entropy over the task's classes,
   // Adam 1e-3, batch 128, one epoch), then frozen: what an evidence-routed mixture trains.
@@ -104,6 +105,7 @@ if isolated {
   trainedExperts = run.model.experts
   expertClasses = run.records.map(\.classes)
   storedSamples = gateTraining == "replay" ? run.replayIndices.count : 0
+  dumpRun = run
 }
 let experts = trainedExperts.count
 // --random-features C: score "pixels" through a fixed random convolution (C 3×3 filters,
@@ -290,4 +292,57 @@ for calibration in [EvidenceCalibration.expertZ, .classZ, .rank] {
           + fitSeconds["\(pixelSpace)/\(xKind.rawValue)"]!)
     }
   }
+}
+
+// --dump PATH (gate replay): per test and replay-buffer sample, the learned gate's
+// probabilities, the pixel-subspace residual to every class and each expert's prediction,
+// as one JSON object, for trying hybrid routers offline.
+if let dumpPath = options["--dump"], let run = dumpRun {
+  let inputCount = scenario.sampleShape.reduce(1, *)
+  let subspaces = try stream.tasks.indices.map { task in
+    let (input, labels) = try trainSet.batch(stream.tasks[task].trainIndices)
+    return try ExpertEvidence.fit(
+      EvidenceSettings(kind: .subspace, rank: rankPixels), classes: expertClasses[task],
+      hidden: input.reshaped([labels.count, inputCount]), labels: labels)
+  }
+  func rows(_ indices: [Int], of dataset: Dataset) throws -> [String: Any] {
+    var gate: [[Float]] = [], residual: [[Float]] = [], predicted: [[Int]] = []
+    try withGradientsDisabled {
+      for first in stride(from: 0, to: indices.count, by: 256) {
+        let (input, _) = try dataset.batch(Array(indices[first..<min(indices.count, first + 256)]))
+        let output = try run.model(input)
+        let n = input.shape[0]
+        let g = output.gate.values
+        gate += (0..<n).map { Array(g[($0 * experts)..<(($0 + 1) * experts)]) }
+        var classResidual = [[Float]](repeating: [Float](repeating: 0, count: classes), count: n)
+        let x = try input.reshaped([n, inputCount])
+        for (e, evidence) in subspaces.enumerated() {
+          let scores = try evidence.classScores(hidden: x)
+          for row in 0..<n {
+            for (slot, label) in expertClasses[e].enumerated() {
+              classResidual[row][label] = Float(-scores[row][slot])
+            }
+          }
+        }
+        residual += classResidual
+        for row in 0..<n {
+          predicted.append(
+            (0..<experts).map { e in
+              let logits = output.expertOutputs[e].logits.values
+              return expertClasses[e].max { logits[row * classes + $0] < logits[row * classes + $1] }!
+            })
+        }
+      }
+    }
+    return [
+      "labels": indices.map { Int(dataset.labels[$0]) }, "gate": gate, "residual": residual,
+      "predicted": predicted,
+    ]
+  }
+  let object: [String: Any] = [
+    "expert_classes": expertClasses,
+    "test": try rows(testIndices, of: testSet),
+    "buffer": try rows(run.replayIndices, of: trainSet),
+  ]
+  try JSONOutput.data(object, pretty: false).write(to: URL(fileURLWithPath: dumpPath))
 }
