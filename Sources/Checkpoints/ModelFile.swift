@@ -6,8 +6,8 @@ import TensorCore
 /// `state/<key>` per tensor, and what produced it as root attributes.
 ///
 /// The root holds the caller's attributes (strings), then `seed`, `test_error`,
-/// `tool_version` and `numerics` (``BLAS/numericsDescription``). A sweep writes one per
-/// paper run (see `SweepRunner`).
+/// `stored_samples`, `tool_version` and `numerics` (``BLAS/numericsDescription``). A sweep
+/// writes one per paper run (see `SweepRunner`).
 public enum ModelFile {
   /// Writes `model`'s state and the attributes to an HDF5 file at `path`, atomically.
   ///
@@ -15,7 +15,7 @@ public enum ModelFile {
   /// - Throws: ``HDF5Error`` naming `path` when the file cannot be written.
   public static func write(
     _ model: Module, to path: String, attributes: [String: String], seed: Int,
-    testError: Double, toolVersion: String
+    testError: Double, storedSamples: Int, toolVersion: String
   ) throws {
     try HDF5File.createAtomically(path) { root in
       for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
@@ -23,6 +23,7 @@ public enum ModelFile {
       }
       try root.setAttribute("seed", seed)
       try root.setAttribute("test_error", testError)
+      try root.setAttribute("stored_samples", storedSamples)
       try root.setAttribute("tool_version", toolVersion)
       try root.setAttribute("numerics", BLAS.numericsDescription)
       let state = try root.group("state")

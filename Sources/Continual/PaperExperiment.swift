@@ -5,6 +5,8 @@ import TensorCore
 
 /// Labelled samples a training loop can draw batches from by index.
 public protocol SampleSource {
+  /// The dataset's registry name (`fashion-mnist`, `mnist`, `cifar100`) or the source's own.
+  var name: String { get }
   /// The number of samples.
   var sampleCount: Int { get }
   /// The samples at `indices`, normalised, as [B, C, H, W], and their labels.
@@ -73,6 +75,8 @@ public struct PaperRunResult: Sendable {
   public var method: PaperMethod
   /// The seed.
   public var seed: UInt64
+  /// The training set's registry name.
+  public var dataset: String
   /// Routing statistics over the whole training set, in evaluation mode, after training.
   public var train: RoutingStatistics
   /// Routing statistics over the test set.
@@ -86,11 +90,13 @@ public struct PaperRunResult: Sendable {
 
   /// A result from its parts.
   public init(
-    method: PaperMethod, seed: UInt64, train: RoutingStatistics, test: RoutingStatistics,
-    secondsPerEpoch: Double, samplesPerSecond: Double, epochLosses: [Double]
+    method: PaperMethod, seed: UInt64, dataset: String, train: RoutingStatistics,
+    test: RoutingStatistics, secondsPerEpoch: Double, samplesPerSecond: Double,
+    epochLosses: [Double]
   ) {
     self.method = method
     self.seed = seed
+    self.dataset = dataset
     self.train = train
     self.test = test
     self.secondsPerEpoch = secondsPerEpoch
@@ -208,7 +214,8 @@ public struct PaperExperiment {
     let secondsPerEpoch = timing.seconds / Double(epochs)
     return (
       PaperRunResult(
-        method: method, seed: seed, train: trainStatistics, test: testStatistics,
+        method: method, seed: seed, dataset: train.name, train: trainStatistics,
+        test: testStatistics,
         secondsPerEpoch: secondsPerEpoch,
         samplesPerSecond: Double(train.sampleCount) / max(secondsPerEpoch, 1e-9),
         epochLosses: timing.losses),

@@ -14,6 +14,11 @@ public struct PaperMetrics: Codable, Sendable, Equatable {
   public var seed: Int
   /// The numerics that produced the run (``BLAS/numericsDescription``).
   public var numerics: String
+  /// The dataset's registry name; `nil` in records written before it was recorded.
+  public var dataset: String?
+  /// The most training samples the run held for later use: 0, as a paper run trains on
+  /// one task; `nil` in records written before it was recorded.
+  public var storedSamples: Int?
   /// Error on the whole training set, after training.
   public var trainError: Double
   /// Error on the test set.
@@ -40,7 +45,8 @@ public struct PaperMetrics: Codable, Sendable, Equatable {
   public var epochLosses: [Double]
 
   enum CodingKeys: String, CodingKey {
-    case method, seed, numerics, decomposition, counts
+    case method, seed, numerics, decomposition, counts, dataset
+    case storedSamples = "stored_samples"
     case trainError = "train_error"
     case testError = "test_error"
     case sampleEntropy = "H_s"
@@ -58,6 +64,8 @@ public struct PaperMetrics: Codable, Sendable, Equatable {
     method = result.method.rawValue
     seed = Int(result.seed)
     numerics = BLAS.numericsDescription
+    dataset = result.dataset
+    storedSamples = 0
     trainError = result.train.error
     testError = result.test.error
     sampleEntropy = result.test.sampleEntropy
@@ -79,6 +87,8 @@ public struct PaperMetrics: Codable, Sendable, Equatable {
     method = try container.decode(String.self, forKey: .method)
     seed = try container.decode(Int.self, forKey: .seed)
     numerics = try container.decode(String.self, forKey: .numerics)
+    dataset = try container.decodeIfPresent(String.self, forKey: .dataset)
+    storedSamples = try container.decodeIfPresent(Int.self, forKey: .storedSamples)
     trainError = try container.decodeNumber(.trainError)
     testError = try container.decodeNumber(.testError)
     sampleEntropy = try container.decodeNumber(.sampleEntropy)

@@ -86,6 +86,7 @@ public struct TaskView: SampleSource, Sendable {
     self.labelSpace = labelSpace
   }
 
+  public var name: String { dataset.name }
   public var sampleCount: Int { indices.count }
 
   public func batch(_ positions: [Int]) throws -> (input: Tensor, labels: [Int]) {

@@ -169,6 +169,15 @@ public enum DatasetRegistry {
     return (base as NSString).appendingPathComponent("expertstream")
   }
 
+  /// Whether `root` (or its sub-directory named after the dataset) holds any file of the
+  /// dataset `name`; `false` for an unknown name.
+  public static func holdsFiles(of name: String, in root: String) -> Bool {
+    guard let descriptor = try? descriptor(named: name) else { return false }
+    return directories(under: root, for: descriptor).contains { directory in
+      descriptor.files.contains { path(of: $0, in: directory) != nil }
+    }
+  }
+
   /// The path of `file` in `directory`, raw or `.gz`, if present.
   static func path(of file: DatasetDescriptor.File, in directory: String) -> String? {
     let base = (directory as NSString).appendingPathComponent(file.name)

@@ -20,7 +20,9 @@ struct SweepCommand: Command {
     options: [
       .option("--out", "DIR", "Output directory (default: checkpoints/sweeps/<sweep name>)."),
       .flag("--dry-run", "Validate the file and list the runs and their ids; run nothing."),
-      .option("--data-dir", "DIR", "Where to look for the dataset first."),
+      .option(
+        "--data-dir", "DIR",
+        "Where to look for the datasets first (in a sweep of several, for those it holds)."),
       .option(
         "--threads", "T", "Engine threads per process (default: cores ÷ ranks on this node)."),
       .numerics,

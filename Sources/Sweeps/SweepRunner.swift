@@ -39,7 +39,9 @@ public final class SweepRunner {
   public let plan: SweepPlan
   /// Its store: the output directory.
   public let store: SweepStore
-  /// Where to look for the datasets first.
+  /// Where to look for the datasets first. In a sweep whose runs read several datasets, it
+  /// serves those it holds files of, and the others come from their usual places; a
+  /// directory holding none of them is an error, as in a sweep of one dataset.
   public let dataDirectory: String?
   /// The processes sharing the sweep.
   public let group: ProcessGroup
@@ -68,7 +70,29 @@ public final class SweepRunner {
     self.dataDirectory = dataDirectory
     self.group = group
     self.toolVersion = toolVersion
-    self.loadDatasets = loadDatasets ?? { try $0.loadDatasets(dataDirectory: dataDirectory) }
+    let names = Set(plan.runs.map(\.scenario.dataset.name))
+    let sharedDirectory = dataDirectory.flatMap { directory in
+      names.count > 1 && names.contains { DatasetRegistry.holdsFiles(of: $0, in: directory) }
+        ? directory : nil
+    }
+    self.loadDatasets =
+      loadDatasets ?? { scenario in
+        do {
+          return try scenario.loadDatasets(dataDirectory: dataDirectory)
+        } catch let error as DatasetError {
+          // A directory serving several datasets may hold another one's files (MNIST and
+          // FashionMNIST share file names) or none of this one's.
+          guard let sharedDirectory else { throw error }
+          switch error {
+          case .otherDataset(_, let found, _) where names.contains(found): break
+          case .badDataDirectory
+          where !DatasetRegistry.holdsFiles(of: scenario.dataset.name, in: sharedDirectory):
+            break
+          default: throw error
+          }
+          return try scenario.loadDatasets(dataDirectory: nil)
+        }
+      }
   }
 
   /// Runs every unfinished run; on rank 0, then returns the summary (`nil` on the other
@@ -162,8 +186,9 @@ public final class SweepRunner {
           model, to: "\(directory)/model.h5",
           attributes: [
             "method": run.variant, "scenario_hash": scenario.hash,
-            "architecture": scenario.model.expert.rawValue,
-          ], seed: run.seed, testError: result.test.error, toolVersion: toolVersion)
+            "architecture": scenario.model.expert.rawValue, "dataset": result.dataset,
+          ], seed: run.seed, testError: result.test.error, storedSamples: 0,
+          toolVersion: toolVersion)
       } else {
         let experiment = ContinualExperiment(
           scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),

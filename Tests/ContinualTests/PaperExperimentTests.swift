@@ -14,6 +14,7 @@ private struct BlockImages: SampleSource {
     noise = (0..<count * 784).map { _ in 0.3 * generator.nextNormal() }
   }
 
+  var name: String { "block-images" }
   var sampleCount: Int { labels.count }
 
   func batch(_ indices: [Int]) throws -> (input: Tensor, labels: [Int]) {

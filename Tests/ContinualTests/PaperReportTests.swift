@@ -17,7 +17,7 @@ private func result(_ method: PaperMethod, seed: UInt64, trainCorrect: Int, test
     return statistics
   }
   return PaperRunResult(
-    method: method, seed: seed, train: try statistics(correct: trainCorrect),
+    method: method, seed: seed, dataset: "test", train: try statistics(correct: trainCorrect),
     test: try statistics(correct: testCorrect), secondsPerEpoch: 2, samplesPerSecond: 30000,
     epochLosses: [0.5, 0.2])
 }
@@ -28,7 +28,7 @@ private func result(_ method: PaperMethod, seed: UInt64, trainCorrect: Int, test
   let run = try #require((root["runs"] as? [[String: Any]])?.first)
   for key in [
     "method", "seed", "train_error", "test_error", "H_s", "H_u", "class_entropy", "mi_true",
-    "mi_pred", "decomposition",
+    "mi_pred", "decomposition", "dataset", "stored_samples",
   ] {
     #expect(run[key] != nil, "missing \(key)")
   }

@@ -171,8 +171,39 @@ struct SweepCommandTests {
     for run in plan.runs {
       let model = try HDF5File.open("\(output)/runs/\(run.id)/model.h5")
       #expect(try model.root.stringAttribute("method") == run.variant)
+      #expect(try model.root.stringAttribute("dataset") == "fashion-mnist")
+      #expect(try model.root.integerAttribute("stored_samples") == 0)
       #expect(try model.root.existingGroup("state").memberNames().count > 20)
     }
+  }
+
+  @Test(
+    .enabled(
+      if: FileManager.default.fileExists(atPath: "\(repositoryRoot)/../shared/datasets/mnist"),
+      "needs the real MNIST in ../shared/datasets/mnist beside the repository"))
+  func aSweepOfTwoDatasetsReadsFromDataDirTheOneItHolds() throws {
+    let directory = try TemporaryDirectory()
+    let sweep = directory.path("two-datasets.json")
+    try """
+    {"scenario": "\(repositoryRoot)/tasks/quick.json",
+     "set": {"dataset.train_samples_per_class": 20, "dataset.test_samples_per_class": 10},
+     "axes": {"dataset.name": ["mnist", "fashion-mnist"], "seed": 1}}
+    """.write(toFile: sweep, atomically: true, encoding: .utf8)
+    let mnist = "\(repositoryRoot)/../shared/datasets/mnist"
+    let output = directory.path("out")
+    let result = runTool(["sweep", sweep, "--out", output, "--data-dir", mnist, "--quiet"])
+    #expect(result.status == 0, "\(result.error)")
+    let datasets = try results(in: output).map { line in
+      let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+      return (record["metrics"] as? [String: Any])?["dataset"] as? String
+    }
+    #expect(datasets == ["mnist", "fashion-mnist"])
+    // A directory holding neither dataset is still an error for every run.
+    let empty = directory.path("empty")
+    try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+    let refused = runTool(["sweep", sweep, "--out", directory.path("none"), "--data-dir", empty])
+    #expect(refused.status != 0)
+    #expect(refused.output.contains("holds no mnist files") || refused.error.contains("holds no mnist files"))
   }
 
   @Test func aSecondSweepOnTheSameDirectoryIsRefused() throws {
