@@ -20,14 +20,18 @@ extension Scenario {
     public let activationsPerSample: Double
     /// Samples per batch.
     public let batchSize: Int
+    /// Bytes the evidence gate keeps (the statistics of every class, as floats) and needs
+    /// while fitting one task (a D × D scatter matrix per class, as doubles); 0 for other
+    /// gates.
+    public var evidenceBytes = 0.0
 
     /// Every parameter of the model.
     public var parameters: Double { Double(experts) * parametersPerExpert + gateParameters }
 
-    /// Bytes: four floats per parameter (the weight, its gradient and Adam's two moments)
-    /// and two per activation of a batch (the value and its gradient).
+    /// Bytes: four floats per parameter (the weight, its gradient and Adam's two moments),
+    /// two per activation of a batch (the value and its gradient), and the evidence.
     public var bytes: Double {
-      4 * (4 * parameters + 2 * Double(batchSize) * activationsPerSample)
+      4 * (4 * parameters + 2 * Double(batchSize) * activationsPerSample) + evidenceBytes
     }
   }
 
@@ -35,16 +39,32 @@ extension Scenario {
   public var memoryEstimate: MemoryEstimate {
     let expert = expertSize
     let gate = gateSize
-    let experts = max(model.experts, lifecycle.expertsPerTask * classGroups.count)
+    let experts = max(
+      model.experts,
+      lifecycle.expertGranularity == .class
+        ? classCount : lifecycle.expertsPerTask * classGroups.count)
     let d = Double(expertHiddenCount)
     let scoring =
       model.gate == .attentive
       ? 2 * d * d : Double(gateHiddenCount + 1) * Double(experts)
-    return MemoryEstimate(
+    var estimate = MemoryEstimate(
       parametersPerExpert: expert.parameters, gateParameters: gate.parameters + scoring,
       experts: experts,
       activationsPerSample: Double(experts) * expert.activations + gate.activations,
       batchSize: training.batchSize)
+    if lifecycle.gate.usesEvidence {
+      let inputs = Double(sampleShape.reduce(1, *))
+      let perClass: Double
+      switch lifecycle.evidenceKind {
+      case .gaussian: perClass = inputs * inputs + inputs
+      case .diagonalGaussian: perClass = 2 * inputs
+      default: perClass = Double(lifecycle.evidenceRank + 1) * inputs
+      }
+      let classesPerTask = Double(classGroups.map(\.count).max() ?? 0)
+      estimate.evidenceBytes =
+        4 * perClass * Double(classCount) + 8 * inputs * inputs * classesPerTask
+    }
+    return estimate
   }
 
   /// Checks the model fits in `limit` bytes (the machine's physical memory).
@@ -60,7 +80,10 @@ extension Scenario {
       "the model needs about \(gibibytes(estimate.bytes)) (\(estimate.experts) experts of "
         + "\(Self.count(estimate.parametersPerExpert)) parameters and a gate of "
         + "\(Self.count(estimate.gateParameters)), with their gradients and Adam's moments, "
-        + "and the activations of a batch of \(estimate.batchSize)), more than this machine's "
+        + "and the activations of a batch of \(estimate.batchSize)"
+        + (estimate.evidenceBytes > 0
+          ? ", and the evidence gate's \(gibibytes(estimate.evidenceBytes))" : "")
+        + "), more than this machine's "
         + "\(gibibytes(limit)) of memory: use fewer or narrower layers, fewer experts or a "
         + "smaller batch")
   }

@@ -322,6 +322,14 @@ func everyCountAndRateIsCheckedAgainstItsRange(override: String, path: String, m
   #expect(estimate.activationsPerSample == 136)
   let spawning = try parse(#"{"lifecycle": {"experts_per_task": 4}, "model": {"experts": 2}}"#)
   #expect(spawning.memoryEstimate.experts == 4 * 5)
+  #expect(spawning.memoryEstimate.evidenceBytes == 0)
+  // The evidence gate: 10 classes of (rank + 1) × 784 floats, and a task's two 784 × 784
+  // scatter matrices of doubles while fitting.
+  let evidence = try parse(
+    #"{"lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 7, "expert_granularity": "class"}}"#
+  )
+  #expect(evidence.memoryEstimate.experts == 10)
+  #expect(evidence.memoryEstimate.evidenceBytes == 4 * 8 * 784 * 10 + 8 * 784 * 784 * 2)
 }
 
 @Test func aModelLargerThanTheMachinesMemoryIsRejected() {
