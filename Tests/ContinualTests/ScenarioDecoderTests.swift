@@ -65,7 +65,7 @@ private func errorText(_ json: String, overrides: [String] = []) -> String {
   #expect(
     errorText("{}", overrides: ["lifecycle.gate=replya"])
       == "test.json: lifecycle.gate: 'replya' is not one of trainable, rows-frozen, replay, "
-      + "evidence (did you mean 'replay'?)")
+      + "evidence, hybrid (did you mean 'replay'?)")
   #expect(
     errorText("{}", overrides: ["training.optimizer.lerning_rate=0.1"])
       == "test.json: training.optimizer.lerning_rate: unknown key 'lerning_rate' (did you mean "
