@@ -33,7 +33,8 @@ extension ContinualRun {
       let classes = records[index].classes
       let rows = labels.indices.filter { classes.contains(labels[$0]) }
       try gate.fit(
-        expert: index, samples: rows.count == labels.count ? input : try input.gather(rows, axis: 0),
+        expert: index,
+        samples: rows.count == labels.count ? input : try input.gather(rows, axis: 0),
         labels: rows.map { labels[$0] }, classes: classes)
     }
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

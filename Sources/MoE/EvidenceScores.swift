@@ -97,7 +97,8 @@ public struct ExpertEvidence: Sendable {
     _ settings: EvidenceSettings, classes: [Int], hidden: Tensor, logits: Tensor? = nil,
     labels: [Int]
   ) throws -> ExpertEvidence {
-    let (n, d) = try sizes(hidden, logits, count: labels.count, classes: classes, kind: settings.kind)
+    let (n, d) = try sizes(
+      hidden, logits, count: labels.count, classes: classes, kind: settings.kind)
     let slots = labels.map { classes.firstIndex(of: $0) ?? -1 }
     if let bad = slots.firstIndex(of: -1) {
       throw EvidenceError.invalid("label \(labels[bad]) is not one of the expert's \(classes)")

@@ -363,12 +363,30 @@ func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
   let cases: [(String, String, String)] = [
     (#""gate": "replay", "evidence_kind": "ppca""#, "lifecycle.evidence_kind", "only the evidence"),
     (#""gate": "evidence", "evidence_kind": "energy""#, "lifecycle.evidence_kind", "not one of"),
-    (#""gate": "evidence", "evidence_calibration": "z""#, "lifecycle.evidence_calibration", "not one of"),
-    (#""gate": "evidence", "evidence_temperature": 2"#, "lifecycle.evidence_temperature", "only the hybrid"),
-    (#""gate": "hybrid", "evidence_temperature": 0"#, "lifecycle.evidence_temperature", "out of range"),
-    (#""gate": "replay", "expert_granularity": "class""#, "lifecycle.expert_granularity", "needs gate evidence"),
-    (#""gate": "evidence", "experts_per_task": 2, "expert_granularity": "class""#, "lifecycle.expert_granularity", "experts_per_task 1"),
-    (#""gate": "evidence", "expert_granularity": "sample""#, "lifecycle.expert_granularity", "not one of"),
+    (
+      #""gate": "evidence", "evidence_calibration": "z""#, "lifecycle.evidence_calibration",
+      "not one of"
+    ),
+    (
+      #""gate": "evidence", "evidence_temperature": 2"#, "lifecycle.evidence_temperature",
+      "only the hybrid"
+    ),
+    (
+      #""gate": "hybrid", "evidence_temperature": 0"#, "lifecycle.evidence_temperature",
+      "out of range"
+    ),
+    (
+      #""gate": "replay", "expert_granularity": "class""#, "lifecycle.expert_granularity",
+      "needs gate evidence"
+    ),
+    (
+      #""gate": "evidence", "experts_per_task": 2, "expert_granularity": "class""#,
+      "lifecycle.expert_granularity", "experts_per_task 1"
+    ),
+    (
+      #""gate": "evidence", "expert_granularity": "sample""#, "lifecycle.expert_granularity",
+      "not one of"
+    ),
   ]
   for (fields, path, message) in cases {
     let error = failure(#"{"lifecycle": {"policy": "spawn-and-freeze", "# + fields + "}}")

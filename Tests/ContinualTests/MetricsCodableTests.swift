@@ -76,7 +76,8 @@ private func tinyResult() throws -> ContinualResult {
     gate: [0.9, 0.1, 0.2, 0.8], labels: [0, 1], predictions: [0, 0],
     expertPredictions: [0, 1, 0, 1])
   let result = PaperRunResult(
-    method: .attentive, seed: 2, dataset: "test", train: statistics, test: statistics, secondsPerEpoch: 1.5,
+    method: .attentive, seed: 2, dataset: "test", train: statistics, test: statistics,
+    secondsPerEpoch: 1.5,
     samplesPerSecond: 400, epochLosses: [0.7, 0.4])
   var metrics = PaperMetrics(result)
   for _ in 0..<2 {

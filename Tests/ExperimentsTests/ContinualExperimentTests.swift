@@ -191,7 +191,9 @@ func theEvidenceGateRoutesAndResumesToTheSameCheckpoint(lifecycle: String) throw
   let hybrid = scenario.lifecycle.gate == .hybrid
   #expect(uninterrupted.storedSamples == (hybrid ? 30 : 0))
   let perClass = scenario.lifecycle.expertGranularity == .class
-  #expect(uninterrupted.experts.map(\.classes) == (perClass ? (0..<6).map { [$0] } : stream.tasks.map(\.classes)))
+  #expect(
+    uninterrupted.experts.map(\.classes)
+      == (perClass ? (0..<6).map { [$0] } : stream.tasks.map(\.classes)))
   let last = try #require(uninterrupted.reports.last)
   #expect(last.routingAccuracy > 0.9)
   #expect(uninterrupted.accuracyMatrixClassIL.last?.allSatisfy { $0 > 0.9 } == true)

@@ -203,7 +203,9 @@ struct SweepCommandTests {
     try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
     let refused = runTool(["sweep", sweep, "--out", directory.path("none"), "--data-dir", empty])
     #expect(refused.status != 0)
-    #expect(refused.output.contains("holds no mnist files") || refused.error.contains("holds no mnist files"))
+    #expect(
+      refused.output.contains("holds no mnist files")
+        || refused.error.contains("holds no mnist files"))
   }
 
   @Test func aSecondSweepOnTheSameDirectoryIsRefused() throws {

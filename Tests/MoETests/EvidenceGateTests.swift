@@ -40,7 +40,8 @@ private func fittedGate(
   for (expert, label) in [(0, 0), (1, 2)] {
     try gate.fit(
       expert: expert,
-      samples: try Tensor(shape: [20, 6], values: samples(label, count: 20, generator: &generator)),
+      samples: try Tensor(
+        shape: [20, 6], values: samples(label, count: 20, generator: &generator)),
       labels: Array(repeating: label, count: 20), classes: [label])
   }
   gate.train(false)

@@ -329,7 +329,9 @@ if let dumpPath = options["--dump"], let run = dumpRun {
           predicted.append(
             (0..<experts).map { e in
               let logits = output.expertOutputs[e].logits.values
-              return expertClasses[e].max { logits[row * classes + $0] < logits[row * classes + $1] }!
+              return expertClasses[e].max {
+                logits[row * classes + $0] < logits[row * classes + $1]
+              }!
             })
         }
       }
