@@ -109,7 +109,7 @@ let package = Package(
       name: "custom-expert-example", dependencies: ["ExpertStream", "ExpertStreamCLI"],
       path: "Sources/CustomExpertExample"),
 
-    // Post hoc evidence-routing probe of notebooks-md/replay-free-draft.md.
+    // Post hoc evidence-routing probe of notebooks-md/replay-free.md.
     .executableTarget(
       name: "evidence-probe", dependencies: ["Continual", "MoE", "NN", "TensorCore", "Datasets"],
       path: "benchmarks/evidence/probe", swiftSettings: optimisedChecked),

@@ -28,14 +28,12 @@ extension ContinualRun {
     }
     guard !pending.isEmpty else { return 0 }
     let start = DispatchTime.now().uptimeNanoseconds
-    let (input, labels) = try stream.train.batch(task.trainIndices)
     for index in pending {
+      // Only the expert's own classes' samples are read, one expert at a time.
       let classes = records[index].classes
-      let rows = labels.indices.filter { classes.contains(labels[$0]) }
-      try gate.fit(
-        expert: index,
-        samples: rows.count == labels.count ? input : try input.gather(rows, axis: 0),
-        labels: rows.map { labels[$0] }, classes: classes)
+      let (input, labels) = try stream.train.batch(
+        task.trainIndices.filter { classes.contains(Int(stream.train.labels[$0])) })
+      try gate.fit(expert: index, samples: input, labels: labels, classes: classes)
     }
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
   }

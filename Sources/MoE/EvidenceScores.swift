@@ -115,7 +115,7 @@ public struct ExpertEvidence: Sendable {
       var scatters: [[Double]] = []
       try withGradientsDisabled {
         for rows in members {
-          let x = try hidden.gather(rows, axis: 0)
+          let x = rows.count == n ? hidden : try hidden.gather(rows, axis: 0)
           let mean = try x.sum(axis: 0, keepingDimension: true) * (1 / Float(rows.count))
           let centred = try x - mean
           means.append(mean.values)

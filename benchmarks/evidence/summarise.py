@@ -52,7 +52,7 @@ for key in sorted(rows):
           f"{ms([r['training_seconds'] for r in rs], 1)} | {ms(fit, 1) if fit else '-'} | "
           f"{max(rss[group]) if rss[group] else 0:.0f} |")
 
-# --notebook: the main table of notebooks-md/replay-free-draft.md.
+# --notebook: the main table of notebooks-md/replay-free.md.
 if "--notebook" in sys.argv:
     print()
     chosen = [
