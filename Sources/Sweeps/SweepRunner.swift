@@ -151,6 +151,8 @@ public final class SweepRunner {
       throw error
     }
     guard group.rank == 0 else { return nil }
+    // Also when nothing ran: the grid may have grown since the records were written.
+    try store.writeResults()
     return SweepSummary(plan: plan, records: store.records())
   }
 

@@ -49,8 +49,15 @@ public final class SweepStore {
   public func directory(of run: SweepRun) -> String { "\(directory)/runs/\(run.id)" }
 
   /// `run`'s stored record, or `nil` when it has not ended (or its file is unreadable).
+  ///
+  /// Its index is the run's in this grid: a record written before variants or axis values
+  /// were added to the sweep file keeps its run id but may have moved.
   public func record(of run: SweepRun) -> SweepRecord? {
-    storedLine(of: run).flatMap { try? SweepRecord(json: $0) }
+    guard var record = storedLine(of: run).flatMap({ try? SweepRecord(json: $0) }) else {
+      return nil
+    }
+    record.index = run.index
+    return record
   }
 
   private func storedLine(of run: SweepRun) -> Data? {
@@ -70,10 +77,17 @@ public final class SweepStore {
   /// - Throws: ``FileSystemError`` naming the file that cannot be written and why.
   public func store(_ record: SweepRecord, for run: SweepRun) throws {
     try FileSystem.writeAtomically(record.line(), to: recordPath(of: run))
+    try writeResults()
+  }
+
+  /// Rebuilds `results.jsonl` from the stored records, in grid order.
+  ///
+  /// - Throws: ``FileSystemError`` naming the file that cannot be written and why.
+  public func writeResults() throws {
     var lines = Data()
     for run in runs {
-      guard let line = storedLine(of: run), (try? SweepRecord(json: line)) != nil else { continue }
-      lines.append(line)
+      guard let stored = self.record(of: run) else { continue }
+      lines.append(try stored.line())
       lines.append(UInt8(ascii: "\n"))
     }
     try FileSystem.writeAtomically(lines, to: "\(directory)/results.jsonl")

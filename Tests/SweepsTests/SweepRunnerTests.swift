@@ -104,3 +104,35 @@ private func bandImages(_ scenario: Scenario) throws -> (train: Dataset, test: D
   #expect(decoded.settings.variant == "spawn-and-freeze")
   #expect(decoded.metrics?.main.name == "class-IL accuracy")
 }
+
+@Test func aRunMovedByAGrownGridIsRecordedAtItsNewPlace() throws {
+  let (directory, plan) = try tinySweep()
+  let output = directory.path("out")
+  _ = try SweepRunner(plan: plan, directory: output, loadDatasets: bandImages).run()
+  // Shuffled axis values move runs without adding any: results.jsonl follows the new grid.
+  try """
+  {"scenario": "tiny.json", "axes": {"policy": ["shared", "spawn-and-freeze"], "seed": [0, 1]}}
+  """.write(toFile: directory.path("sweep.json"), atomically: true, encoding: .utf8)
+  let shuffled = try SweepPlan.load(directory.path("sweep.json"))
+  _ = try SweepRunner(plan: shuffled, directory: output, loadDatasets: bandImages).run()
+  let reordered = try String(contentsOfFile: "\(output)/results.jsonl", encoding: .utf8)
+    .split(separator: "\n").map { try SweepRecord(json: Data($0.utf8)) }
+  #expect(reordered.map(\.runID) == shuffled.runs.map(\.id))
+  #expect(reordered.map(\.index) == Array(0..<4))
+  // A third seed in the grid moves every run but the first policy's first two.
+  try """
+  {"scenario": "tiny.json", "axes": {"policy": ["spawn-and-freeze", "shared"], "seed": [0, 1, 2]}}
+  """.write(toFile: directory.path("sweep.json"), atomically: true, encoding: .utf8)
+  let grown = try SweepPlan.load(directory.path("sweep.json"))
+  var started: [String] = []
+  let summary = try #require(
+    try SweepRunner(plan: grown, directory: output, loadDatasets: bandImages).run {
+      if case .runStarted(let run) = $0 { started.append(run.id) }
+    })
+  #expect(started == [grown.runs[2].id, grown.runs[5].id])
+  #expect(summary.records.map(\.index) == Array(0..<6))
+  #expect(summary.records.map(\.runID) == grown.runs.map(\.id))
+  let lines = try String(contentsOfFile: "\(output)/results.jsonl", encoding: .utf8)
+    .split(separator: "\n")
+  #expect(try lines.map { try SweepRecord(json: Data($0.utf8)).index } == Array(0..<6))
+}
