@@ -21,6 +21,10 @@ private let pinnedRunIds = [
   "split-fashion-mnist-vs-avalanche-tuning.json": (
     42, "2216df0b0573cf6d986b548453f0ce6efff7f1fe41ec4a9b6c0aebce36d358c7"
   ),
+  "replay-free.json": (15, "536990b560d67e8a100a91acf774b7e166856dd593e84b853dd273227590baeb"),
+  "replay-free-tuning.json": (
+    72, "0f31ee4714ce55a9979df3bfe9896d002f0b17da7afca7f83ff1af3e8f375f57"
+  ),
 ]
 
 @Test(arguments: pinnedRunIds.keys.sorted())
