@@ -48,7 +48,7 @@ public protocol LifecyclePolicy: Sendable {
   /// Whether a seeded reservoir of `lifecycle.replay_samples` earlier samples is mixed into
   /// every batch (and, with a gate, trains the gate after each task).
   ///
-  /// Default: with a gate, when `lifecycle.gate` is `replay`.
+  /// Default: with a gate, when `lifecycle.gate` is `replay` or `hybrid`.
   func replaysSamples(in scenario: Scenario) -> Bool
 
   /// One optimisation step on a batch: `input` [B, …], `labels` [B], restricted to `head`.

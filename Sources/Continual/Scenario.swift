@@ -137,8 +137,8 @@ public struct Scenario: Sendable, Equatable {
     public var evidenceRank = 32
     /// τ of the hybrid gate's score log g_e + S_e/τ (gate `hybrid` only).
     public var evidenceTemperature = 1.0
-    /// Epochs of training the gate alone on the replay buffer after each task (gate
-    /// `replay` only): the buffer holds every task seen in proportion, so this corrects the
+    /// Epochs of training the gate alone on the replay buffer after each task (gates
+    /// `replay` and `hybrid`): the buffer holds every task seen in proportion, so this corrects the
     /// gate's bias towards the task just trained.
     public var gateEpochs = 0
   }
