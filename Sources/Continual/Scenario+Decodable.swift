@@ -66,6 +66,13 @@ extension Scenario: Decodable {
         "the attentive gate compares its query with the experts' hidden vectors: "
           + "attention_dim must equal the expert's hidden size \(expertHiddenCount)")
     }
+    let inputs = sampleShape.reduce(1, *)
+    if lifecycle.gate.usesEvidence, lifecycle.evidenceRank >= inputs {
+      throw ScenarioError(
+        at: top.codingPath + [CodingKeys.lifecycle, LifecycleSettings.CodingKeys.evidenceRank],
+        "\(lifecycle.evidenceRank) directions of \(dataset.name)'s \(inputs) input values "
+          + "leave no residual: the rank must be below \(inputs)")
+    }
     try checkMemory(limit: Double(ProcessInfo.processInfo.physicalMemory), at: modelPath)
   }
 

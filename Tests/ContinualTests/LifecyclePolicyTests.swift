@@ -388,6 +388,10 @@ func theMetricsSayHowManySamplesTheRunStored(policy: String) throws {
       "not one of"
     ),
   ]
+  let rank = failure(
+    #"{"lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 784}}"#)
+  #expect(rank?.path == "lifecycle.evidence_rank")
+  #expect(rank?.message.contains("must be below 784") == true)
   for (fields, path, message) in cases {
     let error = failure(#"{"lifecycle": {"policy": "spawn-and-freeze", "# + fields + "}}")
     #expect(error?.path == path, "\(fields)")
