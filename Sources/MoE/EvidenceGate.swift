@@ -73,12 +73,14 @@ public final class FittedEvidence: Module {
   ///   checkpoint).
   func evidence(_ settings: EvidenceSettings) throws -> ExpertEvidence {
     let count = classes.count
-    guard count > 0, means.shape == [count, means.shape.last ?? 0],
+    let ids = classes.values
+    guard count > 0, ids.allSatisfy({ $0 >= 0 && $0 < 1e6 && $0 == $0.rounded() }),
+      means.shape == [count, means.shape.last ?? 0],
       transforms.shape.first == count, classStatistics.shape == [count, 4],
       expertStatistics.shape == [2], quantiles.shape.first == 2, quantiles.count >= 4
     else {
       throw ModuleError.invalidConfiguration(
-        "evidence of \(count) classes with means \(means.shape), transforms "
+        "evidence of classes \(ids.prefix(8)) with means \(means.shape), transforms "
           + "\(transforms.shape), statistics \(classStatistics.shape) and quantiles "
           + "\(quantiles.shape)")
     }
@@ -92,7 +94,7 @@ public final class FittedEvidence: Module {
     let quantileValues = quantiles.values.map(Double.init)
     let levels = quantiles.shape[1]
     return ExpertEvidence(
-      settings: settings, classes: classes.values.map { Int($0) }, means: rows(means),
+      settings: settings, classes: ids.map { Int($0) }, means: rows(means),
       transforms: rows(transforms), normalisers: column(0), noises: column(1),
       expertMean: Double(expertStatistics.values[0]),
       expertStd: Double(expertStatistics.values[1]), classMeans: column(2),

@@ -147,3 +147,28 @@ func everyKindAndCalibrationRoutesSeparatedClassesToTheirExperts(
       learned: FixedGate([1]))
   }
 }
+
+@Test func damagedEvidenceStateIsAnErrorNotACrash() throws {
+  let (gate, batch) = try fittedGate(EvidenceSettings(kind: .subspace, rank: 1))
+  var state = Dictionary(uniqueKeysWithValues: gate.state().map { ($0.key, $0.tensor) })
+  for (key, damaged) in [
+    ("experts.0.fitted.classes", try Tensor(shape: [1], values: [.nan])),
+    ("experts.0.fitted.classes", try Tensor(shape: [1], values: [1e30])),
+    ("experts.0.fitted.classStatistics", try Tensor.zeros([1, 3])),
+    ("experts.1.fitted.transforms", try Tensor.zeros([1, 5])),
+    ("experts.1.fitted.means", try Tensor.zeros([1, 4])),
+    ("experts.1.fitted.quantiles", try Tensor.zeros([2, 0])),
+  ] {
+    let original = state[key]
+    state[key] = damaged
+    let copy = try EvidenceGate(
+      inputCount: 6, settings: EvidenceSettings(kind: .subspace, rank: 1), expertCount: 2)
+    try copy.makeRoom(forState: state)
+    try copy.loadState(state)
+    copy.train(false)
+    #expect(throws: (any Error).self, "\(key)") {
+      try copy.probabilities(batch, expertHidden: [])
+    }
+    state[key] = original
+  }
+}
