@@ -106,9 +106,9 @@ public struct Scenario: Sendable, Equatable {
 
   /// L_s and L_imp settings; `nil` turns one off.
   public struct RegularizerSettings: Sendable, Equatable {
-    /// L_s.
+    /// L_s, the sample-similarity regularizer on the gate (`regularizers.sample_similarity`).
     public var sampleSimilarity: SampleSimilarityRegularizer?
-    /// L_imp.
+    /// L_imp, the importance regularizer on expert usage (`regularizers.importance`).
     public var importance: ImportanceRegularizer?
   }
 
@@ -177,13 +177,13 @@ public struct Scenario: Sendable, Equatable {
   public var evaluation = Evaluation.both
   /// The mixture.
   public var model = ModelSettings()
-  /// Training.
+  /// Epochs, batches, optimiser, seed and loss (`training`).
   public var training = TrainingSettings()
-  /// Regularizers.
+  /// L_s and L_imp (`regularizers`).
   public var regularizers = RegularizerSettings()
-  /// Lifecycle.
+  /// The policy and the gate's training between tasks (`lifecycle`).
   public var lifecycle = LifecycleSettings()
-  /// Checkpoints.
+  /// Where and how often checkpoints are written (`checkpoint`).
   public var checkpoint = CheckpointSettings()
   /// The paper comparison.
   public var paper = PaperSettings()
