@@ -26,13 +26,13 @@ rate() { sed -n 's/^samples\/s \([0-9]*\).*/\1/p'; }
 printf "%-13s %-10s %-16s %12s %12s %8s\n" arch gate regularizer "swift s/s" "torch s/s" ratio
 for arch in paper-mnist paper-fmnist; do
   data=/usr/share/datasets/fashion-mnist
-  for gate in original attentive; do
+  for gate in softmax attentive; do
     for ls in none 1e-6,1e-6; do
       if [ "$arch" = paper-mnist ] && [ "$gate" = attentive ] && [ "$ls" != none ]; then ls=1e-6,1e-2; fi
-      swift_args=(bench train --arch "$arch" --gate "$gate" --batch 512 --experts 5
+      swift_args=(bench train --architecture "$arch" --gate "$gate" --batch 512 --experts 5
         --threads "$THREADS" --batches "$BATCHES" --warmup 20)
       torch_args=(benchmarks/pytorch_reference.py --arch "$arch"
-        --gate "$([ "$gate" = original ] && echo softmax || echo attentive)" --batch 512
+        --gate "$gate" --batch 512
         --threads "$THREADS" --batches "$BATCHES" --warmup 20 --data-dir "$data")
       if [ "$ls" != none ]; then swift_args+=(--ls "$ls"); torch_args+=(--ls "$ls"); fi
       ratios=(); swift_rates=(); torch_rates=()

@@ -14,7 +14,7 @@ declare -A best
 for round in $(seq "$rounds"); do
   for numerics in portable native; do
     for arch in "paper-fmnist" "paper-mnist --ls 1e-6,1e-2"; do
-      rate=$(EXPERTSTREAM_NUMERICS=$numerics $binary bench train --arch $arch --threads 2 |
+      rate=$(EXPERTSTREAM_NUMERICS=$numerics $binary bench train --architecture $arch --threads 2 |
         awk '/^samples\/s/ { print $2 }')
       key="$numerics ${arch%% *}"
       (( ${best[$key]:-0} >= rate )) || best[$key]=$rate

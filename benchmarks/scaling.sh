@@ -11,7 +11,7 @@ swift build -c release --product expertstream > /dev/null
 binary=.build/release/expertstream
 printf '%-8s %10s %12s %12s %12s %14s %10s\n' experts "samples/s" "step ms" "MFLOP/sample" "GFLOP/s" "of sgemm 1024³" "peak MiB"
 for experts in 5 10 20 40; do
-  output=$("$binary" bench train --arch "$arch" --gate attentive --experts "$experts" --threads "$threads")
+  output=$("$binary" bench train --architecture "$arch" --gate attentive --experts "$experts" --threads "$threads")
   rate=$(sed -n 's/^samples\/s \([0-9]*\).*/\1/p' <<< "$output")
   memory=$(sed -n 's/.*peak memory \([0-9]*\) MiB.*/\1/p' <<< "$output")
   mflop=$(sed -n 's/^\([0-9.]*\) MFLOP per sample.*/\1/p' <<< "$output")

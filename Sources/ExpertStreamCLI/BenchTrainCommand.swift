@@ -13,12 +13,12 @@ struct BenchTrainCommand: Command {
     summary:
       "Train a paper mixture for a fixed number of batches; print samples/s and peak memory.",
     usage: [
-      "bench train [--arch paper-mnist|paper-fmnist] [--gate original|attentive] [--experts E] "
+      "bench train [--architecture paper-mnist|paper-fmnist] [--gate softmax|attentive] [--experts E] "
         + "[--batch B] [--ls BETA_S,BETA_D] [--threads T] [--numerics MODE] [--batches N] [--warmup W] [--synthetic]"
     ],
     options: [
-      .option("--arch", "NAME", "paper-mnist or paper-fmnist (default)."),
-      .option("--gate", "KIND", "original (softmax) or attentive (default)."),
+      .option("--architecture", "NAME", "paper-mnist or paper-fmnist (default)."),
+      .option("--gate", "KIND", "softmax (the paper's original method) or attentive (default)."),
       .option("--experts", "E", "Number of experts (default 5)."),
       .option("--batch", "B", "Batch size (default 512)."),
       .option("--ls", "BETA_S,BETA_D", "Add L_s with the authors' placement."),
@@ -46,11 +46,9 @@ struct BenchTrainCommand: Command {
 
   init(_ arguments: ParsedArguments) throws {
     architecture = PaperArchitecture(
-      rawValue: try arguments.choice("--arch", from: ["paper-mnist", "paper-fmnist"])
+      rawValue: try arguments.choice("--architecture", from: ["paper-mnist", "paper-fmnist"])
         ?? "paper-fmnist")!
-    attentive =
-      (try arguments.choice("--gate", from: [PaperMethod.original, .attentive]) ?? .attentive)
-      == .attentive
+    attentive = (try arguments.choice("--gate") ?? Scenario.GateKind.attentive) == .attentive
     experts = try arguments.integer("--experts", in: 1...64) ?? 5
     batch = try arguments.integer("--batch", in: 2...65_536) ?? 512
     threads = try arguments.integer("--threads", in: 1...1024) ?? Compute.threads
@@ -81,7 +79,7 @@ struct BenchTrainCommand: Command {
       architecture: architecture, attentive: attentive, experts: experts, batch: batch,
       betas: betas, batches: batches, warmup: warmup
     ).run(on: source, threads: threads)
-    let gate = attentive ? PaperMethod.attentive : .original
+    let gate = attentive ? Scenario.GateKind.attentive : .softmax
     let regularizer = betas.map { " + L_s(\($0.same), \($0.different))" } ?? ""
     console.print(
       "\(architecture.rawValue), \(gate) gate\(regularizer), \(experts) experts, batch \(batch), "

@@ -93,6 +93,15 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
     #expect(result.status == 0, "\(result.error)")
     #expect(result.output.contains("samples/s") && result.output.contains("peak memory"))
     #expect(runTool(["bench", "train", "--ls", "1e-6"]).status == 2)
+    // The three bench commands name the architecture and the gate alike.
+    let softmax = runTool([
+      "bench", "train", "--synthetic", "--batches", "1", "--warmup", "0", "--batch", "16",
+      "--threads", "1", "--experts", "2", "--architecture", "paper-mnist", "--gate", "softmax",
+    ])
+    #expect(softmax.status == 0, "\(softmax.error)")
+    #expect(softmax.output.contains("paper-mnist, softmax gate"))
+    #expect(runTool(["bench", "train", "--gate", "original"]).status == 2)
+    #expect(runTool(["bench", "train", "--arch", "paper-mnist"]).status == 2)
   }
 
   @Test func benchMoEReportsSamplesPerSecond() {
