@@ -17,9 +17,9 @@ public protocol SampleSource {
 public struct PaperExperimentSettings: Sendable {
   /// The expert and gate architecture.
   public var architecture: PaperArchitecture
-  /// E.
+  /// E, the number of experts.
   public var experts: Int
-  /// K.
+  /// K, the number of classes.
   public var classes: Int
   /// Epochs of training (the paper: 20).
   public var epochs: Int

@@ -23,7 +23,7 @@ public struct Dataset: Sendable {
   public let pixels: [UInt8]
   /// N labels in 0..<classCount.
   public let labels: [UInt8]
-  /// K.
+  /// K, the number of classes.
   public let classCount: Int
   /// A readable name per class (FashionMNIST's "T-shirt/top", …).
   public let classNames: [String]
@@ -66,7 +66,7 @@ public struct Dataset: Sendable {
     self.standardDeviation = standardDeviation
   }
 
-  /// N.
+  /// N, the number of samples.
   public var count: Int { labels.count }
 
   /// The indices of the samples of each class, in dataset order.

@@ -100,7 +100,7 @@ public final class AttentiveGate: Module, Gate {
   public let query: Linear
   /// W_k, [d, d], no bias.
   public let key: Linear
-  /// E.
+  /// E, the number of experts routed over.
   public private(set) var expertCount: Int
 
   /// A gate of dimension `dimension` on top of `trunk`.
@@ -114,7 +114,7 @@ public final class AttentiveGate: Module, Gate {
     super.init()
   }
 
-  /// d.
+  /// d, the size of the query and of the experts' hidden vectors it is compared with.
   public var dimension: Int { query.outputCount }
   public var needsExpertHidden: Bool { true }
 

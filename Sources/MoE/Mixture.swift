@@ -73,7 +73,7 @@ public final class MixtureOfExperts: Module {
     try validate()
   }
 
-  /// K.
+  /// K, the number of classes every expert scores.
   public var classCount: Int { experts.first?.classCount ?? 0 }
 
   private func validate() throws {
