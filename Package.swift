@@ -57,7 +57,7 @@ let package = Package(
   ],
   targets: [
     // System libraries. OpenBLAS is not linked: TensorCore loads it with dlopen after
-    // choosing OPENBLAS_CORETYPE from the CPU's features (see BLAS.swift).
+    // choosing OPENBLAS_CORETYPE from the CPU's features (see Sources/TensorCore/Kernels/BLAS.swift).
     .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
     .systemLibrary(
       name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
