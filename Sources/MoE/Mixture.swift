@@ -206,10 +206,12 @@ public final class MixtureOfExperts: Module {
     return experts.count - 1
   }
 
-  /// Freezes expert `index`: no gradient work, no updates, its statistics fixed.
+  /// Freezes expert `index`: no gradient work, no updates, and evaluation mode, so its
+  /// batch-normalisation statistics stay fixed (see ``train(_:)``).
   public func freeze(expert index: Int) throws {
     try checkExpert(index)
     experts[index].freeze()
+    experts[index].train(false)
     lifecycleLog.append(LifecycleEvent(task: currentTask, expert: index, kind: .frozen))
   }
 
@@ -218,6 +220,14 @@ public final class MixtureOfExperts: Module {
     try checkExpert(index)
     experts[index].unfreeze()
     lifecycleLog.append(LifecycleEvent(task: currentTask, expert: index, kind: .unfrozen))
+  }
+
+  /// Puts the mixture in training or evaluation mode; experts whose parameters are all
+  /// frozen stay in evaluation mode, so their batch-normalisation statistics stop moving
+  /// with their weights.
+  public override func train(_ training: Bool = true) {
+    super.train(training)
+    for expert in experts where expert.isFrozen { expert.train(false) }
   }
 
   /// Whether every parameter of expert `index` is frozen.

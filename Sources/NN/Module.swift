@@ -174,14 +174,15 @@ open class Module {
 
   // MARK: - Freezing and mode
 
-  /// Freezes every parameter of this module and its sub-modules: no gradients, no updates,
-  /// and evaluation mode from now on (see ``train(_:)``).
+  /// Freezes every parameter of this module and its sub-modules: no gradients, no updates.
+  ///
+  /// The mode is ``train(_:)``'s alone: a frozen module in training mode still moves its
+  /// batch-normalisation statistics; call `train(false)` to fix them too.
   public func freeze() {
     for (_, parameter) in parameters() {
       parameter.requiresGrad = false
       parameter.grad = nil
     }
-    for (_, module) in namedModules() { module.isTraining = false }
   }
 
   /// Makes every parameter of this module and its sub-modules trainable again.
@@ -194,14 +195,12 @@ open class Module {
     parameters().allSatisfy { !$0.tensor.requiresGrad }
   }
 
-  /// Puts this module and its sub-modules in training (`true`) or evaluation mode.
+  /// Puts this module and its sub-modules in training (`true`: batch statistics, which
+  /// batch normalisation also accumulates) or evaluation mode (running statistics).
   ///
-  /// Sub-modules whose parameters are all frozen stay in evaluation mode, so a frozen
-  /// expert's batch-normalisation statistics stop moving with its weights.
-  public func train(_ training: Bool = true) {
-    for (_, module) in namedModules() {
-      module.isTraining = training && (module.parameters().isEmpty || !module.isFrozen)
-    }
+  /// Whether parameters are frozen is ``freeze()``'s alone.
+  open func train(_ training: Bool = true) {
+    for (_, module) in namedModules() { module.isTraining = training }
   }
 }
 

@@ -172,20 +172,26 @@ private final class Growing: Module {
   #expect(optimizer.state.slots["m"]?.keys.contains("head.weight") == true)
 }
 
-@Test func frozenModulesStayInEvaluationModeSoTheirStatisticsStayFixed() throws {
+@Test func freezingStopsGradientsAndTheModeIsTrainsAlone() throws {
   var generator = RandomGenerator(seed: 12)
   let frozen = Sequential(try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2))
   let trained = Sequential(try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2))
   let model = Sequential(frozen, trained)
   frozen.freeze()
   model.train()
+  // Frozen but training: the weights stay, the batch statistics move.
+  let weightsBefore = frozen.parameters().map(\.tensor.values)
   let statisticsBefore = frozen.state().map(\.tensor.values)
   _ = try frozen(randomTensor([4, 1, 5, 5], seed: 13))
-  _ = try trained(randomTensor([4, 1, 5, 5], seed: 14))
-  #expect(frozen.state().map(\.tensor.values) == statisticsBefore)
-  #expect(trained.layers[1].isTraining)
-  #expect(!frozen.layers[1].isTraining)
+  #expect(frozen.layers[1].isTraining && frozen.isFrozen)
+  #expect(frozen.state().map(\.tensor.values) != statisticsBefore)
+  #expect(frozen.parameters().map(\.tensor.values) == weightsBefore)
+  // Evaluation mode fixes them too.
+  frozen.train(false)
+  let statisticsFixed = frozen.state().map(\.tensor.values)
+  _ = try frozen(randomTensor([4, 1, 5, 5], seed: 14))
+  #expect(frozen.state().map(\.tensor.values) == statisticsFixed)
+  #expect(trained.layers[1].isTraining && !frozen.layers[1].isTraining)
   frozen.unfreeze()
-  model.train()
-  #expect(frozen.layers[1].isTraining)
+  #expect(!frozen.isFrozen && !frozen.layers[1].isTraining)
 }
