@@ -39,3 +39,23 @@ docc merge "$out/Start.doccarchive" "${archives[@]}" \
   --output-path "$out/ExpertStream.doccarchive" \
   --synthesized-landing-page-name ExpertStream >/dev/null
 echo "site: $out/ExpertStream.doccarchive (serve it over HTTP and open /documentation/)"
+# Every public symbol of the core modules has a summary, apart from the members a protocol
+# conformance synthesises (==, hash, Codable, descriptions), which docc also lists.
+python3 - "$out" <<'PYTHON'
+import json, sys
+synthesised = {"!=(_:_:)", "==(_:_:)", "hashValue", "hash(into:)", "localizedDescription",
+               "init(rawValue:)", "init(from:)", "encode(to:)", "description", "next()",
+               "next(upperBound:)"}
+missing = []
+for module in ["TensorCore", "NN", "MoE", "Continual", "Checkpoints"]:
+    with open(f"{sys.argv[1]}/{module}.doccarchive/documentation-coverage.json") as file:
+        for entry in json.load(file):
+            title = entry.get("title", "")
+            if entry.get("hasAbstract", True) or title in synthesised or "Implementations" in title:
+                continue
+            missing.append(f"{module}: {entry.get('referencePath', title)}")
+for line in missing:
+    print(f"undocumented: {line}")
+sys.exit(1 if missing else 0)
+PYTHON
+echo "every public symbol of TensorCore, NN, MoE, Continual and Checkpoints is documented"

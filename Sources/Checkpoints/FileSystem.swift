@@ -11,6 +11,7 @@ public struct FileSystemError: Error, CustomStringConvertible, Equatable {
   /// The `errno` value.
   public let code: Int32
 
+  /// The failure of `step` on `path` with `errno` `code`.
   public init(path: String, step: String, code: Int32) {
     self.path = path
     self.step = step

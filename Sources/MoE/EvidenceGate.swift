@@ -63,6 +63,7 @@ public final class FittedEvidence: Module {
     quantiles = try zeros("quantiles")
   }
 
+  /// Every tensor: all are statistics, loaded and saved but never trained.
   public override var statisticNames: Set<String> {
     ["classes", "means", "transforms", "classStatistics", "expertStatistics", "quantiles"]
   }
@@ -108,6 +109,7 @@ public final class ExpertEvidenceSlot: Module {
   /// `nil` until the expert's task ends.
   public internal(set) var fitted: FittedEvidence?
 
+  /// An empty slot.
   public override init() { super.init() }
 }
 

@@ -77,6 +77,8 @@ public struct ExpertEvidence: Sendable {
   /// Mean and standard deviation of the expert score over the training samples, and per
   /// class of its class score over its training samples.
   public internal(set) var expertMean: Double, expertStd: Double
+  /// Per class, the mean and standard deviation of its class score over its own training
+  /// samples (``EvidenceCalibration/classZ``).
   public internal(set) var classMeans: [Double], classStds: [Double]
   /// Sorted expert scores at evenly spaced ranks, and their normal scores Φ⁻¹((r + ½)/N).
   var quantileValues: [Double], quantileNormals: [Double]

@@ -149,6 +149,7 @@ public final class AttentiveGate: Module, Gate {
 /// Makes a single network a ``MixtureOfExperts`` so it trains and is measured by the same
 /// code (its loss is the expert's cross-entropy).
 public final class SingleExpertGate: Module, Gate {
+  /// The gate (it has no parameters).
   public override init() { super.init() }
 
   public var expertCount: Int { 1 }

@@ -25,6 +25,7 @@ public struct SampleSimilarityRegularizer: Sendable, Equatable {
   /// Where B² divides.
   public var placement: SampleSimilarityPlacement
 
+  /// L_s with weights β_s and β_d, B² placed as `placement` says.
   public init(betaSame: Float, betaDifferent: Float, placement: SampleSimilarityPlacement = .both) {
     self.betaSame = betaSame
     self.betaDifferent = betaDifferent
@@ -96,6 +97,7 @@ public struct ImportanceRegularizer: Sendable, Equatable {
   /// w, the loss's weight.
   public var weight: Float
 
+  /// L_imp with weight w.
   public init(weight: Float) { self.weight = weight }
 
   /// The loss for gate probabilities [B, E]; a scalar.

@@ -183,7 +183,10 @@ public struct RoutingStatistics: Sendable, Equatable {
 
 /// A batch that does not fit the statistics' sizes.
 public enum RoutingStatisticsError: Error, CustomStringConvertible, Equatable {
+  /// The gate, label or prediction arrays of a batch disagree on its size; the detail says
+  /// which.
   case sizeMismatch(String)
+  /// A label or prediction outside 0..<classes.
   case classOutOfRange(Int, classes: Int)
 
   public var description: String {

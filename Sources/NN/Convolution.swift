@@ -44,6 +44,8 @@ public final class Conv2D: Module, UnaryLayer {
     super.init()
   }
 
+  /// Convolves `input` with the filters and adds the bias.
+  ///
   /// - Parameter input: [N, inChannels, H, W].
   /// - Returns: [N, outChannels, H′, W′].
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
@@ -65,6 +67,8 @@ public final class MaxPool2D: Module, UnaryLayer {
     super.init()
   }
 
+  /// The maximum of each window.
+  ///
   /// - Parameter input: [N, C, H, W].
   /// - Returns: [N, C, ⌊(H − k)/stride⌋ + 1, ⌊(W − k)/stride⌋ + 1].
   public func callAsFunction(_ input: Tensor) throws -> Tensor {

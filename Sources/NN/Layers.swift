@@ -2,16 +2,21 @@ import TensorCore
 
 /// The rectifier, max(x, 0), elementwise.
 public final class ReLU: Module, UnaryLayer {
+  /// The layer (it has no parameters).
   public override init() { super.init() }
 
+  /// max(x, 0) for every element.
+  ///
   /// - Returns: The input's shape.
   public func callAsFunction(_ input: Tensor) throws -> Tensor { input.relu() }
 }
 
 /// Flattens every axis after the first: [N, …] → [N, product of the rest].
 public final class Flatten: Module, UnaryLayer {
+  /// The layer (it has no parameters).
   public override init() { super.init() }
 
+  /// The input as [N, product of the other axes], sharing its values.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
     guard input.rank >= 1 else {
       throw TensorError.invalidShape(

@@ -43,6 +43,8 @@ public final class Linear: Module, UnaryLayer {
     super.init()
   }
 
+  /// x·Wᵀ + b.
+  ///
   /// - Parameter input: [B, inputCount].
   /// - Returns: [B, outputCount].
   public func callAsFunction(_ input: Tensor) throws -> Tensor {

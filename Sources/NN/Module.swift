@@ -22,6 +22,7 @@ open class Module {
   nonisolated(unsafe) private static var structureGeneration = 0
   private var cachedEntries: (generation: Int, entries: [Entry])?
 
+  /// A module with no tensors yet; subclasses declare theirs as stored properties.
   public init() {}
 
   /// The names of this module's own tensors that are state but not parameters, such as

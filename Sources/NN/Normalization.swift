@@ -36,6 +36,9 @@ public final class BatchNorm2D: Module, UnaryLayer {
 
   public override var statisticNames: Set<String> { ["runningMean", "runningVariance"] }
 
+  /// Normalises each channel with the batch's statistics while training (updating the
+  /// running ones) or with the running ones in evaluation mode, then scales and shifts.
+  ///
   /// - Parameter input: [N, C, H, W] or [N, C].
   /// - Returns: The input's shape.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {

@@ -76,4 +76,3 @@ extension Tensor {
     return geometry
   }
 }
-
