@@ -55,13 +55,7 @@ private func stripped(_ lines: [String]) -> [String] {
 
 @Test(
   .enabled(
-    if: hasFashionMNIST
-      && (try? Process.run(
-        URL(fileURLWithPath: "/usr/bin/env"), arguments: ["python3", "-c", "import h5py"])).map {
-          process in
-          process.waitUntilExit()
-          return process.terminationStatus == 0
-        } == true,
+    if: hasFashionMNIST && hasH5py,
     "needs python3 with h5py (pip install h5py) and the FashionMNIST package"))
 func thePythonListingOfReadACheckpointRunsOnACheckpoint() throws {
   let text = try String(

@@ -12,6 +12,16 @@ let quickScenario = "\(repositoryRoot)/tasks/quick.json"
 let hasFashionMNIST = FileManager.default.fileExists(
   atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz")
 
+/// Whether `python3` can import h5py.
+let hasH5py: Bool = {
+  guard
+    let process = try? Process.run(
+      URL(fileURLWithPath: "/usr/bin/env"), arguments: ["python3", "-c", "import h5py"])
+  else { return false }
+  process.waitUntilExit()
+  return process.terminationStatus == 0
+}()
+
 /// The `expertstream` executable SwiftPM built beside this test bundle, if any.
 let executable: String? = {
   let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
