@@ -1,4 +1,5 @@
 import Foundation
+import Reports
 import Testing
 import _TestSupport
 
@@ -6,23 +7,9 @@ import _TestSupport
 private let articles = URL(
   fileURLWithPath: "\(repositoryRoot)/Sources/ExpertStream/ExpertStream.docc")
 
-/// The code blocks of a markdown file: the language after the fence, and the lines.
-private func codeBlocks(_ text: String) -> [(language: String, lines: [String])] {
-  var blocks: [(String, [String])] = []
-  var current: (String, [String])?
-  for line in text.components(separatedBy: "\n") {
-    if line.hasPrefix("```") {
-      if let block = current {
-        blocks.append(block)
-        current = nil
-      } else {
-        current = (String(line.dropFirst(3)), [])
-      }
-    } else if current != nil {
-      current!.1.append(line)
-    }
-  }
-  return blocks
+/// The fenced blocks of an article in `language`, as the notebook checker reads them.
+private func listings(_ article: URL, in language: String) throws -> [[String]] {
+  try Notebook(path: article.path).blocks.filter { $0.info.first == language }.map(\.body)
 }
 
 /// The lines without their leading spaces, blank lines dropped.
@@ -38,11 +25,10 @@ private func stripped(_ lines: [String]) -> [String] {
     .filter { $0.hasSuffix(".md") && $0 != "ExpertStream.md" }
   #expect(files.count == 4)
   for file in files {
-    let text = try String(contentsOf: articles.appendingPathComponent(file), encoding: .utf8)
-    let swift = codeBlocks(text).filter { $0.language == "swift" }
+    let swift = try listings(articles.appendingPathComponent(file), in: "swift")
     #expect(!swift.isEmpty, "\(file) has no Swift listing")
     for block in swift {
-      let listing = stripped(block.lines)
+      let listing = stripped(block)
       let found = source.indices.contains { start in
         start + listing.count <= source.count
           && Array(source[start..<(start + listing.count)]) == listing
@@ -58,16 +44,15 @@ private func stripped(_ lines: [String]) -> [String] {
     if: hasFashionMNIST && hasH5py,
     "needs python3 with h5py (pip install h5py) and the FashionMNIST package"))
 func thePythonListingOfReadACheckpointRunsOnACheckpoint() throws {
-  let text = try String(
-    contentsOf: articles.appendingPathComponent("ReadACheckpoint.md"), encoding: .utf8)
-  let python = try #require(codeBlocks(text).first { $0.language == "python" })
+  let python = try #require(
+    try listings(articles.appendingPathComponent("ReadACheckpoint.md"), in: "python").first)
   let directory = try TemporaryDirectory()
   let checkpoints = directory.path("checkpoints")
   #expect(
     runTool(["run", quickScenario, "--quiet", "--set", "checkpoint.directory=\(checkpoints)"])
       .status == 0)
   let script = directory.path("listing.py")
-  try python.lines.joined(separator: "\n").write(toFile: script, atomically: true, encoding: .utf8)
+  try python.joined(separator: "\n").write(toFile: script, atomically: true, encoding: .utf8)
   let process = Process()
   process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
   process.arguments = ["python3", script, "\(checkpoints)/latest.h5"]
