@@ -31,7 +31,7 @@ for arch in paper-mnist paper-fmnist; do
       if [ "$arch" = paper-mnist ] && [ "$gate" = attentive ] && [ "$ls" != none ]; then ls=1e-6,1e-2; fi
       swift_args=(bench train --architecture "$arch" --gate "$gate" --batch 512 --experts 5
         --threads "$THREADS" --batches "$BATCHES" --warmup 20)
-      torch_args=(benchmarks/pytorch_reference.py --arch "$arch"
+      torch_args=(benchmarks/pytorch_reference.py --architecture "$arch"
         --gate "$gate" --batch 512
         --threads "$THREADS" --batches "$BATCHES" --warmup 20 --data-dir "$data")
       if [ "$ls" != none ]; then swift_args+=(--ls "$ls"); torch_args+=(--ls "$ls"); fi

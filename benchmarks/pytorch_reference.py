@@ -3,7 +3,7 @@ comparing training curves and speed with ExpertStream on the same machine.
 
 Usage:
   python3 benchmarks/pytorch_reference.py --gate attentive --epochs 20 --seed 0 \
-      [--arch paper-fmnist|paper-mnist] [--ls BETA_S,BETA_D] [--threads T] [--data-dir DIR]
+      [--architecture paper-fmnist|paper-mnist] [--ls BETA_S,BETA_D] [--threads T] [--data-dir DIR]
   python3 benchmarks/pytorch_reference.py --batches 40 --warmup 5 ...   # timing only
 
 Reads the IDX files (raw or .gz) of FashionMNIST (default /usr/share/datasets/fashion-mnist)
@@ -116,7 +116,7 @@ def sample_similarity(x, g, beta_s, beta_d):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--arch", default="paper-fmnist")
+    p.add_argument("--architecture", default="paper-fmnist")
     p.add_argument("--gate", default="attentive")
     p.add_argument("--experts", type=int, default=5)
     p.add_argument("--epochs", type=int, default=20)
@@ -132,14 +132,14 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    mean, std = (0.2860, 0.3530) if a.arch == "paper-fmnist" else (0.1307, 0.3081)
+    mean, std = (0.2860, 0.3530) if a.architecture == "paper-fmnist" else (0.1307, 0.3081)
     def load(prefix):
         x = read_idx(a.data_dir, f"{prefix}-images-idx3-ubyte").astype(np.float32) / 255
         y = read_idx(a.data_dir, f"{prefix}-labels-idx1-ubyte").astype(np.int64)
         return torch.from_numpy((x - mean) / std).unsqueeze(1), torch.from_numpy(y)
     xtr, ytr = load("train")
     xte, yte = load("t10k")
-    model = Mixture(a.arch, a.experts, 10, a.gate)
+    model = Mixture(a.architecture, a.experts, 10, a.gate)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=a.weight_decay)
     betas = tuple(float(v) for v in a.ls.split(",")) if a.ls else None
 

@@ -34,7 +34,7 @@ public struct MixtureBenchmark {
     let gate: any Gate =
       attentive
       ? try AttentiveGate(
-        trunk: trunk, dimension: architecture.hiddenCount, expertCount: experts,
+        trunk: trunk, hiddenCount: architecture.hiddenCount, expertCount: experts,
         using: &generator)
       : try SoftmaxGate(
         trunk: trunk, hiddenCount: architecture.hiddenCount, expertCount: experts,

@@ -302,6 +302,8 @@ public enum Checkpoint {
         throw mismatch(objectPath(ofModelKey: key), "not a tensor of the model")
       case .invalidConfiguration(let message):
         throw mismatch("/model", message)
+      case .notCopyable:
+        throw mismatch("/model", error.description)
       }
     }
   }

@@ -292,7 +292,7 @@ public final class ContinualRun {
     }
     return scenario.model.gate == .attentive
       ? try AttentiveGate(
-        trunk: trunk, dimension: scenario.expertHiddenCount, expertCount: experts,
+        trunk: trunk, hiddenCount: scenario.hiddenCount, expertCount: experts,
         using: &generator)
       : try SoftmaxGate(
         trunk: trunk, hiddenCount: scenario.gateHiddenCount, expertCount: experts,

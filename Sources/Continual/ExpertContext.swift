@@ -29,5 +29,5 @@ public struct ExpertContext: Sendable {
   /// d, the size of the expert's hidden vector h_i that the scenario implies: the attentive
   /// gate's attention dimension (the last `model.hidden` width for kinds other than the
   /// paper's).
-  public var hiddenCount: Int { scenario.expertHiddenCount }
+  public var hiddenCount: Int { scenario.hiddenCount }
 }

@@ -49,14 +49,14 @@ extension ExpertKind {
     case .mlp:
       return { context, generator in
         try FeatureExpert.multilayerPerceptron(
-          inputCount: context.inputCount, hidden: context.scenario.model.hidden,
+          inputCount: context.inputCount, hiddenWidths: context.scenario.model.hiddenWidths,
           classCount: context.classCount, using: &generator)
       }
     case .conv:
       return { context, generator in
         try FeatureExpert.convolutional(
           inputShape: context.sampleShape, channels: context.scenario.model.channels,
-          hidden: context.scenario.model.hidden, classCount: context.classCount,
+          hiddenWidths: context.scenario.model.hiddenWidths, classCount: context.classCount,
           using: &generator)
       }
     default:

@@ -149,7 +149,7 @@ public struct PaperExperiment {
     let gate: any Gate =
       method.usesAttentiveGate
       ? try AttentiveGate(
-        trunk: trunk, dimension: architecture.hiddenCount, expertCount: count, using: &generator)
+        trunk: trunk, hiddenCount: architecture.hiddenCount, expertCount: count, using: &generator)
       : try SoftmaxGate(
         trunk: trunk, hiddenCount: architecture.hiddenCount, expertCount: count,
         using: &generator)
@@ -175,19 +175,16 @@ public struct PaperExperiment {
       } else {
         base = try run(settings.distillFrom, seed: seed, progress: progress).model
       }
-      // A copy of the trained model: same draws, then its state loaded.
-      var copyGenerator = RandomGenerator(seed: seed)
-      model = try makeModel(for: settings.distillFrom, using: &copyGenerator)
-      try model.loadState(
-        Dictionary(uniqueKeysWithValues: base.state().map { ($0.key, $0.tensor.copy()) }))
+      model = try base.copy()
       guard let attentive = model.gate as? AttentiveGate else {
         throw ModuleError.invalidConfiguration(
           "distillation starts from an attentive mixture; \(settings.distillFrom.rawValue) is not")
       }
       for expert in model.experts { expert.freeze() }
-      let gate = try model.distilledGate(
-        from: attentive, freshTrunk: settings.architecture.makeGateTrunk(using: &generator),
-        using: &generator)
+      // The draws of a gate trunk, which earlier versions initialised here before loading
+      // the trained one into it: the new output layer's draws, and so results, stay the same.
+      _ = try settings.architecture.makeGateTrunk(using: &generator)
+      let gate = try model.distilledGate(from: attentive, using: &generator)
       try model.replaceGate(with: gate)
       progress(.phase("distilling a softmax gate from \(settings.distillFrom.rawValue)"))
       timing = try fit(

@@ -58,13 +58,13 @@ extension Scenario: Decodable {
         "paper runs report test error: evaluate_on: validation is for continual runs")
     }
     try checkSplit(at: top.contains(.split) ? top.codingPath + [CodingKeys.split] : top.codingPath)
-    if model.gate == .attentive, let dimension = model.attentionDimension,
-      dimension != expertHiddenCount
+    if model.gate == .attentive, let dimension = model.hiddenCount,
+      dimension != hiddenCount
     {
       throw ScenarioError(
-        at: modelPath + [ModelSettings.CodingKeys.attentionDimension],
+        at: modelPath + [ModelSettings.CodingKeys.hiddenCount],
         "the attentive gate compares its query with the experts' hidden vectors: "
-          + "attention_dim must equal the expert's hidden size \(expertHiddenCount)")
+          + "attention_dim must equal the expert's hidden size \(hiddenCount)")
     }
     let inputs = sampleShape.reduce(1, *)
     if lifecycle.gate.usesEvidence, lifecycle.evidenceRank >= inputs {

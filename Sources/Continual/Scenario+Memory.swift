@@ -43,7 +43,7 @@ extension Scenario {
       model.experts,
       lifecycle.expertGranularity == .class
         ? classCount : lifecycle.expertsPerTask * classGroups.count)
-    let d = Double(expertHiddenCount)
+    let d = Double(hiddenCount)
     let scoring =
       model.gate == .attentive
       ? 2 * d * d : Double(gateHiddenCount + 1) * Double(experts)
@@ -139,9 +139,9 @@ extension Scenario {
         size.convolution(
           channels, model.channels, pixels: (height - 2) * (width - 2), normalised: true)
         size.dense(
-          model.channels * ((height - 2) / 2) * ((width - 2) / 2), model.hidden + [classes])
+          model.channels * ((height - 2) / 2) * ((width - 2) / 2), model.hiddenWidths + [classes])
       } else {
-        size.dense(channels * height * width, model.hidden + [classes])
+        size.dense(channels * height * width, model.hiddenWidths + [classes])
       }
     }
     return size

@@ -54,7 +54,7 @@ extension Scenario {
       "scenario": evaluation.rawValue,
       "model": [
         "expert": model.expert.rawValue, "experts": model.experts, "gate": model.gate.rawValue,
-        "attention_dim": expertHiddenCount, "hidden": model.hidden,
+        "attention_dim": hiddenCount, "hidden": model.hiddenWidths,
       ] as [String: Any],
       "training": [
         "epochs": training.epochs, "batch_size": training.batchSize, "seed": training.seed,
@@ -76,7 +76,9 @@ extension Scenario {
     }
     var modelExtras: [String: Any] = [:]
     if model.expert == .conv { modelExtras["channels"] = model.channels }
-    if let gateHidden = model.gateHidden { modelExtras["gate_hidden"] = gateHidden }
+    if let gateHiddenWidths = model.gateHiddenWidths {
+      modelExtras["gate_hidden"] = gateHiddenWidths
+    }
     object["model"] = (object["model"] as? [String: Any] ?? [:]).merging(modelExtras) { $1 }
     var regularizerObject: [String: Any] = [
       "sample_similarity": NSNull(), "importance": NSNull(),

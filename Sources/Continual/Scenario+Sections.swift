@@ -84,9 +84,10 @@ extension Scenario.Split: Decodable {
 extension Scenario.ModelSettings: Decodable {
   enum CodingKeys: String, CodingKey, CaseIterable {
     case expert, experts, gate
-    case attentionDimension = "attention_dim"
-    case hidden, channels
-    case gateHidden = "gate_hidden"
+    case hiddenCount = "attention_dim"
+    case hiddenWidths = "hidden"
+    case channels
+    case gateHiddenWidths = "gate_hidden"
   }
 
   /// The `model` section, with defaults for absent fields.
@@ -104,25 +105,25 @@ extension Scenario.ModelSettings: Decodable {
     }
     if let field = try fields.field(.experts) { experts = try field.integer(in: 1...1024) }
     gate = try fields.value(Scenario.GateKind.self, .gate) ?? gate
-    if let field = try fields.nonNullField(.attentionDimension) {
-      attentionDimension = try field.integer(in: 1...65_536)
+    if let field = try fields.nonNullField(.hiddenCount) {
+      hiddenCount = try field.integer(in: 1...65_536)
     }
-    if let field = try fields.field(.hidden) {
-      hidden = try field.integers(in: 1...65_536)
-      guard !hidden.isEmpty else { throw field.error("needs at least one width") }
+    if let field = try fields.field(.hiddenWidths) {
+      hiddenWidths = try field.integers(in: 1...65_536)
+      guard !hiddenWidths.isEmpty else { throw field.error("needs at least one width") }
     }
-    if let field = try fields.nonNullField(.gateHidden) {
+    if let field = try fields.nonNullField(.gateHiddenWidths) {
       guard expert.paperArchitecture == nil else {
         throw field.error("a paper architecture has its own gate trunk")
       }
       let widths = try field.integers(in: 1...65_536)
       guard !widths.isEmpty else { throw field.error("needs at least one width") }
-      guard gate != .attentive || widths.last == hidden.last else {
+      guard gate != .attentive || widths.last == hiddenWidths.last else {
         throw field.error(
           "the attentive gate's query is the trunk's output: its last width must be the "
-            + "experts' d, model.hidden's last (\(hidden.last!))")
+            + "experts' d, model.hidden's last (\(hiddenWidths.last!))")
       }
-      gateHidden = widths
+      gateHiddenWidths = widths
     }
   }
 }

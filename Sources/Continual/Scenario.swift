@@ -64,18 +64,20 @@ public struct Scenario: Sendable, Equatable {
     public var experts = 5
     /// How the gate scores the experts.
     public var gate = GateKind.attentive
-    /// The attentive gate's d (the expert hidden size); `nil` for the architecture's.
-    public var attentionDimension: Int?
+    /// d, the experts' hidden size and the attentive gate's dimension (`attention_dim`),
+    /// when the file states it; `nil` for the one the architecture or widths imply.
+    public var hiddenCount: Int?
     /// Hidden widths of `mlp` experts (after the convolution block of `conv` experts) and
-    /// of their gate trunk; the last is d.
-    public var hidden = [400, 400]
+    /// of their gate trunk (`hidden`); the last is d.
+    public var hiddenWidths = [400, 400]
     /// Filters of a `conv` expert's 3×3 convolution.
     public var channels = 8
-    /// Hidden widths of the gate trunk of `mlp` and `conv` experts, when not `hidden`.
-    public var gateHidden: [Int]?
+    /// Hidden widths of the gate trunk of `mlp` and `conv` experts (`gate_hidden`), when
+    /// not ``hiddenWidths``.
+    public var gateHiddenWidths: [Int]?
 
     /// The widths of the gate trunk of `mlp` and `conv` experts.
-    public var gateTrunkWidths: [Int] { gateHidden ?? hidden }
+    public var gateTrunkWidths: [Int] { gateHiddenWidths ?? hiddenWidths }
   }
 
   /// The optimiser.
@@ -305,9 +307,10 @@ extension Scenario {
     return try set(root, keys[...])
   }
 
-  /// d for the scenario's expert kind.
-  public var expertHiddenCount: Int {
-    model.expert.paperArchitecture?.hiddenCount ?? model.hidden.last ?? 0
+  /// d, the experts' hidden size and the attentive gate's dimension, for the scenario's
+  /// expert kind.
+  public var hiddenCount: Int {
+    model.expert.paperArchitecture?.hiddenCount ?? model.hiddenWidths.last ?? 0
   }
 
   /// One sample's shape, [C, H, W], for the scenario's dataset.

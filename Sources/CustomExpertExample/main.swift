@@ -17,18 +17,30 @@ final class ResidualExpert: Module, Expert {
   let mixer: Linear
   let classifier: Linear
 
-  init(inputs: Int, width: Int, classes: Int, using generator: inout RandomGenerator) throws {
-    encoder = try Linear(inputs, width, weightInitializer: .heUniform, using: &generator)
-    mixer = try Linear(width, width, weightInitializer: .heUniform, using: &generator)
-    classifier = try Linear(width, classes, using: &generator)
-  }
-
   /// An expert sized by what the run knows: the flattened sample, the gate's dimension d
   /// (`model.hidden`'s last width) and the class count.
-  convenience init(_ context: ExpertContext, using generator: inout RandomGenerator) throws {
-    try self.init(
-      inputs: context.inputCount, width: context.hiddenCount, classes: context.classCount,
-      using: &generator)
+  init(_ context: ExpertContext, using generator: inout RandomGenerator) throws {
+    let width = context.hiddenCount
+    encoder = try Linear(
+      context.inputCount, width, weightInitializer: .heUniform, using: &generator)
+    mixer = try Linear(width, width, weightInitializer: .heUniform, using: &generator)
+    classifier = try Linear(width, context.classCount, using: &generator)
+  }
+
+  private init(encoder: Linear, mixer: Linear, classifier: Linear) {
+    self.encoder = encoder
+    self.mixer = mixer
+    self.classifier = classifier
+  }
+
+  /// Its layers never change after `init`, so the module walk may cache them.
+  override var reportsStructureChanges: Bool { true }
+
+  /// The same expert over copies of its layers: what `copy()` of it, or of a mixture
+  /// holding it, builds on.
+  override func makeCopy() throws -> Module {
+    ResidualExpert(
+      encoder: try encoder.copy(), mixer: try mixer.copy(), classifier: try classifier.copy())
   }
 
   var classCount: Int { classifier.outputCount }
@@ -107,11 +119,21 @@ do {
 
   // By hand: one more expert for whatever comes next, trainable, then frozen.
   var generator = RandomGenerator(seed: 7)
+  let next = ExpertContext(scenario: scenario, task: stream.tasks.count)
   let extra = try run.model.addExpert(
-    ResidualExpert(inputs: 784, width: 32, classes: 10, using: &generator), using: &generator)
+    ResidualExpert(next, using: &generator), using: &generator)
   print("added expert \(extra); frozen: \(run.model.isFrozen(expert: extra))")
   try run.model.freeze(expert: extra)
   print("frozen now: \(run.model.isFrozen(expert: extra))")
+
+  // A copy of the trained mixture has its own storage: training it leaves the run's alone.
+  let twin = try run.model.copy()
+  let shared = zip(twin.state(), run.model.state()).filter {
+    $0.tensor.storage === $1.tensor.storage
+  }
+  print(
+    "copy: \(twin.experts.count) experts, frozen \(twin.experts.indices.map(twin.isFrozen))"
+      + ", tensors shared with the original: \(shared.count)")
 
   // The checkpoint records the user type's name as the kind of a factory's experts.
   let path = "checkpoints/custom-expert/latest.h5"

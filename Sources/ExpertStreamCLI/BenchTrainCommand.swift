@@ -30,7 +30,7 @@ struct BenchTrainCommand: Command {
       .option("--data-dir", "DIR", "Where to look for the dataset first."),
     ],
     examples: [
-      "expertstream bench train --arch paper-mnist --gate attentive --ls 1e-6,1e-2 --threads 2"
+      "expertstream bench train --architecture paper-mnist --gate attentive --ls 1e-6,1e-2 --threads 2"
     ])
 
   let architecture: PaperArchitecture

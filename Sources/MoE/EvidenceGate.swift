@@ -68,6 +68,12 @@ public final class FittedEvidence: Module {
     ["classes", "means", "transforms", "classStatistics", "expertStatistics", "quantiles"]
   }
 
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    try FittedEvidence(shapes: Dictionary(uniqueKeysWithValues: state().map { ($0, $1.shape) }))
+  }
+
   /// The evidence these tensors hold, fitted with `settings`.
   ///
   /// - Throws: ``ModuleError/invalidConfiguration(_:)`` when the shapes disagree (a damaged
@@ -107,10 +113,20 @@ public final class FittedEvidence: Module {
 /// One expert's slot of an ``EvidenceGate``: its evidence once its task is fitted.
 public final class ExpertEvidenceSlot: Module {
   /// `nil` until the expert's task ends.
-  public internal(set) var fitted: FittedEvidence?
+  public internal(set) var fitted: FittedEvidence? {
+    didSet { structureDidChange() }
+  }
 
   /// An empty slot.
   public override init() { super.init() }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    let copy = ExpertEvidenceSlot()
+    copy.fitted = try fitted?.copy()
+    return copy
+  }
 }
 
 /// A gate built from the experts' own evidence: when an expert's task ends, it keeps a
@@ -137,7 +153,9 @@ public final class EvidenceGate: Module, Gate {
   /// τ of the hybrid's score log g_e + S_e/τ.
   public let temperature: Double
   /// One slot per expert.
-  public internal(set) var experts: [ExpertEvidenceSlot]
+  public internal(set) var experts: [ExpertEvidenceSlot] {
+    didSet { structureDidChange() }
+  }
 
   /// A gate over `expertCount` unfitted experts, for inputs of `inputCount` values.
   ///
@@ -171,6 +189,16 @@ public final class EvidenceGate: Module, Gate {
     self.learned = learned
     self.temperature = temperature
     experts = (0..<expertCount).map { _ in ExpertEvidenceSlot() }
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    let copy = try EvidenceGate(
+      inputCount: inputCount, settings: settings, calibration: calibration,
+      expertCount: expertCount, learned: try learned?.copy(), temperature: temperature)
+    copy.experts = try experts.map { try $0.copy() }
+    return copy
   }
 
   /// The score kinds the gate fits: every kind but `energy`, which reads an expert's logits.
@@ -291,7 +319,6 @@ public final class EvidenceGate: Module, Gate {
     } catch let error as EvidenceError {
       throw ModuleError.invalidConfiguration(error.description)
     }
-    structureDidChange()
   }
 
   /// Makes room for the evidence `state` (keys relative to the gate, such as
@@ -310,12 +337,10 @@ public final class EvidenceGate: Module, Gate {
     for (expert, named) in shapes {
       experts[expert].fitted = try FittedEvidence(shapes: named)
     }
-    structureDidChange()
   }
 
   public func addExpert(using generator: inout RandomGenerator) throws {
     try learned?.addExpert(using: &generator)
     experts.append(ExpertEvidenceSlot())
-    structureDidChange()
   }
 }

@@ -63,6 +63,13 @@ public final class FeatureExpert: Module, Expert {
     super.init()
   }
 
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    FeatureExpert(
+      features: try features.copy(), output: try output.copy(), rectifiesHidden: rectifiesHidden)
+  }
+
   public var classCount: Int { output.outputCount }
   public var hiddenCount: Int { output.inputCount }
 
@@ -72,34 +79,34 @@ public final class FeatureExpert: Module, Expert {
     return ExpertOutput(logits: logits, hidden: hidden)
   }
 
-  /// A multilayer perceptron expert: flatten, then `hidden` fully connected layers with
+  /// A multilayer perceptron expert: flatten, then `hiddenWidths.count` fully connected layers with
   /// ReLU between them, the last one's output (before its ReLU) being h_i.
   ///
   /// - Parameters:
   ///   - inputCount: Features per sample after flattening.
-  ///   - hidden: Layer widths; the last is d. Must not be empty.
+  ///   - hiddenWidths: Layer widths; the last is d. Must not be empty.
   public static func multilayerPerceptron(
-    inputCount: Int, hidden: [Int], classCount: Int, using generator: inout RandomGenerator
+    inputCount: Int, hiddenWidths: [Int], classCount: Int, using generator: inout RandomGenerator
   ) throws -> FeatureExpert {
     FeatureExpert(
       features: try perceptronTrunk(
-        inputCount: inputCount, widths: hidden, rectifyLast: false, using: &generator),
-      output: try Linear(hidden.last ?? 1, classCount, using: &generator),
+        inputCount: inputCount, widths: hiddenWidths, rectifyLast: false, using: &generator),
+      output: try Linear(hiddenWidths.last ?? 1, classCount, using: &generator),
       rectifiesHidden: true)
   }
 }
 
 extension FeatureExpert {
   /// A convolutional expert: a 3×3 convolution with `channels` filters, BatchNorm, ReLU and
-  /// 2×2 max pooling, then `hidden` fully connected layers with ReLU between them, the last
+  /// 2×2 max pooling, then `hiddenWidths.count` fully connected layers with ReLU between them, the last
   /// one's output (before its ReLU) being h_i.
   ///
   /// - Parameters:
   ///   - inputShape: One sample's shape, [C, H, W], with H and W ≥ 4.
   ///   - channels: The convolution's filters.
-  ///   - hidden: Layer widths after the pooling; the last is d. Must not be empty.
+  ///   - hiddenWidths: Layer widths after the pooling; the last is d. Must not be empty.
   public static func convolutional(
-    inputShape: [Int], channels: Int, hidden: [Int], classCount: Int,
+    inputShape: [Int], channels: Int, hiddenWidths: [Int], classCount: Int,
     using generator: inout RandomGenerator
   ) throws -> FeatureExpert {
     guard inputShape.count == 3, inputShape[1] >= 4, inputShape[2] >= 4 else {
@@ -112,10 +119,10 @@ extension FeatureExpert {
       try BatchNorm2D(channels), ReLU(), MaxPool2D(kernelSize: 2),
     ]
     let dense = try perceptronTrunk(
-      inputCount: channels * pooled, widths: hidden, rectifyLast: false, using: &generator)
+      inputCount: channels * pooled, widths: hiddenWidths, rectifyLast: false, using: &generator)
     return FeatureExpert(
       features: Sequential(convolution + dense.layers),
-      output: try Linear(hidden.last ?? 1, classCount, using: &generator),
+      output: try Linear(hiddenWidths.last ?? 1, classCount, using: &generator),
       rectifiesHidden: true)
   }
 }

@@ -38,6 +38,18 @@ public final class GateRow: Module {
     bias.requiresGrad = true
     super.init()
   }
+
+  private init(weight: Tensor, bias: Tensor) {
+    self.weight = weight
+    self.bias = bias
+    super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    GateRow(weight: weight.copy(), bias: bias.copy())
+  }
 }
 
 /// The original MoE gate: a trunk, a ReLU, a linear layer to E logits, a softmax.
@@ -48,7 +60,9 @@ public final class SoftmaxGate: Module, Gate {
   /// Input → h_g.
   public let trunk: Sequential
   /// The output layer, one row per expert.
-  public private(set) var rows: [GateRow]
+  public private(set) var rows: [GateRow] {
+    didSet { structureDidChange() }
+  }
 
   /// A gate over `expertCount` experts on top of `trunk`, whose output has
   /// `hiddenCount` features.
@@ -60,6 +74,18 @@ public final class SoftmaxGate: Module, Gate {
       try GateRow(inputCount: hiddenCount, using: &generator)
     }
     super.init()
+  }
+
+  private init(trunk: Sequential, rows: [GateRow]) {
+    self.trunk = trunk
+    self.rows = rows
+    super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    SoftmaxGate(trunk: try trunk.copy(), rows: try rows.map { try $0.copy() })
   }
 
   public var expertCount: Int { rows.count }
@@ -79,7 +105,6 @@ public final class SoftmaxGate: Module, Gate {
 
   public func addExpert(using generator: inout RandomGenerator) throws {
     rows.append(try GateRow(inputCount: rows[0].weight.count, using: &generator))
-    structureDidChange()
   }
 
   /// Freezes the output rows of the given experts (their logits stop changing for a fixed
@@ -103,19 +128,35 @@ public final class AttentiveGate: Module, Gate {
   /// E, the number of experts routed over.
   public private(set) var expertCount: Int
 
-  /// A gate of dimension `dimension` on top of `trunk`.
+  /// A gate of dimension d = `hiddenCount` on top of `trunk`.
   public init(
-    trunk: Sequential, dimension: Int, expertCount: Int, using generator: inout RandomGenerator
+    trunk: Sequential, hiddenCount: Int, expertCount: Int, using generator: inout RandomGenerator
   ) throws {
     self.trunk = trunk
-    query = try Linear(dimension, dimension, bias: false, using: &generator)
-    key = try Linear(dimension, dimension, bias: false, using: &generator)
+    query = try Linear(hiddenCount, hiddenCount, bias: false, using: &generator)
+    key = try Linear(hiddenCount, hiddenCount, bias: false, using: &generator)
     self.expertCount = expertCount
     super.init()
   }
 
+  private init(trunk: Sequential, query: Linear, key: Linear, expertCount: Int) {
+    self.trunk = trunk
+    self.query = query
+    self.key = key
+    self.expertCount = expertCount
+    super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    AttentiveGate(
+      trunk: try trunk.copy(), query: try query.copy(), key: try key.copy(),
+      expertCount: expertCount)
+  }
+
   /// d, the size of the query and of the experts' hidden vectors it is compared with.
-  public var dimension: Int { query.outputCount }
+  public var hiddenCount: Int { query.outputCount }
   public var needsExpertHidden: Bool { true }
 
   /// The attention scores Q·K_i/√d before the softmax, [B, E].
@@ -129,10 +170,10 @@ public final class AttentiveGate: Module, Gate {
     let queries = try query(trunk(input))  // [B, d]
     // All experts' keys in one product: [E·B, d] → [E, B, d].
     let keys = try key(Tensor.concatenate(expertHidden, axis: 0))
-      .reshaped([expertCount, batch, dimension])
-    let products = try keys * queries.reshaped([1, batch, dimension])
+      .reshaped([expertCount, batch, hiddenCount])
+    let products = try keys * queries.reshaped([1, batch, hiddenCount])
     let scores = try products.sum(axis: 2)  // [E, B]
-    return try scores.transposed() * (1 / Float(dimension).squareRoot())
+    return try scores.transposed() * (1 / Float(hiddenCount).squareRoot())
   }
 
   public func probabilities(_ input: Tensor, expertHidden: [Tensor]) throws -> Tensor {
@@ -151,6 +192,10 @@ public final class AttentiveGate: Module, Gate {
 public final class SingleExpertGate: Module, Gate {
   /// The gate (it has no parameters).
   public override init() { super.init() }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module { SingleExpertGate() }
 
   public var expertCount: Int { 1 }
   public var needsExpertHidden: Bool { false }

@@ -57,9 +57,13 @@ public struct OutputHead: Sendable, Equatable {
 /// their class probabilities.
 public final class MixtureOfExperts: Module {
   /// The experts, in the gate's order (`experts.i.…` in checkpoints).
-  public private(set) var experts: [any Expert]
+  public private(set) var experts: [any Expert] {
+    didSet { structureDidChange() }
+  }
   /// The gate (`gate.…` in checkpoints).
-  public private(set) var gate: any Gate
+  public private(set) var gate: any Gate {
+    didSet { structureDidChange() }
+  }
 
   /// A mixture of `experts` routed by `gate`.
   ///
@@ -71,6 +75,17 @@ public final class MixtureOfExperts: Module {
     self.gate = gate
     super.init()
     try validate()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  /// A mixture of copies of the experts and the gate, with the same task and lifecycle log.
+  public override func makeCopy() throws -> Module {
+    let copy = try MixtureOfExperts(
+      experts: try experts.map { try $0.copy() }, gate: try gate.copy())
+    copy.currentTask = currentTask
+    copy.lifecycleLog = lifecycleLog
+    return copy
   }
 
   /// K, the number of classes every expert scores.
@@ -89,11 +104,11 @@ public final class MixtureOfExperts: Module {
         "the gate routes over \(gate.expertCount) experts but the mixture has \(experts.count)")
     }
     if let attentive = gate as? AttentiveGate,
-      let odd = experts.firstIndex(where: { $0.hiddenCount != attentive.dimension })
+      let odd = experts.firstIndex(where: { $0.hiddenCount != attentive.hiddenCount })
     {
       throw ModuleError.invalidConfiguration(
         "expert \(odd) has hidden size \(experts[odd].hiddenCount) but the attentive gate's "
-          + "dimension is \(attentive.dimension)")
+          + "dimension is \(attentive.hiddenCount)")
     }
   }
 
@@ -193,14 +208,13 @@ public final class MixtureOfExperts: Module {
       throw ModuleError.invalidConfiguration(
         "the new expert scores \(expert.classCount) classes, the mixture \(classCount)")
     }
-    if let attentive = gate as? AttentiveGate, expert.hiddenCount != attentive.dimension {
+    if let attentive = gate as? AttentiveGate, expert.hiddenCount != attentive.hiddenCount {
       throw ModuleError.invalidConfiguration(
         "the new expert has hidden size \(expert.hiddenCount) but the attentive gate's "
-          + "dimension is \(attentive.dimension)")
+          + "dimension is \(attentive.hiddenCount)")
     }
     try gate.addExpert(using: &generator)
     experts.append(expert)
-    structureDidChange()
     lifecycleLog.append(
       LifecycleEvent(task: currentTask, expert: experts.count - 1, kind: .spawned))
     return experts.count - 1
@@ -267,7 +281,6 @@ public final class MixtureOfExperts: Module {
           + "\(experts.count)")
     }
     gate = newGate
-    structureDidChange()
   }
 }
 

@@ -103,20 +103,17 @@ extension MixtureOfExperts {
     }
   }
 
-  /// A softmax gate for distillation: a copy of `attentive`'s trunk (its weights and
-  /// statistics loaded into `freshTrunk`, which must have the same architecture) under a
-  /// new output layer over this mixture's experts.
+  /// A softmax gate for distillation: a copy of `attentive`'s trunk under a new output
+  /// layer over this mixture's experts, drawn from `generator`.
   ///
   /// Train it with the experts frozen and no regularizer (the paper uses 20 epochs) after
   /// ``replaceGate(with:)``.
   public func distilledGate(
-    from attentive: AttentiveGate, freshTrunk: Sequential, using generator: inout RandomGenerator
+    from attentive: AttentiveGate, using generator: inout RandomGenerator
   ) throws -> SoftmaxGate {
-    try freshTrunk.loadState(
-      Dictionary(uniqueKeysWithValues: attentive.trunk.state().map { ($0.key, $0.tensor.copy()) }))
-    return try SoftmaxGate(
-      trunk: freshTrunk, hiddenCount: attentive.dimension, expertCount: experts.count,
-      using: &generator)
+    try SoftmaxGate(
+      trunk: try attentive.trunk.copy(), hiddenCount: attentive.hiddenCount,
+      expertCount: experts.count, using: &generator)
   }
 }
 

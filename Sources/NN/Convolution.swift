@@ -44,6 +44,20 @@ public final class Conv2D: Module, UnaryLayer {
     super.init()
   }
 
+  private init(weight: Tensor, bias: Tensor?, stride: Int, padding: Int) {
+    self.weight = weight
+    self.bias = bias
+    self.stride = stride
+    self.padding = padding
+    super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    Conv2D(weight: weight.copy(), bias: bias?.copy(), stride: stride, padding: padding)
+  }
+
   /// Convolves `input` with the filters and adds the bias.
   ///
   /// - Parameter input: [N, inChannels, H, W].
@@ -65,6 +79,12 @@ public final class MaxPool2D: Module, UnaryLayer {
     self.kernelSize = kernelSize
     self.stride = stride ?? kernelSize
     super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    MaxPool2D(kernelSize: kernelSize, stride: stride)
   }
 
   /// The maximum of each window.

@@ -5,6 +5,10 @@ public final class ReLU: Module, UnaryLayer {
   /// The layer (it has no parameters).
   public override init() { super.init() }
 
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module { ReLU() }
+
   /// max(x, 0) for every element.
   ///
   /// - Returns: The input's shape.
@@ -15,6 +19,10 @@ public final class ReLU: Module, UnaryLayer {
 public final class Flatten: Module, UnaryLayer {
   /// The layer (it has no parameters).
   public override init() { super.init() }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module { Flatten() }
 
   /// The input as [N, product of the other axes], sharing its values.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
@@ -40,6 +48,12 @@ public final class Sequential: Module, UnaryLayer {
   /// A chain of the given layers.
   public convenience init(_ layers: any UnaryLayer...) {
     self.init(layers)
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    Sequential(try layers.map { try $0.copy() })
   }
 
   /// Runs the layers in order. A ``Conv2D`` followed by a ``ReLU`` and a ``MaxPool2D`` (in

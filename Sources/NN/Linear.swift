@@ -43,6 +43,18 @@ public final class Linear: Module, UnaryLayer {
     super.init()
   }
 
+  private init(weight: Tensor, bias: Tensor?) {
+    self.weight = weight
+    self.bias = bias
+    super.init()
+  }
+
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    Linear(weight: weight.copy(), bias: bias?.copy())
+  }
+
   /// x·Wᵀ + b.
   ///
   /// - Parameter input: [B, inputCount].

@@ -9,8 +9,11 @@ import TensorCore
 /// superclasses too; properties whose names start with `_` are skipped. Keys are dotted
 /// paths such as `experts.3.hidden.weight`, the names checkpoints and optimizer state use.
 ///
-/// The walk is cached per instance. Code that replaces a stored sub-module or tensor, or
-/// grows an array of them, calls ``structureDidChange()`` so the caches are rebuilt.
+/// The walk is cached per module. A module whose ``reportsStructureChanges`` is true (every
+/// built-in one) keeps its cache until it calls ``structureDidChange()``; any other module,
+/// such as a user's expert, has its own properties re-read on every walk, so replacing one
+/// of its sub-modules needs no call. A parent's cache is current only while every
+/// sub-module's is, so a change anywhere in the tree reaches the walks above it.
 ///
 /// Freezing clears `requiresGrad` on parameters: a frozen parameter gets no gradient, no
 /// update and no optimizer state, and costs no gradient work.
@@ -19,8 +22,9 @@ open class Module {
   /// rather than evaluation mode. Set it for a whole tree with ``train(_:)``.
   public private(set) var isTraining = true
 
-  nonisolated(unsafe) private static var structureGeneration = 0
-  private var cachedEntries: (generation: Int, entries: [Entry])?
+  private var structureVersion = 0
+  private var cachedWalk: Walk?
+  private var walkGeneration = 0
 
   /// A module with no tensors yet; subclasses declare theirs as stored properties.
   public init() {}
@@ -29,10 +33,19 @@ open class Module {
   /// batch normalisation's running statistics: saved and loaded, never trained.
   open var statisticNames: Set<String> { [] }
 
-  /// Marks every module's cached walk as stale; call after replacing a stored sub-module
-  /// or tensor, or changing an array of them.
+  /// Whether this module calls ``structureDidChange()`` whenever it replaces one of its own
+  /// stored sub-modules or tensors, or changes an array of them, after its initialiser.
+  ///
+  /// True lets the walk trust its cache; false (the default) makes every walk re-read this
+  /// module's properties, which finds any replacement at the cost of a reflection. Built-in
+  /// modules return true; a module whose sub-modules and tensors are all `let` can too.
+  open var reportsStructureChanges: Bool { false }
+
+  /// Marks this module's cached walk, and so those of the modules holding it, as stale;
+  /// call after replacing one of its stored sub-modules or tensors, or changing an array of
+  /// them.
   public func structureDidChange() {
-    Module.structureGeneration &+= 1
+    structureVersion &+= 1
   }
 
   // MARK: - Discovery
@@ -44,44 +57,90 @@ open class Module {
     let isParameter: Bool
   }
 
+  /// A module's walk: its direct children, its tensors with dotted keys, and what it was
+  /// built from, to tell when it is stale.
+  private struct Walk {
+    let children: [(name: String, child: Child)]
+    let entries: [Entry]
+    let structureVersion: Int
+    /// Each sub-module's walk generation when this walk was built.
+    let subWalkGenerations: [Int]
+    let generation: Int
+  }
+
   /// Every tensor of the tree in walk order (property declaration order, superclass first),
   /// with dotted keys.
   func entries() -> [Entry] {
-    if let cached = cachedEntries, cached.generation == Module.structureGeneration {
-      return cached.entries
-    }
+    currentWalk().entries
+  }
+
+  /// This module's walk, rebuilt if this module or a sub-module changed since it was cached.
+  private func currentWalk() -> Walk {
+    if let walk = cachedWalk, isCurrent(walk) { return walk }
+    let children = directChildren()
     var entries: [Entry] = []
-    for (name, child) in directChildren() {
+    var subWalkGenerations: [Int] = []
+    for (name, child) in children {
       switch child {
       case .tensor(let tensor):
         entries.append(
           Entry(key: name, tensor: tensor, isParameter: !statisticNames.contains(name)))
       case .module(let module):
-        for entry in module.entries() {
+        let subWalk = module.currentWalk()
+        subWalkGenerations.append(subWalk.generation)
+        for entry in subWalk.entries {
           entries.append(
             Entry(
               key: name + "." + entry.key, tensor: entry.tensor, isParameter: entry.isParameter))
         }
       }
     }
-    cachedEntries = (Module.structureGeneration, entries)
-    return entries
+    walkGeneration &+= 1
+    let walk = Walk(
+      children: children, entries: entries, structureVersion: structureVersion,
+      subWalkGenerations: subWalkGenerations, generation: walkGeneration)
+    cachedWalk = walk
+    return walk
+  }
+
+  private func isCurrent(_ walk: Walk) -> Bool {
+    if reportsStructureChanges {
+      guard walk.structureVersion == structureVersion else { return false }
+    } else {
+      let children = directChildren()
+      guard children.count == walk.children.count,
+        zip(children, walk.children).allSatisfy({ $0.name == $1.name && $0.child === $1.child })
+      else { return false }
+    }
+    var generations = walk.subWalkGenerations.makeIterator()
+    for case (_, .module(let module)) in walk.children {
+      guard module.currentWalk().generation == generations.next() else { return false }
+    }
+    return true
   }
 
   private enum Child {
     case tensor(Tensor)
     case module(Module)
+
+    static func === (lhs: Child, rhs: Child) -> Bool {
+      switch (lhs, rhs) {
+      case (.tensor(let a), .tensor(let b)): return a === b
+      case (.module(let a), .module(let b)): return a === b
+      default: return false
+      }
+    }
   }
 
   /// This module's own tensors and sub-modules, with their local (dotted for arrays) names.
-  private func directChildren() -> [(String, Child)] {
+  private func directChildren() -> [(name: String, child: Child)] {
     var mirrors: [Mirror] = []
     var mirror: Mirror? = Mirror(reflecting: self)
     while let current = mirror {
       mirrors.append(current)
       mirror = current.superclassMirror
     }
-    var children: [(String, Child)] = []
+    var children: [(name: String, child: Child)] = []
     for mirror in mirrors.reversed() {
       for case (let label?, let value) in mirror.children where !label.hasPrefix("_") {
         Module.collect(value, name: label, into: &children)
@@ -90,7 +149,9 @@ open class Module {
     return children
   }
 
-  private static func collect(_ value: Any, name: String, into children: inout [(String, Child)]) {
+  private static func collect(
+    _ value: Any, name: String, into children: inout [(name: String, child: Child)]
+  ) {
     if let tensor = value as? Tensor {
       children.append((name, .tensor(tensor)))
     } else if let module = value as? Module {
@@ -114,8 +175,7 @@ open class Module {
   /// The direct and indirect sub-modules, with their dotted keys; this module is `""`.
   public func namedModules() -> [(key: String, module: Module)] {
     var result: [(key: String, module: Module)] = [("", self)]
-    for (name, child) in directChildren() {
-      guard case .module(let module) = child else { continue }
+    for case (let name, .module(let module)) in currentWalk().children {
       for (key, descendant) in module.namedModules() {
         result.append((key.isEmpty ? name : name + "." + key, descendant))
       }
@@ -173,6 +233,46 @@ open class Module {
     for entry in entries() { entry.tensor.grad = nil }
   }
 
+  // MARK: - Copying
+
+  /// An independent copy: the same type, keys, shapes, values, frozen parameters and modes,
+  /// with storage of its own, so training one leaves the other unchanged.
+  ///
+  /// Gradients and the autodiff graph are not copied.
+  /// - Throws: ``ModuleError/notCopyable(_:)`` naming the first module of the tree that
+  ///   does not override ``makeCopy()``.
+  public func copy() throws -> Self {
+    let made = try makeCopy()
+    guard let copy = made as? Self else {
+      throw ModuleError.invalidConfiguration(
+        "\(type(of: self)).makeCopy() made a \(type(of: made)), not a \(type(of: self))")
+    }
+    let (source, target) = (entries(), copy.entries())
+    guard source.map(\.key) == target.map(\.key),
+      zip(source, target).allSatisfy({ $0.tensor.shape == $1.tensor.shape })
+    else {
+      throw ModuleError.invalidConfiguration(
+        "\(type(of: self)).makeCopy() made a module with other keys or shapes")
+    }
+    for (from, to) in zip(source, target) {
+      try to.tensor.assign(from.tensor)
+      to.tensor.requiresGrad = from.tensor.requiresGrad
+    }
+    for (from, to) in zip(namedModules(), copy.namedModules()) {
+      to.module.isTraining = from.module.isTraining
+    }
+    return copy
+  }
+
+  /// A new module of this one's type and structure (the same keys and shapes), built from
+  /// copies of its sub-modules; ``copy()`` then gives it this module's values and flags.
+  ///
+  /// Every built-in module overrides it. Override it in your own module to make it, and
+  /// mixtures holding it, copyable; the default throws ``ModuleError/notCopyable(_:)``.
+  open func makeCopy() throws -> Module {
+    throw ModuleError.notCopyable(String(describing: type(of: self)))
+  }
+
   // MARK: - Freezing and mode
 
   /// Freezes every parameter of this module and its sub-modules: no gradients, no updates.
@@ -221,6 +321,8 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
   case shapeMismatch(key: String, expected: [Int], found: [Int])
   /// A layer was configured with a value it cannot take.
   case invalidConfiguration(String)
+  /// The module type named does not override ``Module/makeCopy()``.
+  case notCopyable(String)
 
   public var description: String {
     switch self {
@@ -229,6 +331,8 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
     case .shapeMismatch(let key, let expected, let found):
       return "'\(key)': shape \(found) does not match the module's \(expected)"
     case .invalidConfiguration(let message): return message
+    case .notCopyable(let type):
+      return "\(type) cannot be copied: it does not override makeCopy()"
     }
   }
 }

@@ -36,6 +36,12 @@ public final class BatchNorm2D: Module, UnaryLayer {
 
   public override var statisticNames: Set<String> { ["runningMean", "runningVariance"] }
 
+  public override var reportsStructureChanges: Bool { true }
+
+  public override func makeCopy() throws -> Module {
+    try BatchNorm2D(weight.count, momentum: momentum, epsilon: epsilon)
+  }
+
   /// Normalises each channel with the batch's statistics while training (updating the
   /// running ones) or with the running ones in evaluation mode, then scales and shifts.
   ///

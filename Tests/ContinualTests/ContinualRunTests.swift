@@ -63,8 +63,8 @@ private func stream() throws -> TaskStream {
   var scenario = try scenario("spawn-and-freeze")
   scenario.model.expert = .conv
   scenario.model.channels = 4
-  scenario.model.hidden = [16, 8]
-  scenario.model.gateHidden = [32, 8]
+  scenario.model.hiddenWidths = [16, 8]
+  scenario.model.gateHiddenWidths = [32, 8]
   let run = try ContinualRun(scenario: scenario, stream: try stream())
   let result = try run.run()
   #expect(run.model.experts.count == 3)

@@ -65,7 +65,7 @@ private struct MySpawnAndFreeze: LifecyclePolicy {
 @Test func registeredNamesAreAcceptedInScenariosAndUnknownOnesStillRejected() throws {
   try ExpertKind.register(ExpertKind(rawValue: "test-wide-mlp")) { context, generator in
     try FeatureExpert.multilayerPerceptron(
-      inputCount: context.inputCount, hidden: [64, context.hiddenCount],
+      inputCount: context.inputCount, hiddenWidths: [64, context.hiddenCount],
       classCount: context.classCount, using: &generator)
   }
   try PolicyName.register(EveryExpertTrainable())
@@ -169,7 +169,7 @@ private struct RenamedFineTune: LifecyclePolicy {
     context, generator in
     contexts.seen.append(context)
     return try FeatureExpert.multilayerPerceptron(
-      inputCount: context.inputCount, hidden: [context.hiddenCount],
+      inputCount: context.inputCount, hiddenWidths: [context.hiddenCount],
       classCount: context.classCount, using: &generator)
   }
   _ = try run.run()
@@ -182,7 +182,7 @@ private struct RenamedFineTune: LifecyclePolicy {
     context, generator in
     contexts.seen.append(context)
     return try FeatureExpert.multilayerPerceptron(
-      inputCount: context.inputCount, hidden: [context.hiddenCount],
+      inputCount: context.inputCount, hiddenWidths: [context.hiddenCount],
       classCount: context.classCount, using: &generator)
   }
   try restored.restore(run.state)

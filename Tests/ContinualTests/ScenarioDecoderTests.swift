@@ -74,7 +74,7 @@ private func errorText(_ json: String, overrides: [String] = []) -> String {
     errorText(#"{"training": 3}"#, overrides: ["training.epochs=2"])
       == "--set: training.epochs: 'epochs' is inside a field that is not an object")
   let scenario = try parse("{}", overrides: ["model.hidden=[8, 4]", "model.expert=mlp"])
-  #expect(scenario.model.hidden == [8, 4] && scenario.model.expert == .mlp)
+  #expect(scenario.model.hiddenWidths == [8, 4] && scenario.model.expert == .mlp)
 }
 
 @Test func aDocumentDecodesManyScenariosFromOneRead() throws {

@@ -149,7 +149,7 @@ private func failure(_ json: String, overrides: [String] = []) -> ScenarioError?
     #"{"model": {"expert": "conv", "channels": 16, "hidden": [64, 32], "gate_hidden": [256, 32]}}"#
   )
   #expect(conv.model.channels == 16 && conv.model.gateTrunkWidths == [256, 32])
-  #expect(conv.expertHiddenCount == 32 && conv.gateHiddenCount == 32)
+  #expect(conv.hiddenCount == 32 && conv.gateHiddenCount == 32)
   #expect(try parse(#"{"model": {"expert": "conv"}}"#).model.channels == 8)
   #expect(try parse(#"{"model": {"expert": "conv"}}"#).hash != plain.hash)
   #expect(

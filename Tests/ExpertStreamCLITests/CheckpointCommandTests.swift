@@ -201,7 +201,7 @@ func checkpointLoadGivesBackARunThatContinuesWithNewExperts() throws {
   #expect(run.model.isFrozen(expert: 0) && run.model.isFrozen(expert: 1))
   var generator = RandomGenerator(seed: 3)
   let extra = try FeatureExpert.multilayerPerceptron(
-    inputCount: 784, hidden: [64, 32], classCount: 10, using: &generator)
+    inputCount: 784, hiddenWidths: [64, 32], classCount: 10, using: &generator)
   try run.model.addExpert(extra, using: &generator)
   let result = try run.run()
   #expect(result.reports.count == 3)

@@ -91,6 +91,13 @@ private func fittedGate(
   #expect(
     try copy.probabilities(batch, expertHidden: []).values
       == gate.probabilities(batch, expertHidden: []).values)
+  // So does a copy, with storage of its own.
+  let copied = try gate.copy()
+  #expect(
+    try copied.probabilities(batch, expertHidden: []).values
+      == gate.probabilities(batch, expertHidden: []).values)
+  #expect(copied.state().map(\.key) == gate.state().map(\.key))
+  #expect(copied.experts[1].fitted!.means.storage !== gate.experts[1].fitted!.means.storage)
   #expect(throws: ModuleError.self) {
     try gate.fit(expert: 0, samples: try Tensor.zeros([3, 6]), labels: [0, 0], classes: [0])
   }

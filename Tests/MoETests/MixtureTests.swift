@@ -13,6 +13,13 @@ private final class TinyExpert: Module, Expert {
     hiddenLayer = try Linear(inputs, hidden, using: &generator)
     output = try Linear(hidden, classes, using: &generator)
   }
+  init(hiddenLayer: Linear, output: Linear) {
+    self.hiddenLayer = hiddenLayer
+    self.output = output
+  }
+  override func makeCopy() throws -> Module {
+    TinyExpert(hiddenLayer: try hiddenLayer.copy(), output: try output.copy())
+  }
   var classCount: Int { output.outputCount }
   var hiddenCount: Int { hiddenLayer.outputCount }
   func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
@@ -32,7 +39,7 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   let trunk = Sequential(Flatten(), try Linear(6, 4, using: &generator))
   let gate: any Gate =
     attentive
-    ? try AttentiveGate(trunk: trunk, dimension: 4, expertCount: experts, using: &generator)
+    ? try AttentiveGate(trunk: trunk, hiddenCount: 4, expertCount: experts, using: &generator)
     : try SoftmaxGate(trunk: trunk, hiddenCount: 4, expertCount: experts, using: &generator)
   return try MixtureOfExperts(experts: members, gate: gate)
 }
@@ -40,7 +47,7 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
 @Test func attentiveGateGradientsMatchFiniteDifferences() throws {
   var generator = RandomGenerator(seed: 2)
   let trunk = Sequential(try Linear(5, 4, using: &generator))
-  let gate = try AttentiveGate(trunk: trunk, dimension: 4, expertCount: 3, using: &generator)
+  let gate = try AttentiveGate(trunk: trunk, hiddenCount: 4, expertCount: 3, using: &generator)
   let input = try randomTensor([6, 5], seed: 3)
   let hidden = try (0..<3).map { try randomTensor([6, 4], seed: 10 + UInt64($0)) }
   let result = try gradientCheck([input, gate.query.weight, gate.key.weight] + hidden) {
@@ -52,7 +59,7 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
 @Test func attentiveGateComputesSoftmaxOfScaledQueryKeyProducts() throws {
   var generator = RandomGenerator(seed: 4)
   let gate = try AttentiveGate(
-    trunk: Sequential(try Linear(3, 2, using: &generator)), dimension: 2, expertCount: 2,
+    trunk: Sequential(try Linear(3, 2, using: &generator)), hiddenCount: 2, expertCount: 2,
     using: &generator)
   let input = try randomTensor([1, 3], seed: 5)
   let hidden = [try randomTensor([1, 2], seed: 6), try randomTensor([1, 2], seed: 7)]
@@ -145,6 +152,43 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   }
 }
 
+@Test func aCopyOfATrainedMixtureTrainsIndependently() throws {
+  let model = try smallMixture(attentive: true)
+  let optimizer = Adam(learningRate: 0.01)
+  func train(_ mixture: MixtureOfExperts, _ optimizer: Adam, seed: UInt64) throws {
+    for step in 0..<3 {
+      _ = try mixture.trainStep(
+        input: randomTensor([8, 6], seed: seed + UInt64(step)),
+        targets: [0, 1, 2, 0, 1, 2, 0, 1], objective: MixtureObjective(), optimizer: optimizer)
+    }
+  }
+  try train(model, optimizer, seed: 30)
+  try model.freeze(expert: 2)
+  let copy = try model.copy()
+  #expect(copy.state().map(\.key) == model.state().map(\.key))
+  #expect(copy.state().map(\.tensor.values) == model.state().map(\.tensor.values))
+  #expect(copy.isFrozen(expert: 2) && !copy.isFrozen(expert: 0))
+  #expect(copy.lifecycleLog == model.lifecycleLog)
+  // The copy trains on other batches; the original does not move.
+  let original = model.state().map(\.tensor.values)
+  try train(copy, Adam(learningRate: 0.01), seed: 40)
+  #expect(model.state().map(\.tensor.values) == original)
+  #expect(
+    copy.experts[0].parameters().map(\.tensor.values)
+      != model.experts[0].parameters().map(\.tensor.values))
+  #expect(
+    copy.experts[2].parameters().map(\.tensor.values)
+      == model.experts[2].parameters().map(\.tensor.values))
+  // The same training (optimizer state included) on the original and on a fresh copy
+  // gives the same values.
+  let twin = try model.copy()
+  let twinOptimizer = Adam(learningRate: 0.01)
+  twinOptimizer.state = optimizer.state
+  try train(model, optimizer, seed: 50)
+  try train(twin, twinOptimizer, seed: 50)
+  #expect(twin.state().map(\.tensor.values) == model.state().map(\.tensor.values))
+}
+
 @Test func frozenExpertsStayBitIdenticalWhileTheRestTrains() throws {
   let model = try smallMixture(attentive: true)
   model.experts[1].freeze()
@@ -209,11 +253,14 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   let model = try smallMixture(attentive: true)
   let attentive = try #require(model.gate as? AttentiveGate)
   var generator = RandomGenerator(seed: 50)
-  let fresh = Sequential(Flatten(), try Linear(6, 4, using: &generator))
-  let distilled = try model.distilledGate(from: attentive, freshTrunk: fresh, using: &generator)
+  let distilled = try model.distilledGate(from: attentive, using: &generator)
   #expect(
     distilled.trunk.parameters().map(\.tensor.values)
       == attentive.trunk.parameters().map(\.tensor.values))
+  #expect(
+    zip(distilled.trunk.parameters(), attentive.trunk.parameters()).allSatisfy {
+      $0.tensor.storage !== $1.tensor.storage
+    })
   for expert in model.experts { expert.freeze() }
   try model.replaceGate(with: distilled)
   #expect(model.trainableParameters().allSatisfy { $0.key.hasPrefix("gate.") })
@@ -246,7 +293,8 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
 @Test func convolutionalExpertsHaveTheirShapesAndGradients() throws {
   var generator = RandomGenerator(seed: 61)
   let expert = try FeatureExpert.convolutional(
-    inputShape: [1, 28, 28], channels: 16, hidden: [64, 32], classCount: 10, using: &generator)
+    inputShape: [1, 28, 28], channels: 16, hiddenWidths: [64, 32], classCount: 10, using: &generator
+  )
   // conv 16·9+16, BatchNorm 2·16, 16·169·64+64, 64·32+32, 32·10+10
   #expect(expert.parameterCount == 160 + 32 + 173_120 + 2080 + 330)
   let output = try expert(try randomTensor([2, 1, 28, 28], seed: 62))
@@ -254,11 +302,11 @@ private func smallMixture(attentive: Bool, experts: Int = 3, seed: UInt64 = 1) t
   #expect(expert.hiddenCount == 32)
   #expect(throws: ModuleError.self) {
     try FeatureExpert.convolutional(
-      inputShape: [28, 28], channels: 4, hidden: [8], classCount: 10, using: &generator)
+      inputShape: [28, 28], channels: 4, hiddenWidths: [8], classCount: 10, using: &generator)
   }
   // The whole expert, BatchNorm on batch statistics, against central differences.
   let small = try FeatureExpert.convolutional(
-    inputShape: [2, 6, 6], channels: 3, hidden: [5, 4], classCount: 3, using: &generator)
+    inputShape: [2, 6, 6], channels: 3, hiddenWidths: [5, 4], classCount: 3, using: &generator)
   let weight = try #require(small.features.layers.first as? Conv2D).weight
   let result = try gradientCheck([try randomTensor([4, 2, 6, 6], seed: 63), weight]) {
     inputs in try small(inputs[0]).logits

@@ -82,13 +82,28 @@ private final class Model: Base {
   #expect(throws: ModuleError.missingKey("head.weight")) { try target.loadState(values) }
 }
 
-/// Grows its list of layers, like a mixture that spawns experts.
+/// Grows its list of layers, like a mixture that spawns experts, and says so.
 private final class Growing: Module {
   private(set) var layers: [Linear] = []
+  override var reportsStructureChanges: Bool { true }
   func add(_ layer: Linear) {
     layers.append(layer)
     structureDidChange()
   }
+}
+
+/// Holds one module and never changes: its walk is current while its child's is.
+private final class Holder: Module {
+  let child: Module
+  override var reportsStructureChanges: Bool { true }
+  init(_ child: Module) { self.child = child }
+}
+
+/// A user's module that replaces a sub-module and tells no one.
+private final class Replacing: Module {
+  var head: Linear
+  var extra: [Linear] = []
+  init(head: Linear) { self.head = head }
 }
 
 @Test func cachedWalkSeesStructuralChanges() throws {
@@ -99,6 +114,59 @@ private final class Growing: Module {
   #expect(model.parameters().map(\.key) == ["layers.0.weight", "layers.0.bias"])
   model.add(try Linear(2, 2, using: &generator))
   #expect(model.parameters().count == 4)
+  // Inside a parent, a change of the child reaches the parent's walk.
+  let parent = Holder(model)
+  #expect(parent.parameters().count == 4)
+  model.add(try Linear(2, 2, using: &generator))
+  #expect(parent.parameters().map(\.key).last == "child.layers.2.bias")
+}
+
+@Test func aReplacedSubmoduleIsFoundWithoutACall() throws {
+  var generator = RandomGenerator(seed: 15)
+  let model = Replacing(head: try Linear(2, 3, using: &generator))
+  let parent = Holder(model)
+  #expect(parent.parameters().map(\.tensor.shape) == [[3, 2], [3]])
+  model.head = try Linear(2, 5, bias: false, using: &generator)
+  #expect(parent.parameters().map(\.tensor.shape) == [[5, 2]])
+  #expect(parent.parameters()[0].tensor === model.head.weight)
+  model.extra.append(try Linear(5, 1, using: &generator))
+  #expect(
+    parent.state().map(\.key) == [
+      "child.head.weight", "child.extra.0.weight", "child.extra.0.bias",
+    ])
+}
+
+@Test func aCopyHasItsOwnStorageAndTheSameKeysValuesFlagsAndModes() throws {
+  var generator = RandomGenerator(seed: 16)
+  let model = Sequential(
+    try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2), ReLU(),
+    MaxPool2D(kernelSize: 2), Flatten(), try Linear(2, 3, using: &generator))
+  _ = try model(randomTensor([4, 1, 4, 4], seed: 17))  // moves the running statistics
+  model.layers[0].freeze()
+  model.layers[1].train(false)
+  let copy = try model.copy()
+  #expect(copy.state().map(\.key) == model.state().map(\.key))
+  for (original, copied) in zip(model.state(), copy.state()) {
+    #expect(copied.tensor.values == original.tensor.values, "\(original.key)")
+    #expect(copied.tensor.storage !== original.tensor.storage, "\(original.key)")
+    #expect(copied.tensor.requiresGrad == original.tensor.requiresGrad, "\(original.key)")
+  }
+  #expect(
+    copy.namedModules().map(\.module.isTraining) == model.namedModules().map(\.module.isTraining))
+  #expect(
+    copy.trainableParameters().map(\.key) == [
+      "layers.1.weight", "layers.1.bias", "layers.5.weight", "layers.5.bias",
+    ])
+  // Changing the copy leaves the original alone.
+  let before = model.state().map(\.tensor.values)
+  for (_, tensor) in copy.state() { try tensor.assign(Tensor.zeros(tensor.shape)) }
+  #expect(model.state().map(\.tensor.values) == before)
+}
+
+@Test func aModuleWithoutMakeCopyIsNotCopyable() throws {
+  var generator = RandomGenerator(seed: 18)
+  let model = Holder(Replacing(head: try Linear(2, 3, using: &generator)))
+  #expect(throws: ModuleError.notCopyable("Holder")) { try model.copy() }
 }
 
 @Test func trainSwitchesTheWholeTree() throws {
@@ -186,6 +254,11 @@ private final class Growing: Module {
   #expect(frozen.layers[1].isTraining && frozen.isFrozen)
   #expect(frozen.state().map(\.tensor.values) != statisticsBefore)
   #expect(frozen.parameters().map(\.tensor.values) == weightsBefore)
+  // …and no gradient, while the rest gets one.
+  let input = try randomTensor([4, 1, 5, 5], seed: 19)
+  try (frozen(input).sum() + trained(input).sum()).backward()
+  #expect(frozen.parameters().allSatisfy { $0.tensor.grad == nil })
+  #expect(trained.parameters().allSatisfy { $0.tensor.grad != nil })
   // Evaluation mode fixes them too.
   frozen.train(false)
   let statisticsFixed = frozen.state().map(\.tensor.values)

@@ -70,7 +70,7 @@ if isolated {
   var generator = RandomGenerator(seed: UInt64(seed))
   for task in stream.tasks {
     let expert = try FeatureExpert.convolutional(
-      inputShape: scenario.sampleShape, channels: 16, hidden: [64, 32], classCount: classes,
+      inputShape: scenario.sampleShape, channels: 16, hiddenWidths: [64, 32], classCount: classes,
       using: &generator)
     let alone = try MixtureOfExperts(experts: [expert], gate: SingleExpertGate())
     let optimizer = Adam(learningRate: 0.001)
