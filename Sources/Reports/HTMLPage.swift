@@ -56,16 +56,19 @@ struct HTMLPage {
   /// A table with a header row; cells are plain text unless `markupColumns` lists their
   /// column, whose cells are added as markup (links).
   ///
-  /// The table scrolls sideways inside its box when it is wider than the screen.
+  /// Cells that are numbers (``isNumber(_:)``) are aligned right. The table
+  /// scrolls sideways inside its box when it is wider than the screen.
   mutating func table(
     header: [String], rows: [[String]], caption: String? = nil, markupColumns: Set<Int> = []
   ) {
-    var lines = ["<div class=\"scroll\"><table>"]
-    if let caption { lines.append("<caption>\(Self.escape(caption))</caption>") }
+    // The caption sits above the scrolling box, so it wraps to the screen's width.
+    var lines = caption.map { ["<p class=\"caption\">\(Self.escape($0))</p>"] } ?? []
+    lines.append("<div class=\"scroll\"><table>")
     lines.append("<tr>" + header.map { "<th>\(Self.escape($0))</th>" }.joined() + "</tr>")
     for row in rows {
       let cells = row.enumerated().map { column, cell in
-        "<td>" + (markupColumns.contains(column) ? cell : Self.escape(cell)) + "</td>"
+        (Self.isNumber(cell) ? "<td class=\"n\">" : "<td>")
+          + (markupColumns.contains(column) ? cell : Self.escape(cell)) + "</td>"
       }
       lines.append("<tr>" + cells.joined() + "</tr>")
     }
@@ -88,6 +91,17 @@ struct HTMLPage {
   }
 
   // MARK: - Markup
+
+  /// Whether `cell` is a number, such as `-12.5`, `96.0 ± 1.2`, `65.7 %`, `0.1 s`,
+  /// `1.548 bits` or `–` (none): digits, signs and `±` with at most a unit at the end.
+  static func isNumber(_ cell: String) -> Bool {
+    var number = Substring(cell)
+    for unit in [" %", " s", " bits"] where number.hasSuffix(unit) {
+      number = number.dropLast(unit.count)
+    }
+    return !number.isEmpty && number.contains { $0.isNumber || $0 == "–" }
+      && number.allSatisfy { $0.isNumber || " .-–±+".contains($0) }
+  }
 
   /// A link to `href` (a relative path) showing `text`.
   static func link(_ text: String, to href: String) -> String {
@@ -112,9 +126,10 @@ struct HTMLPage {
     figcaption { font-size: 0.9em; color: #555; }
     .scroll { overflow-x: auto; margin: 0.8em 0; }
     table { border-collapse: collapse; font-size: 0.9em; }
-    caption { text-align: left; font-weight: bold; padding-bottom: 0.3em; }
-    th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; white-space: nowrap; }
-    th:first-child, td:first-child { text-align: left; }
+    .caption { font-weight: bold; margin: 1em 0 0.3em; }
+    .caption + .scroll { margin-top: 0; }
+    th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; white-space: nowrap; }
+    td.n { text-align: right; font-variant-numeric: tabular-nums; }
     code, pre { font-family: "DejaVu Sans Mono", Menlo, monospace; font-size: 0.85em; }
     pre { overflow-x: auto; background: #f6f6f6; padding: 8px; }
     p, li { overflow-wrap: anywhere; }

@@ -12,9 +12,10 @@ extension RunReport {
   /// The report's overview page, `index.html` when ``hasOverview``: a table with a link to
   /// each run's page and its final numbers, and a bar chart of them.
   ///
-  /// For a sweep, the table has a row per record of `results.jsonl` (grid order) with the
-  /// run's settings, status and metrics, its run linked when its checkpoints were found,
-  /// and the chart shows the sweep's main metric per run; otherwise it has a row per run
+  /// For a sweep, a table of mean ± std over seeds per group of runs comes first; then the
+  /// table has a row per record of `results.jsonl` (grid order) with the run's settings,
+  /// status and metrics, its run linked when its checkpoints were found, and the chart
+  /// shows the sweep's main metric per run; otherwise it has a row per run
   /// with its final accuracies. The page is self-contained, as the runs' pages.
   public func overviewHTML() -> String {
     sweepRecords.isEmpty ? runsOverview() : sweepOverview()
@@ -82,6 +83,12 @@ extension RunReport {
     page.paragraph(
       "\(sweepRecords.count) run(s) recorded in \(input)/results.jsonl, \(failed) failed; "
         + "\(runs.count) with checkpoints. A run's page shows its figures and tables.")
+    page.table(
+      header: [
+        "group", "runs", "failed", "task-IL acc (%)", "class-IL acc (%)",
+        "class-IL BWT (points)", "oracle class-IL acc (%)", "routing acc (%)",
+      ], rows: sweepGroupRows,
+      caption: "Mean ± std over seeds, per group of runs that differ only in the seed")
     let pages = Dictionary(
       runs.map { ($0.name, pagePath(of: $0)) }, uniquingKeysWith: { first, _ in first })
     let rows = sweepRecords.enumerated().map { index, record -> [String] in
@@ -125,6 +132,44 @@ extension RunReport {
         yMaximum: unit.isEmpty ? max(largest, 1e-9) * 1.1 : 100
       ).draw(), caption: "\(metricName) per run (none where a run failed)")
     return page.render()
+  }
+
+  /// One row per group of sweep records with the same settings but the seed (grid order of
+  /// each group's first record): the group, its runs and failures, and the mean ± std of
+  /// its finished continual runs' metrics in %.
+  private var sweepGroupRows: [[String]] {
+    var order: [String] = []
+    var members: [String: [SweepRecord]] = [:]
+    for record in sweepRecords {
+      let settings = record.settings
+      let name =
+        ([
+          settings.configuration == settings.variant ? nil : settings.configuration,
+          settings.variant,
+        ]
+        .compactMap { $0 } + settings.set.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        .joined(separator: ", ")
+      if members[name] == nil { order.append(name) }
+      members[name, default: []].append(record)
+    }
+    return order.map { name in
+      let records = members[name] ?? []
+      let metrics = records.compactMap { record -> ContinualMetrics? in
+        if case .continual(let metrics) = record.metrics, record.status == .finished {
+          return metrics
+        }
+        return nil
+      }
+      func column(_ value: (ContinualMetrics) -> Double?) -> String {
+        let values = metrics.compactMap(value).filter(\.isFinite).map { 100 * $0 }
+        return values.isEmpty ? "–" : PaperReport.meanAndDeviation(values, digits: 1)
+      }
+      return [
+        name, "\(records.count)", "\(records.filter { $0.status == .failed }.count)",
+        column(\.averageAccuracyTaskIL), column(\.averageAccuracyClassIL), column(\.bwtClassIL),
+        column(\.oracleAccuracyClassIL), column(\.routingAccuracy),
+      ]
+    }
   }
 
   /// A share as a percentage with one decimal, `–` when missing or not a number.

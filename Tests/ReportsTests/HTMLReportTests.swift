@@ -85,8 +85,8 @@ private func occurrences(of part: String, in text: String) -> Int {
   #expect(html.contains(summary.scenarioHash))
   // The class order with the dataset's names, the matrices, routing and events.
   #expect(html.contains("<td>T1</td><td>2 Pullover, 3 Dress</td>"))
-  #expect(html.contains("<caption>Class-incremental accuracy (%)</caption>"))
-  #expect(html.contains("<caption>Task-incremental accuracy (%)</caption>"))
+  #expect(html.contains("<p class=\"caption\">Class-incremental accuracy (%)</p>"))
+  #expect(html.contains("<p class=\"caption\">Task-incremental accuracy (%)</p>"))
   #expect(html.contains("oracle class-IL acc") && html.contains("routing acc"))
   #expect(html.contains("task 2: expert 2 spawned"))
   // One run, no overview: no link back.
@@ -98,6 +98,10 @@ private func occurrences(of part: String, in text: String) -> Int {
   var page = HTMLPage(title: "a < b")
   page.table(header: ["x<y"], rows: [["1 & 2"]])
   let html = page.render()
+  #expect(
+    ["-12.5", "96.0 ± 1.2", "65.7 %", "0.1 s", "1.548 bits", "–"].allSatisfy(HTMLPage.isNumber))
+  #expect(
+    !["#1", "after T0", "2 Pullover, 3 Dress", "", "1 & 2"].contains(where: HTMLPage.isNumber))
   #expect(html.contains("<title>a &lt; b</title>"))
   #expect(html.contains("<th>x&lt;y</th>") && html.contains("<td>1 &amp; 2</td>"))
 }
@@ -109,6 +113,10 @@ private func occurrences(of part: String, in text: String) -> Int {
   let html = try String(contentsOfFile: "\(out)/index.html", encoding: .utf8)
   #expect(figures(of: html).count == RunReport.overviewFigureCount)
   #expect(html.contains("<h1>Sweep: sweep</h1>"))
+  // Groups of runs that differ only in the seed, mean ± std over the two seeds.
+  #expect(
+    html.contains("<tr><td>spawn-and-freeze</td><td class=\"n\">2</td><td class=\"n\">0</td>"))
+  #expect(html.contains("<tr><td>shared</td><td class=\"n\">2</td>") && html.contains(" ± "))
   for record in report.sweepRecords {
     let page = "runs/\(record.runID)/index.html"
     #expect(html.contains("<a href=\"\(page)\">\(record.runID)</a>"), "\(page)")
