@@ -91,7 +91,8 @@ extension RunFigures {
       },
       caption: "Averages over the tasks seen; routing accuracy: the share of test samples "
         + "whose highest-weight expert holds their class")
-    page.figure(decompositions(), caption: "Gate decomposition per task")
+    // One map per row: three side by side shrink below reading size on a phone.
+    page.figure(decompositions(perRow: 1), caption: "Gate decomposition per task")
 
     page.heading("Experts and lifecycle events")
     page.table(
