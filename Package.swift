@@ -134,8 +134,10 @@ let package = Package(
       dependencies: ["Experiments", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(
       name: "SweepsTests", dependencies: ["Sweeps", "_TestSupport", "_ContinualTestSupport"]),
+    // CZlib: the test that opens a report in Chromium decodes its screenshots.
     .testTarget(
-      name: "ReportsTests", dependencies: ["Reports", "_TestSupport", "_ContinualTestSupport"]),
+      name: "ReportsTests",
+      dependencies: ["Reports", "CZlib", "_TestSupport", "_ContinualTestSupport"]),
     .testTarget(
       name: "ExpertStreamCLITests", dependencies: ["ExpertStreamCLI", "Reports", "_TestSupport"]),
   ],

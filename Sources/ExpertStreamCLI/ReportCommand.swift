@@ -1,20 +1,25 @@
 import Reports
 
-/// `expertstream report FILE_OR_DIR --out DIR`: SVG figures and a `summary.md` of one or
-/// more continual runs, from their checkpoints (``RunReport``).
+/// `expertstream report FILE_OR_DIR --out DIR`: SVG figures, a `summary.md` and an
+/// `index.html` of one or more continual runs or a sweep, from their checkpoints
+/// (``RunReport``).
 struct ReportCommand: Command {
   static let configuration = CommandConfiguration(
     name: "report",
-    summary: "Write SVG figures and a summary.md of continual runs from their checkpoints.",
+    summary:
+      "Write SVG figures, a summary.md and an HTML page (index.html) of continual runs or a "
+      + "sweep, from their checkpoints.",
     usage: ["report FILE_OR_DIR --out DIR"],
     options: [
       .option(
         "--out", "DIR",
-        "Where to write the figures and summary.md (created; existing figures are replaced)."),
+        "Where to write the figures, summary.md and index.html (created; existing files of "
+          + "the report are replaced)."),
       .flag("--quiet", "Print nothing but errors."),
     ],
     examples: [
-      "expertstream report checkpoints/split-fashion-mnist --out reports/split-fashion-mnist"
+      "expertstream report checkpoints/split-fashion-mnist --out reports/split-fashion-mnist",
+      "expertstream report checkpoints/sweeps/sweep-quick --out reports/sweep-quick",
     ],
     positionals: 1...1)
 
@@ -37,8 +42,8 @@ struct ReportCommand: Command {
     try report.write(to: output)
     if !quiet {
       console.print(
-        "report of \(report.runs.count) run(s) written to \(output)/summary.md "
-          + "(\(report.figureCount) SVG figures)")
+        "report of \(report.runs.count) run(s) written to \(output)/index.html and "
+          + "\(output)/summary.md (\(report.figureCount) SVG figures)")
     }
   }
 }

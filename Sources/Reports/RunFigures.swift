@@ -86,11 +86,11 @@ public struct RunFigures {
     return map.draw()
   }
 
-  /// p(expert | class) on the test set after each task, side by side (three per row).
+  /// p(expert | class) on the test set after each task, side by side (`perRow` per row).
   ///
   /// Experts spawned in the task are marked "new", frozen ones outlined and marked; classes
-  /// not seen yet are grey.
-  public func decompositions() -> SVGCanvas {
+  /// not seen yet are grey. One per row keeps each map readable on a phone's screen.
+  public func decompositions(perRow: Int = 3) -> SVGCanvas {
     let maps = summary.tasks.map { record -> SVGCanvas in
       let seen = Set(summary.taskClasses.prefix(record.task + 1).flatMap { $0 })
       let experts = record.decomposition.count
@@ -114,23 +114,42 @@ public struct RunFigures {
       }
       return map.draw()
     }
-    let perRow = 3
+    let perRow = max(perRow, 1)
     let cellWidth = maps.map(\.width).max() ?? 0
-    let cellHeight = maps.map(\.height).max() ?? 0
-    let rows = (maps.count + perRow - 1) / perRow
     let columns = min(maps.count, perRow)
-    var canvas = SVGCanvas(
-      width: max(cellWidth * Double(columns), 500), height: 60 + cellHeight * Double(rows))
-    canvas.text(
-      "Gate decomposition p(expert | class) on the test set: \(title)", x: canvas.width / 2,
-      y: 22, size: 15, anchor: .middle, bold: true)
-    canvas.text(
-      "new = spawned for this task; dashed outline = frozen while this task trained; "
-        + "grey = class not seen yet",
-      x: canvas.width / 2, y: 42, size: 11, anchor: .middle, color: "#555")
+    // Each row is as tall as its tallest map.
+    let rowHeights = stride(from: 0, to: maps.count, by: perRow).map { start in
+      maps[start..<min(start + perRow, maps.count)].map(\.height).max() ?? 0
+    }
+    let width = max(cellWidth * Double(columns), 500)
+    // A heading that does not fit the width takes a line per part.
+    func lines(_ parts: [String], size: Double) -> [String] {
+      let whole = parts.joined()
+      return SVGCanvas.textWidth(whole, size: size) + 20 <= width ? [whole] : parts
+    }
+    let titleLines = lines(
+      ["Gate decomposition p(expert | class) on the test set: ", title], size: 15)
+    let noteLines = lines(
+      [
+        "new = spawned for this task; ", "dashed outline = frozen while this task trained; ",
+        "grey = class not seen yet",
+      ], size: 11)
+    let noteTop = 22 + 20 * Double(titleLines.count)
+    let top = noteTop + 16 * Double(noteLines.count - 1) + 14
+    var canvas = SVGCanvas(width: width, height: top + 4 + rowHeights.reduce(0, +))
+    for (index, line) in titleLines.enumerated() {
+      canvas.text(
+        line, x: width / 2, y: 22 + 20 * Double(index), size: 15, anchor: .middle, bold: true)
+    }
+    for (index, line) in noteLines.enumerated() {
+      canvas.text(
+        line, x: width / 2, y: noteTop + 16 * Double(index), size: 11, anchor: .middle,
+        color: "#555")
+    }
     for (index, map) in maps.enumerated() {
+      let row = index / perRow
       canvas.place(
-        map, x: Double(index % perRow) * cellWidth, y: 56 + Double(index / perRow) * cellHeight)
+        map, x: Double(index % perRow) * cellWidth, y: top + rowHeights[..<row].reduce(0, +))
     }
     return canvas
   }

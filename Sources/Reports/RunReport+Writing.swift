@@ -4,7 +4,8 @@ import Foundation
 extension RunReport {
   // MARK: - Writing
 
-  /// Writes the figures and `summary.md` into `directory`, created with its parents.
+  /// Writes the figures, `summary.md` and the HTML pages (``htmlPages()``) into
+  /// `directory`, created with its parents.
   ///
   /// The report is staged beside `directory` and moved into place, so a failure leaves no
   /// half-written report. Files of an existing `directory` that the report writes are
@@ -35,6 +36,9 @@ extension RunReport {
       }
       try Data(markdown.joined(separator: "\n").utf8).write(
         to: staging.appendingPathComponent("summary.md"))
+      for page in htmlPages() {
+        try Data(page.html.utf8).write(to: staging.appendingPathComponent(page.path))
+      }
       if fileManager.fileExists(atPath: target.path) {
         try Self.replaceFiles(at: target, with: staging)
       } else {

@@ -90,9 +90,16 @@ public struct SVGCanvas {
 
   /// The SVG document: white background, a sans-serif font, every element in order.
   public func render() -> String {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + renderElement()
+  }
+
+  /// The `<svg>` element of ``render()`` without the XML declaration, to place inline in an
+  /// HTML page.
+  ///
+  /// The element uses no ids, so any number of them can share a page.
+  public func renderElement() -> String {
     let header =
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      + "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"\(format(width))\" height=\"\(format(height))\" viewBox=\"0 0 \(format(width)) \(format(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"\(format(width))\" height=\"\(format(height))\" viewBox=\"0 0 \(format(width)) \(format(height))\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n"
     let background = "<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
     return header + background + elements.joined(separator: "\n") + "\n</svg>\n"
   }

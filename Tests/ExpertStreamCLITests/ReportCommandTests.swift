@@ -33,7 +33,7 @@ func reportWritesWellFormedFiguresAndASummary() throws {
   #expect(
     files == [
       "accuracy-class-il.svg", "accuracy-curves.svg", "accuracy-task-il.svg",
-      "decomposition.svg", "expert-usage.svg", "loss.svg", "summary.md",
+      "decomposition.svg", "expert-usage.svg", "index.html", "loss.svg", "summary.md",
     ])
   for file in files where file.hasSuffix(".svg") {
     let document = try String(contentsOfFile: "\(out)/\(file)", encoding: .utf8)
@@ -65,7 +65,11 @@ func reportWritesWellFormedFiguresAndASummary() throws {
   #expect(runTool(["report", several, "--out", both]).status == 0)
   for run in ["fine-tune/seed_0", "spawn-and-freeze/seed_0"] {
     #expect(FileManager.default.fileExists(atPath: "\(both)/\(run)/decomposition.svg"), "\(run)")
+    #expect(FileManager.default.fileExists(atPath: "\(both)/\(run)/index.html"), "\(run)")
   }
+  // An overview page links to each run's page.
+  let overview = try String(contentsOfFile: "\(both)/index.html", encoding: .utf8)
+  #expect(overview.contains("<a href=\"fine-tune/seed_0/index.html\">fine-tune/seed_0</a>"))
 }
 
 @Test func reportRejectsMissingInputAndLeavesNothingBehind() throws {

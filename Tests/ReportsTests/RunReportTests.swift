@@ -32,7 +32,7 @@ private func tinyRun(in directory: String, policy: PolicyName = .spawnAndFreeze)
   #expect(
     files == [
       "accuracy-class-il.svg", "accuracy-curves.svg", "accuracy-task-il.svg",
-      "decomposition.svg", "expert-usage.svg", "loss.svg", "summary.md",
+      "decomposition.svg", "expert-usage.svg", "index.html", "loss.svg", "summary.md",
     ])
   for file in files where file.hasSuffix(".svg") {
     let document = try String(contentsOfFile: "\(out)/\(file)", encoding: .utf8)
