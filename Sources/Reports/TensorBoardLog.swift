@@ -18,7 +18,8 @@ import Sweeps
 ///   `routing_accuracy` (mixture policies only), `routing_forgetting`,
 ///   `expert_usage/expert_<e>`, `usage_entropy_bits`, `class_entropy_bits`, and the image
 ///   `decomposition`: p(expert | class), experts down and classes across, darker for more;
-/// - at step 0, the text `scenario` (the resolved scenario as JSON) and `scenario_hash`.
+/// - at step 0, the text `scenario` (the resolved scenario as JSON, without the
+///   `checkpoint` section: what ``Continual/Scenario/hash`` covers) and `scenario_hash`.
 ///
 /// Scalars are stored as `Float`, as TensorBoard keeps them. A resumed run writes a new
 /// event file beside the first; the rows of the tasks finished before are read from the
@@ -38,7 +39,11 @@ public final class TensorBoardRunLog {
   public init(directory: String, scenario: Scenario) throws {
     file = try TensorBoardEventFile(directory: directory)
     self.scenario = scenario
-    let json = try JSONOutput.data(scenario.resolvedObject, pretty: true)
+    // What the hash covers: where files go is no part of the run (and a sweep's runs
+    // checkpoint elsewhere than their scenario says).
+    var object = scenario.resolvedObject
+    object["checkpoint"] = nil
+    let json = try JSONOutput.data(object, pretty: true)
     // Indented four spaces: a code block in the text dashboard's markdown.
     let block = String(decoding: json, as: UTF8.self).split(separator: "\n")
       .map { "    " + $0 }.joined(separator: "\n")
