@@ -105,3 +105,29 @@ func aSweepsTensorBoardLogsHoldTheNumbersOfItsResults() throws {
   // Per run: 3 losses, 2 × (6 accuracies, 3 averages, 3 BWT), 3 × 4 routing values, usage.
   #expect(compared >= 4 * 40)
 }
+
+@Test(.enabled(if: hasFashionMNIST, "needs Debian's dataset-fashion-mnist"))
+func runLogsEveryPolicyAndSeedInItsOwnDirectory() throws {
+  let directory = try TemporaryDirectory()
+  func eventFiles(_ path: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
+      $0.hasPrefix("events.out.tfevents.")
+    }
+  }
+  let flag = runTool([
+    "run", quickScenario, "--policy", "spawn-and-freeze,fine-tune", "--quiet",
+    "--set", "checkpoint.directory=\(directory.path("flag-checkpoints"))",
+    "--log-dir", directory.path("flag"),
+  ])
+  #expect(flag.status == 0, "\(flag.error)")
+  #expect(eventFiles(directory.path("flag/spawn-and-freeze/seed_0")).count == 1)
+  #expect(eventFiles(directory.path("flag/fine-tune/seed_0")).count == 1)
+  // The scenario's field, when no --log-dir is given.
+  let field = runTool([
+    "run", quickScenario, "--quiet",
+    "--set", "checkpoint.directory=\(directory.path("field-checkpoints"))",
+    "--set", "checkpoint.log_dir=\(directory.path("field"))",
+  ])
+  #expect(field.status == 0, "\(field.error)")
+  #expect(eventFiles(directory.path("field/spawn-and-freeze/seed_0")).count == 1)
+}
