@@ -86,7 +86,7 @@ let package = Package(
     // SVG figures (heat-maps, line and bar charts), the report of continual runs from their
     // checkpoints and of sweeps from their summary, checkpoint summaries as text and JSON,
     // markdown notebooks' checks.
-    .target(name: "Reports", dependencies: ["Sweeps"]),
+    .target(name: "Reports", dependencies: ["Sweeps", "CZlib"]),
     .target(
       name: "ExpertStream",
       dependencies: [

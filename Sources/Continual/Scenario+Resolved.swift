@@ -70,6 +70,10 @@ extension Scenario {
       "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
         as [String: Any],
     ]
+    if let logDirectory = checkpoint.logDirectory {
+      object["checkpoint"] = (object["checkpoint"] as? [String: Any] ?? [:]).merging(
+        ["log_dir": logDirectory]) { $1 }
+    }
     if dataset.evaluateOn != .test {
       object["dataset"] = (object["dataset"] as? [String: Any] ?? [:]).merging(
         ["evaluate_on": dataset.evaluateOn.rawValue]) { $1 }

@@ -292,6 +292,7 @@ extension Scenario.CheckpointSettings: Decodable {
   enum CodingKeys: String, CodingKey, CaseIterable {
     case directory
     case everyTask = "every_task"
+    case logDirectory = "log_dir"
   }
 
   /// The `checkpoint` section, with defaults for absent fields.
@@ -317,6 +318,13 @@ extension Scenario.CheckpointSettings: Decodable {
       }
     }
     if let field = try fields.field(.everyTask) { everyTask = try field.bool() }
+    if let field = try fields.field(.logDirectory) {
+      let path = try field.string()
+      guard !path.isEmpty, !path.contains("\0") else {
+        throw field.error("an empty path is no directory: give one, or leave the field out")
+      }
+      logDirectory = path
+    }
   }
 }
 

@@ -151,6 +151,9 @@ public struct Scenario: Sendable, Equatable {
     public var directory = "checkpoints"
     /// Whether every task writes `task_NNN.h5` (else only `latest.h5`).
     public var everyTask = true
+    /// Where the command line's `run` writes TensorBoard event files (`log_dir`), one
+    /// directory per policy and seed; `nil` for none. `--log-dir` overrides it.
+    public var logDirectory: String? = nil
   }
 
   /// The paper's method comparison (`mode: paper`).

@@ -2,6 +2,7 @@ import Continual
 import Datasets
 import Experiments
 import Foundation
+import Reports
 
 extension RunCommand {
   func runContinual(_ scenario: Scenario, _ console: Console) throws {
@@ -14,11 +15,13 @@ extension RunCommand {
       throw UsageError(
         "--resume continues one run", hint: "give at most one --policy and no --seeds")
     }
+    let tensorBoard = TensorBoardLog(directory: logDirectory)
     var tasksDone = 0
     let results = try comparison.run(
       from: !resume ? .firstTask : resumeFile.map { .checkpoint($0) } ?? .newestCheckpoint,
       metricsFile: metricsPath
     ) { event in
+      try tensorBoard.record(event)
       switch event {
       case .started(let run):
         tasksDone = 0

@@ -12,7 +12,7 @@ struct RunCommand: Command {
     name: "run",
     summary: "Train a scenario and print its metrics table.",
     usage: [
-      "run SCENARIO [--method NAME]... [--policy NAME]... [--seeds N] [--metrics-json FILE] "
+      "run SCENARIO [--method NAME]... [--policy NAME]... [--seeds N] [--metrics-json FILE] [--log-dir DIR] "
         + "[--set KEY=VALUE]... [--data-dir DIR] [--threads T] [--numerics MODE] [--quiet] [--log-format text|json]",
       "run SCENARIO --resume [FILE]",
     ],
@@ -32,6 +32,10 @@ struct RunCommand: Command {
         "Seeds per method or policy: training.seed + 0..<N (default: paper.seeds for paper scenarios, 1 otherwise)."
       ),
       .option("--metrics-json", "FILE", "Also write every run's metrics as JSON."),
+      .option(
+        "--log-dir", "DIR",
+        "Continual scenarios: also write TensorBoard event files as the runs train, in "
+          + "DIR/<policy>/seed_<seed> (default: the scenario's checkpoint.log_dir, if any)."),
       .option(
         "--set", "KEY=VALUE", "Override a scenario field, e.g. training.epochs=2.", repeatable: true
       ),
@@ -62,6 +66,7 @@ struct RunCommand: Command {
   let policies: [PolicyName]?
   let seeds: Int?
   let metricsPath: String?
+  let logDirectory: String?
   let overrides: [String]
   let dataDirectory: String?
   let threads: Int?
@@ -83,6 +88,7 @@ struct RunCommand: Command {
       .map { PolicyName(rawValue: $0) }
     seeds = try arguments.integer("--seeds", in: 1...1000)
     metricsPath = arguments.value("--metrics-json")
+    logDirectory = arguments.value("--log-dir")
     overrides = arguments.allValues("--set")
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
@@ -117,9 +123,10 @@ struct RunCommand: Command {
     if let threads { Compute.threads = threads }
     let scenario = try Scenario.load(path, overrides: overrides)
     let isPaper = scenario.mode == .paper
-    if isPaper, policies != nil || resume {
+    if isPaper, policies != nil || resume || logDirectory != nil {
+      let option = policies != nil ? "--policy" : resume ? "--resume" : "--log-dir"
       throw UsageError(
-        "\(path) is a paper scenario (mode: paper): \(policies != nil ? "--policy" : "--resume") "
+        "\(path) is a paper scenario (mode: paper): \(option) "
           + "applies to continual scenarios only",
         hint: "choose methods with --method, or run a continual scenario")
     }

@@ -14,11 +14,15 @@ struct SweepCommand: Command {
     summary: "Run a grid of seeds × methods or policies × scenario fields (in one process, "
       + "or over the ranks of mpirun/srun); resumable.",
     usage: [
-      "sweep FILE [--out DIR] [--dry-run] [--data-dir DIR] [--threads T] [--numerics MODE] [--quiet]",
+      "sweep FILE [--out DIR] [--log-dir DIR] [--dry-run] [--data-dir DIR] [--threads T] [--numerics MODE] [--quiet]",
       "mpirun -np N expertstream sweep FILE [--out DIR]",
     ],
     options: [
       .option("--out", "DIR", "Output directory (default: checkpoints/sweeps/<sweep name>)."),
+      .option(
+        "--log-dir", "DIR",
+        "Also write TensorBoard event files as the continual runs train, in DIR/<run id> "
+          + "(default: the scenario's checkpoint.log_dir, if any)."),
       .flag("--dry-run", "Validate the file and list the runs and their ids; run nothing."),
       .option(
         "--data-dir", "DIR",
@@ -37,6 +41,7 @@ struct SweepCommand: Command {
 
   let path: String
   let output: String?
+  let logDirectory: String?
   let dryRun: Bool
   let dataDirectory: String?
   let threads: Int?
@@ -45,6 +50,7 @@ struct SweepCommand: Command {
   init(_ arguments: ParsedArguments) throws {
     path = arguments.positionals[0]
     output = arguments.value("--out")
+    logDirectory = arguments.value("--log-dir")
     dryRun = arguments.flag("--dry-run")
     dataDirectory = arguments.value("--data-dir")
     threads = try arguments.integer("--threads", in: 1...1024)
@@ -73,7 +79,13 @@ struct SweepCommand: Command {
     let started = Date()
     let prefix = group.size > 1 ? "[rank \(group.rank)] " : ""
     let total = plan.runs.count
+    let tensorBoard = TensorBoardLog(directory: logDirectory)
     let summary = try runner.run { event in
+      do {
+        try tensorBoard.record(event)
+      } catch {
+        console.printError("\(prefix)error: the TensorBoard log stops: \(error)")
+      }
       switch event {
       case .started(let runs, let finished, let processes):
         console.print(

@@ -25,6 +25,9 @@ public final class SweepRunner {
     case runStarted(SweepRun)
     /// Something a run reports on the side: a note, or where it resumed from.
     case note(String)
+    /// What a continual run's experiment reports as it trains (every event, notes and
+    /// resumes included).
+    case experiment(SweepRun, ContinualExperiment.Event)
     /// This process ended `run` with `record`.
     case runEnded(SweepRun, SweepRecord)
     /// Rank 0 stored a record: `done` of `total` runs are finished, after `elapsed` seconds
@@ -196,6 +199,7 @@ public final class SweepRunner {
           scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test),
           checkpointDirectory: directory, toolVersion: toolVersion)
         let result = try experiment.resume { event in
+          events(.experiment(run, event))
           if case .note(let text) = event { events(.note("\(run.id): \(text)")) }
           if case .resumed(let file, let done, let of) = event {
             events(.note("resuming \(run.id) from \(file): \(done) of \(of) tasks done"))

@@ -98,3 +98,20 @@ private func errorText(_ json: String, overrides: [String] = []) -> String {
   #expect(decoded == (try parse(json)))
   #expect(decoded.hash == (try parse(json)).hash)
 }
+
+@Test func theLogDirectoryIsACheckpointFieldOutsideTheHash() throws {
+  #expect(
+    errorText(#"{"checkpoint": {"log": "x"}}"#)
+      == "test.json: checkpoint.log: unknown key 'log'; allowed: directory, every_task, log_dir")
+  #expect(
+    errorText(#"{"checkpoint": {"log_dir": ""}}"#)
+      == "test.json: checkpoint.log_dir: an empty path is no directory: give one, or leave the "
+      + "field out")
+  let logged = try parse(#"{"checkpoint": {"log_dir": "runs/tb"}}"#)
+  #expect(logged.checkpoint.logDirectory == "runs/tb")
+  #expect(try parse("{}").checkpoint.logDirectory == nil)
+  // Where files go does not change a run; scenarios without the field keep their JSON.
+  #expect(logged.hash == (try parse("{}").hash))
+  #expect(try parse(#"{}"#, overrides: ["checkpoint.log_dir=\"a\""]).checkpoint.logDirectory == "a")
+  #expect(!String(decoding: try parse("{}").canonicalJSON, as: UTF8.self).contains("log_dir"))
+}

@@ -22,6 +22,21 @@ let hasH5py: Bool = {
   return process.terminationStatus == 0
 }()
 
+/// Whether `python3` can import the `tensorboard` package (and Pillow, which it needs).
+let hasTensorBoard: Bool = {
+  guard
+    let process = try? Process.run(
+      URL(fileURLWithPath: "/usr/bin/env"),
+      arguments: ["python3", "-c", "import tensorboard, PIL"])
+  else { return false }
+  process.waitUntilExit()
+  return process.terminationStatus == 0
+}()
+
+/// Whether this is CI (`CI=true`), which installs every Python package tests use: a test
+/// needing a missing one fails there instead of being skipped.
+let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
 /// The `expertstream` executable SwiftPM built beside this test bundle, if any.
 let executable: String? = {
   let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -59,6 +59,9 @@ private let tasks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         + "scenarios only"))
   let resume = runTool(["run", paper, "--resume"])
   #expect(resume.status == 2 && resume.error.contains("--resume applies to continual"))
+  let logDirectory = runTool(["run", paper, "--log-dir", "/tmp/unused"])
+  #expect(
+    logDirectory.status == 2 && logDirectory.error.contains("--log-dir applies to continual"))
   let method = runTool(["run", quickScenario, "--method", "original"])
   #expect(method.status == 2)
   #expect(
