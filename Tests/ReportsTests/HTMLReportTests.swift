@@ -163,7 +163,7 @@ func chromiumRendersEveryFigureOfARunAndASweepWithoutConsoleErrors() throws {
     let screenshot = directory.path("page.png")
     let shown = try chromium.load(page, width: 1200, height: 3000, screenshot: screenshot)
     #expect(shown.consoleMessages == [], "\(page)")
-    let image = try PNGImage(contentsOf: screenshot)
+    let image = try DecodedPNG(contentsOf: screenshot)
     #expect(image.width == 1200 && image.height == 3000)
     #expect(image.inkShare(x: 0, y: 0, width: 1200, height: 3000) > 0.02, "\(page) is blank")
 
@@ -188,7 +188,7 @@ func chromiumRendersEveryFigureOfARunAndASweepWithoutConsoleErrors() throws {
     _ = try chromium.load(
       sheet, width: 2 * (cellWidth + gap) + gap, height: rows * (cellHeight + gap) + gap,
       screenshot: sheetShot)
-    let sheetImage = try PNGImage(contentsOf: sheetShot)
+    let sheetImage = try DecodedPNG(contentsOf: sheetShot)
     for index in inline.indices {
       let ink = sheetImage.inkShare(
         x: gap + index % 2 * (cellWidth + gap), y: gap + index / 2 * (cellHeight + gap),

@@ -89,7 +89,7 @@ struct ChromiumError: Error, CustomStringConvertible {
 
 /// An 8-bit RGB or RGBA PNG without interlacing, as Chromium's screenshots are, decoded to
 /// pixels: enough PNG for tests to look at a screenshot.
-struct PNGImage {
+struct DecodedPNG {
   /// The width in pixels.
   var width: Int
   /// The height in pixels.
