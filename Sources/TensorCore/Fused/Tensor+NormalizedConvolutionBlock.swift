@@ -1,79 +1,3 @@
-// MARK: - Convolution, ReLU and 2×2 pooling, one plane at a time
-
-extension Tensor {
-  /// Convolves this batch with a row kernel and pools each plane while it is in cache,
-  /// normalising plane (n, oc) with channel oc's statistics and affine parameters when
-  /// `normalization` is given (else as is); the pooled planes and their winners.
-  fileprivate func convolvedAndPooled(
-    kernel: RowConvolution, pooling: SpanPooling, weight: Tensor, bias: Tensor?,
-    normalization: (
-      means: [Float], inverseDeviations: [Float], gammas: [Float], betas: [Float]
-    )?
-  ) throws -> (TensorStorage, Int32Storage) {
-    let (outChannels, pooledPlane) = (kernel.outChannels, pooling.pooledPlane)
-    let planes = kernel.geometry.batch * outChannels
-    let out = TensorStorage(uninitializedCount: planes * pooledPlane)
-    let winners = Int32Storage(count: planes * pooledPlane)
-    let targets = UnsafeSendable((out.pointer, winners.pointer))
-    try kernel.forEachOutputSpan(
-      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
-    ) { n, oc, full in
-      let offset = (n * outChannels + oc) * pooledPlane
-      pooling.pool(
-        full, mean: normalization?.means[oc] ?? 0,
-        inverseDeviation: normalization?.inverseDeviations[oc] ?? 1,
-        gamma: normalization?.gammas[oc] ?? 1, beta: normalization?.betas[oc] ?? 0,
-        into: targets.value.0 + offset, winners: targets.value.1 + offset)
-    }
-    return (out, winners)
-  }
-
-  /// ``convolutionReLUMaxPool(weight:bias:stride:padding:poolSize:poolStride:)`` for a row
-  /// kernel and 2×2 pooling: each convolved plane is pooled while it is in cache, and the
-  /// backward pass rebuilds each plane's gradient (the upstream gradient at the winners,
-  /// 0 elsewhere) in cache for the convolution's own gradient loops.
-  func rowConvolutionReLUMaxPool(
-    geometry g: WindowGeometry, weight: Tensor, bias: Tensor?
-  ) throws -> Tensor {
-    let outChannels = weight.shape[0]
-    let kernel = RowConvolution(geometry: g, outChannels: outChannels)
-    let pooling = SpanPooling(
-      convolvedHeight: g.outputHeight, convolvedWidth: g.outputWidth,
-      paddedWidth: kernel.paddedWidth)
-    let pooledPlane = pooling.pooledPlane
-    let (out, winners) = try convolvedAndPooled(
-      kernel: kernel, pooling: pooling, weight: weight, bias: bias, normalization: nil)
-    let input = self
-    let inputs = [self, weight] + (bias.map { [$0] } ?? [])
-    let outShape = [g.batch, outChannels, pooling.pooledHeight, pooling.pooledWidth]
-    return Tensor.result(outShape, out, inputs: inputs, name: "convolutionReLUMaxPool") {
-      gradient in
-      let gradInput = input.requiresGrad ? Tensor.zerosUnchecked(input.shape) : nil
-      let gradWeight = weight.requiresGrad ? Tensor.zerosUnchecked(weight.shape) : nil
-      let gradBias = (bias?.requiresGrad ?? false) ? Tensor.zerosUnchecked([outChannels]) : nil
-      let sources = UnsafeSendable((gradient.storage.pointer, winners.pointer))
-      let span = kernel.span
-      try kernel.backward(
-        input: input.storage.pointer, weight: weight.storage.pointer,
-        inputGradient: gradInput?.storage.pointer, weightGradient: gradWeight?.storage.pointer,
-        biasGradient: gradBias?.storage.pointer
-      ) { n, oc, full in
-        let offset = (n * outChannels + oc) * pooledPlane
-        let (upstream, winners) = (sources.value.0 + offset, sources.value.1 + offset)
-        full.update(repeating: 0, count: span)
-        // Winners sit at distinct positions; a stopped one writes its 0 (no branch).
-        for k in 0..<pooledPlane {
-          let winner = winners[k]
-          full[Int(winner >= 0 ? winner : ~winner)] = winner >= 0 ? upstream[k] : 0
-        }
-      }
-      return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
-    }
-  }
-}
-
-// MARK: - Convolution, batch normalisation, ReLU and pooling
-
 extension Tensor {
   /// Convolution, batch normalisation, ReLU and max pooling as one op: the same function as
   /// `conv2d(…).batchNorm(…).relu().maxPool2d(…)`, with the same gradient.
@@ -146,9 +70,9 @@ extension Tensor {
       }
       if !recordsGraph {
         // No gradient: each plane is pooled while it is in cache and none is kept.
-        let (out, _) = try convolvedAndPooled(
-          kernel: kernel, pooling: pooling, weight: weight, bias: bias,
-          normalization: (means, inverseDeviations, gammas, betas))
+        let (out, _) = try kernel.convolveAndPool(
+          input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
+          pooling: pooling, normalization: (means, inverseDeviations, gammas, betas))
         return Tensor(shape: outShape, storage: out)
       }
     }
