@@ -47,11 +47,9 @@ extension Tensor {
         .relu().maxPool2d(kernelSize: poolSize, stride: poolStride)
     }
     let kernel = RowConvolution(geometry: g, outChannels: outChannels)
-    let (span, planes) = (kernel.span, g.batch * outChannels)
     let pooling = SpanPooling(
       convolvedHeight: g.outputHeight, convolvedWidth: g.outputWidth,
       paddedWidth: kernel.paddedWidth)
-    let pooledPlane = pooling.pooledPlane
     let gammas = (0..<outChannels).map { normalizationWeight?.storage.pointer[$0] ?? 1 }
     let betas = (0..<outChannels).map { normalizationBias?.storage.pointer[$0] ?? 0 }
     let outShape = [g.batch, outChannels, pooling.pooledHeight, pooling.pooledWidth]
@@ -77,44 +75,15 @@ extension Tensor {
       }
     }
 
-    // The convolution, kept as full-width planes, with (in training) each plane's mean and
-    // sum of squared deviations from it.
-    let convolved = TensorStorage(uninitializedCount: planes * span)
-    var planeMeans = [Double](repeating: 0, count: planes)
-    var planeSquares = [Double](repeating: 0, count: planes)
-    let planeCount = Float(g.outputPlane)
-    try planeMeans.withUnsafeMutableBufferPointer { means in
-      try planeSquares.withUnsafeMutableBufferPointer { squares in
-        let targets = UnsafeSendable((convolved.pointer, means.baseAddress!, squares.baseAddress!))
-        try kernel.forEachOutputSpan(
-          input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer
-        ) { n, oc, full in
-          let plane = n * outChannels + oc
-          let stored = targets.value.0 + plane * span
-          stored.update(from: full, count: span)
-          guard training else { return }
-          pooling.fillScratchColumns(stored, span: span, with: 0)
-          let mean = VectorKernels.sum(stored, span) / planeCount
-          pooling.fillScratchColumns(stored, span: span, with: mean)
-          targets.value.1[plane] = Double(mean)
-          targets.value.2[plane] = Double(VectorKernels.sumOfSquaredDeviations(stored, mean, span))
-        }
-      }
-    }
-
-    // The batch's statistics: the planes' moments combined in plane order.
+    // The convolution, kept as full-width planes; in training the batch's statistics from
+    // its planes' moments.
+    let block = NormalizedSpanPooling(kernel: kernel, pooling: pooling)
+    let (convolved, planeMeans, planeSquares) = try block.convolve(
+      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
+      measuring: training)
     if training {
-      for c in 0..<outChannels {
-        var (count, mean, squares) = (0.0, 0.0, 0.0)
-        for n in 0..<g.batch {
-          let plane = n * outChannels + c
-          let added = Double(g.outputPlane)
-          let delta = planeMeans[plane] - mean
-          let total = count + added
-          mean += delta * added / total
-          squares += planeSquares[plane] + delta * delta * count * added / total
-          count = total
-        }
+      let moments = block.batchMoments(planeMeans: planeMeans, planeSquares: planeSquares)
+      for (c, (mean, squares, count)) in moments.enumerated() {
         means[c] = Float(mean)
         inverseDeviations[c] = Float(1 / (squares / count + Double(epsilon)).squareRoot())
         Tensor.updateRunningStatistics(
@@ -122,55 +91,17 @@ extension Tensor {
           unbiasedVariance: Float(squares / (count - 1)), momentum: momentum)
       }
     }
-
-    // Normalise, pool and rectify.
-    let out = TensorStorage(uninitializedCount: planes * pooledPlane)
-    let winners = Int32Storage(count: planes * pooledPlane)
-    let pointers = UnsafeSendable((convolved.pointer, out.pointer, winners.pointer))
-    Compute.parallelRanges(planes, minimumChunk: 16) { range in
-      let (convolved, output, winners) = pointers.value
-      for plane in range {
-        let c = plane % outChannels
-        pooling.pool(
-          convolved + plane * span, mean: means[c], inverseDeviation: inverseDeviations[c],
-          gamma: gammas[c], beta: betas[c], into: output + plane * pooledPlane,
-          winners: winners + plane * pooledPlane)
-      }
-    }
+    let (out, winners) = block.normalizeAndPool(
+      convolved.pointer, means: means, inverseDeviations: inverseDeviations, gammas: gammas,
+      betas: betas)
 
     let input = self
     return Tensor.result(
       outShape, out, inputs: [self] + parameters, name: "convolutionBatchNormReLUMaxPool"
     ) { gradient in
-      // Σ dy and Σ dy·x̂ per channel, from the winners alone (dy is 0 elsewhere).
-      let sources = UnsafeSendable((gradient.storage.pointer, winners.pointer, convolved.pointer))
-      let planeSums = Tensor.perPlane(planes) { plane in
-        let (upstream, winners) = (sources.value.0, sources.value.1)
-        var total: Float = 0
-        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-          total += winners[k] >= 0 ? upstream[k] : 0
-        }
-        return Double(total)
-      }
-      let planeProducts = Tensor.perPlane(planes) { plane in
-        let (upstream, winners, convolved) = sources.value
-        let c = plane % outChannels
-        let (mean, inverse) = (means[c], inverseDeviations[c])
-        let values = convolved + plane * span
-        var total: Float = 0
-        for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-          let winner = winners[k]
-          let xhat = (values[Int(winner >= 0 ? winner : ~winner)] - mean) * inverse
-          total += winner >= 0 ? upstream[k] * xhat : 0
-        }
-        return Double(total)
-      }
-      var sumDy = [Double](repeating: 0, count: outChannels)
-      var sumDyXhat = [Double](repeating: 0, count: outChannels)
-      for plane in 0..<planes {
-        sumDy[plane % outChannels] += planeSums[plane]
-        sumDyXhat[plane % outChannels] += planeProducts[plane]
-      }
+      let (sumDy, sumDyXhat) = block.channelSums(
+        upstream: gradient.storage.pointer, winners: winners.pointer,
+        convolved: convolved.pointer, means: means, inverseDeviations: inverseDeviations)
       let count = Double(g.batch * g.outputPlane)
       let shifts = sumDy.map { training ? Float($0 / count) : 0 }
       let slopes = sumDyXhat.map { training ? Float($0 / count) : 0 }
@@ -180,24 +111,14 @@ extension Tensor {
       let gradWeight = weight.requiresGrad ? Tensor.zerosUnchecked(weight.shape) : nil
       let gradBias = (bias?.requiresGrad ?? false) ? Tensor.zerosUnchecked([outChannels]) : nil
       if input.requiresGrad || weight.requiresGrad || gradBias != nil {
-        // dx = γ/σ·(dy − mean dy − x̂·mean(dy·x̂)) at every convolved position.
-        try kernel.backward(
+        try block.backward(
           input: input.storage.pointer, weight: weight.storage.pointer,
-          inputGradient: gradInput?.storage.pointer, weightGradient: gradWeight?.storage.pointer,
-          biasGradient: gradBias?.storage.pointer
-        ) { n, oc, full in
-          let plane = n * outChannels + oc
-          let (upstream, winners, convolved) = sources.value
-          let values = convolved + plane * span
-          let (mean, inverse, scale) = (means[oc], inverseDeviations[oc], scales[oc])
-          let (shift, slope) = (shifts[oc], slopes[oc])
-          for i in 0..<span { full[i] = scale * (-shift - ((values[i] - mean) * inverse) * slope) }
-          pooling.fillScratchColumns(full, span: span, with: 0)
-          for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-            let winner = winners[k]
-            full[Int(winner >= 0 ? winner : ~winner)] += winner >= 0 ? scale * upstream[k] : 0
-          }
-        }
+          upstream: gradient.storage.pointer, winners: winners.pointer,
+          convolved: convolved.pointer, means: means, inverseDeviations: inverseDeviations,
+          scales: scales, shifts: shifts, slopes: slopes,
+          into: ConvolutionGradients(
+            input: gradInput?.storage.pointer, weight: gradWeight?.storage.pointer,
+            bias: gradBias?.storage.pointer))
       }
       return [gradInput, gradWeight] + (bias == nil ? [] : [gradBias])
         + (try Tensor.normalizationParameterGradients(
