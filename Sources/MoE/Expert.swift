@@ -114,14 +114,13 @@ extension FeatureExpert {
         "a convolutional expert takes [C, H, W] samples with H, W ≥ 4, not \(inputShape)")
     }
     let pooled = ((inputShape[1] - 2) / 2) * ((inputShape[2] - 2) / 2)
-    let convolution: [any UnaryLayer] = [
+    let convolution = try ConvBlock(
       try Conv2D(inputShape[0], channels, kernelSize: 3, using: &generator),
-      try BatchNorm2D(channels), ReLU(), MaxPool2D(kernelSize: 2),
-    ]
+      batchNorm: try BatchNorm2D(channels), pool: MaxPool2D(kernelSize: 2))
     let dense = try perceptronTrunk(
       inputCount: channels * pooled, widths: hiddenWidths, rectifyLast: false, using: &generator)
     return FeatureExpert(
-      features: Sequential(convolution + dense.layers),
+      features: Sequential([convolution] + dense.layers),
       output: try Linear(hiddenWidths.last ?? 1, classCount, using: &generator),
       rectifiesHidden: true)
   }

@@ -32,7 +32,8 @@ public enum PaperArchitecture: String, CaseIterable, Sendable {
     switch self {
     case .mnist:
       let features = Sequential(
-        try Conv2D(1, 1, kernelSize: 3, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
+        try ConvBlock(
+          try Conv2D(1, 1, kernelSize: 3, using: &generator), pool: MaxPool2D(kernelSize: 2)),
         Flatten(), try Linear(169, 5, using: &generator), ReLU(),
         try Linear(5, 32, using: &generator), ReLU())
       return FeatureExpert(
@@ -40,7 +41,8 @@ public enum PaperArchitecture: String, CaseIterable, Sendable {
         rectifiesHidden: false)
     case .fashionMNIST:
       let features = Sequential(
-        try Conv2D(1, 1, kernelSize: 3, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
+        try ConvBlock(
+          try Conv2D(1, 1, kernelSize: 3, using: &generator), pool: MaxPool2D(kernelSize: 2)),
         Flatten(), try Linear(169, 64, using: &generator), ReLU(),
         try Linear(64, 32, using: &generator))
       return FeatureExpert(
@@ -59,14 +61,17 @@ public enum PaperArchitecture: String, CaseIterable, Sendable {
     switch self {
     case .mnist:
       return Sequential(
-        try Conv2D(1, 1, kernelSize: 3, using: &generator), ReLU(), MaxPool2D(kernelSize: 2),
+        try ConvBlock(
+          try Conv2D(1, 1, kernelSize: 3, using: &generator), pool: MaxPool2D(kernelSize: 2)),
         Flatten(), try Linear(169, 128, using: &generator), ReLU(),
         try Linear(128, 32, using: &generator))
     case .fashionMNIST:
       return Sequential(
-        try Conv2D(1, 8, kernelSize: 3, using: &generator), try BatchNorm2D(8), ReLU(),
-        MaxPool2D(kernelSize: 2), Flatten(), try Linear(8 * 169, 512, using: &generator),
-        ReLU(), try Linear(512, 32, using: &generator), ReLU())
+        try ConvBlock(
+          try Conv2D(1, 8, kernelSize: 3, using: &generator), batchNorm: try BatchNorm2D(8),
+          pool: MaxPool2D(kernelSize: 2)),
+        Flatten(), try Linear(8 * 169, 512, using: &generator), ReLU(),
+        try Linear(512, 32, using: &generator), ReLU())
     case .cifar100:
       return try Self.cifarTrunk(baseFilters: 64, dense: 1024, using: &generator)
     }
@@ -82,11 +87,12 @@ public enum PaperArchitecture: String, CaseIterable, Sendable {
     for stage in 0..<4 {
       let filters = f << stage
       let normalised = stage % 2 == 1
+      let convolution = try Conv2D(
+        channels, filters, kernelSize: 3, padding: 1, bias: !normalised, using: &generator)
       layers.append(
-        try Conv2D(
-          channels, filters, kernelSize: 3, padding: 1, bias: !normalised, using: &generator))
-      if normalised { layers.append(try BatchNorm2D(filters)) }
-      layers += [ReLU(), MaxPool2D(kernelSize: 2)]
+        try ConvBlock(
+          convolution, batchNorm: normalised ? BatchNorm2D(filters) : nil,
+          pool: MaxPool2D(kernelSize: 2)))
       channels = filters
     }
     layers += [

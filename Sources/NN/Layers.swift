@@ -34,14 +34,25 @@ public final class Flatten: Module, UnaryLayer {
   }
 }
 
-/// Layers applied one after another; keys are `layers.0.…`, `layers.1.…`.
+/// Layers applied one after another, each as given: a ``ConvBlock`` runs its fused op.
+///
+/// Keys number the layers, a ``ConvBlock`` counted as the separate layers of its
+/// ``ConvBlock/layers``: `Sequential(try ConvBlock(convolution, batchNorm: norm, pool: pool),
+/// Flatten(), linear)` has the keys `layers.0.…` (the convolution), `layers.1.…` (the batch
+/// normalisation) and `layers.5.…` (the linear layer), as `Sequential(convolution, norm,
+/// ReLU(), pool, Flatten(), linear)` does, so a checkpoint of either loads into the other.
 public final class Sequential: Module, UnaryLayer {
-  /// The layers, in order.
+  /// The layers in order, each ``ConvBlock`` as its separate layers: the modules that keys
+  /// number.
   public let layers: [any UnaryLayer]
+  /// The layers as given, in the order they run; the leading `_` keeps the module walk (and
+  /// so the keys) to ``layers``.
+  private let _steps: [any UnaryLayer]
 
   /// A chain of `layers`.
   public init(_ layers: [any UnaryLayer]) {
-    self.layers = layers
+    self.layers = layers.flatMap { ($0 as? ConvBlock)?.layers ?? [$0] }
+    _steps = layers
     super.init()
   }
 
@@ -53,59 +64,11 @@ public final class Sequential: Module, UnaryLayer {
   public override var reportsStructureChanges: Bool { true }
 
   public override func makeCopy() throws -> Module {
-    Sequential(try layers.map { try $0.copy() })
+    Sequential(try _steps.map { try $0.copy() })
   }
 
-  /// Runs the layers in order. A ``Conv2D`` followed by a ``ReLU`` and a ``MaxPool2D`` (in
-  /// either order: they commute) runs as one fused op, `Tensor.convolutionReLUMaxPool`,
-  /// and one with a ``BatchNorm2D`` between them as
-  /// `Tensor.convolutionBatchNormReLUMaxPool`; both compute the same function and
-  /// gradient as the layers one by one.
+  /// Runs the layers as given, one after another.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
-    var value = input
-    var index = 0
-    while index < layers.count {
-      if let block = convolutionBlock(at: index) {
-        let (convolution, pool) = (block.convolution, block.pool)
-        if let normalization = block.normalization {
-          value = try value.convolutionBatchNormReLUMaxPool(
-            weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
-            padding: convolution.padding, normalizationWeight: normalization.weight,
-            normalizationBias: normalization.bias, runningMean: normalization.runningMean,
-            runningVariance: normalization.runningVariance, training: normalization.isTraining,
-            momentum: normalization.momentum, epsilon: normalization.epsilon,
-            poolSize: pool.kernelSize, poolStride: pool.stride)
-        } else {
-          value = try value.convolutionReLUMaxPool(
-            weight: convolution.weight, bias: convolution.bias, stride: convolution.stride,
-            padding: convolution.padding, poolSize: pool.kernelSize, poolStride: pool.stride)
-        }
-        index += block.layerCount
-      } else {
-        value = try layers[index](value)
-        index += 1
-      }
-    }
-    return value
-  }
-
-  /// A Conv2D, optional BatchNorm2D, ReLU, MaxPool2D block (ReLU and pooling in either
-  /// order) starting at `index`, or `nil`.
-  private func convolutionBlock(at index: Int) -> (
-    convolution: Conv2D, normalization: BatchNorm2D?, pool: MaxPool2D, layerCount: Int
-  )? {
-    guard let convolution = layers[index] as? Conv2D else { return nil }
-    let normalization = index + 1 < layers.count ? layers[index + 1] as? BatchNorm2D : nil
-    let next = index + (normalization == nil ? 1 : 2)
-    guard next + 1 < layers.count else { return nil }
-    let (first, second) = (layers[next], layers[next + 1])
-    let layerCount = next + 2 - index
-    if first is ReLU, let pool = second as? MaxPool2D {
-      return (convolution, normalization, pool, layerCount)
-    }
-    if let pool = first as? MaxPool2D, second is ReLU {
-      return (convolution, normalization, pool, layerCount)
-    }
-    return nil
+    try _steps.reduce(input) { try $1($0) }
   }
 }

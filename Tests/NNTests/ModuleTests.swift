@@ -139,8 +139,10 @@ private final class Replacing: Module {
 @Test func aCopyHasItsOwnStorageAndTheSameKeysValuesFlagsAndModes() throws {
   var generator = RandomGenerator(seed: 16)
   let model = Sequential(
-    try Conv2D(1, 2, kernelSize: 3, using: &generator), try BatchNorm2D(2), ReLU(),
-    MaxPool2D(kernelSize: 2), Flatten(), try Linear(2, 3, using: &generator))
+    try ConvBlock(
+      Conv2D(1, 2, kernelSize: 3, using: &generator), batchNorm: BatchNorm2D(2),
+      pool: MaxPool2D(kernelSize: 2)),
+    Flatten(), try Linear(2, 3, using: &generator))
   _ = try model(randomTensor([4, 1, 4, 4], seed: 17))  // moves the running statistics
   model.layers[0].freeze()
   model.layers[1].train(false)
@@ -157,6 +159,9 @@ private final class Replacing: Module {
     copy.trainableParameters().map(\.key) == [
       "layers.1.weight", "layers.1.bias", "layers.5.weight", "layers.5.bias",
     ])
+  // The copy runs the same fused block: the same bits.
+  let input = try randomTensor([4, 1, 4, 4], seed: 20)
+  #expect(try copy(input).values == model(input).values)
   // Changing the copy leaves the original alone.
   let before = model.state().map(\.tensor.values)
   for (_, tensor) in copy.state() { try tensor.assign(Tensor.zeros(tensor.shape)) }

@@ -80,3 +80,55 @@ struct SpanPooling {
     }
   }
 }
+
+extension SpanPooling {
+  /// Writes one plane's gradient as `span` full-width positions for
+  /// ``RowConvolution/backward(input:weight:inputGradient:weightGradient:biasGradient:fill:)``:
+  /// the upstream gradient at the winners, 0 elsewhere and where ReLU stopped it.
+  ///
+  /// - Parameters:
+  ///   - upstream: The plane's pooledPlane upstream gradients.
+  ///   - winners: The plane's pooledPlane winners, as ``pool(_:mean:inverseDeviation:gamma:beta:into:winners:)`` recorded them.
+  @inline(__always)
+  func spread(
+    _ upstream: UnsafePointer<Float>, winners: UnsafePointer<Int32>,
+    into full: UnsafeMutablePointer<Float>, span: Int
+  ) {
+    full.update(repeating: 0, count: span)
+    // Winners sit at distinct positions; a stopped one writes its 0 (no branch).
+    for k in 0..<pooledPlane {
+      let winner = winners[k]
+      full[Int(winner >= 0 ? winner : ~winner)] = winner >= 0 ? upstream[k] : 0
+    }
+  }
+}
+
+extension RowConvolution {
+  /// Convolves the batch and pools each plane while it is in cache, normalising plane
+  /// (n, oc) with channel oc's statistics and affine parameters when `normalization` is
+  /// given (else as is).
+  ///
+  /// - Returns: The pooled, rectified planes [N, outChannels, PH, PW] and their winners.
+  func convolveAndPool(
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    pooling: SpanPooling,
+    normalization: (
+      means: [Float], inverseDeviations: [Float], gammas: [Float], betas: [Float]
+    )?
+  ) throws -> (TensorStorage, Int32Storage) {
+    let (outChannels, pooledPlane) = (outChannels, pooling.pooledPlane)
+    let planes = geometry.batch * outChannels
+    let out = TensorStorage(uninitializedCount: planes * pooledPlane)
+    let winners = Int32Storage(count: planes * pooledPlane)
+    let targets = UnsafeSendable((out.pointer, winners.pointer))
+    try forEachOutputSpan(input: input, weight: weight, bias: bias) { n, oc, full in
+      let offset = (n * outChannels + oc) * pooledPlane
+      pooling.pool(
+        full, mean: normalization?.means[oc] ?? 0,
+        inverseDeviation: normalization?.inverseDeviations[oc] ?? 1,
+        gamma: normalization?.gammas[oc] ?? 1, beta: normalization?.betas[oc] ?? 0,
+        into: targets.value.0 + offset, winners: targets.value.1 + offset)
+    }
+    return (out, winners)
+  }
+}

@@ -114,8 +114,10 @@ let randomChannels = Int(options["--random-features"] ?? "")
 var featureGenerator = RandomGenerator(seed: 20261202)
 let randomFeatures: Sequential? = try randomChannels.map {
   Sequential([
-    try Conv2D(scenario.sampleShape[0], $0, kernelSize: 3, using: &featureGenerator), ReLU(),
-    MaxPool2D(kernelSize: 2), Flatten(),
+    try ConvBlock(
+      try Conv2D(scenario.sampleShape[0], $0, kernelSize: 3, using: &featureGenerator),
+      pool: MaxPool2D(kernelSize: 2)),
+    Flatten(),
   ])
 }
 let randomFeatureCount = randomChannels.map {
