@@ -2,12 +2,7 @@ extension Tensor {
   /// Convolution, ReLU and max pooling as one op: the same function as
   /// `conv2d(…).relu().maxPool2d(…)` (ReLU and max pooling commute), with the same gradient.
   ///
-  /// The convolution's output is pooled and rectified in one pass that remembers, per
-  /// pooled element, the winning position (or none where the maximum is ≤ 0, whose gradient
-  /// ReLU stops). The backward pass visits only those winners, a quarter of the positions
-  /// for 2×2 pooling, instead of propagating through the full-size ReLU, pooling and
-  /// convolution gradients. For a row kernel (stride 1, C·kH·kW ≤ 32) and 2×2 pooling with
-  /// stride 2, each convolved plane is pooled while it is in cache and never stored.
+  /// Among equal maxima the first in row-major order takes the gradient, as in `maxPool2d`.
   /// - Parameters:
   ///   - weight: [outChannels, inChannels, kH, kW].
   ///   - bias: [outChannels], or `nil`.

@@ -2,11 +2,8 @@ extension Tensor {
   /// Convolution, batch normalisation, ReLU and max pooling as one op: the same function as
   /// `conv2d(…).batchNorm(…).relu().maxPool2d(…)`, with the same gradient.
   ///
-  /// For a row kernel (stride 1, C·kH·kW ≤ 32) and 2×2 pooling with stride 2, the
-  /// convolved planes are normalised, rectified and pooled in one pass that records the
-  /// winners, and the backward pass builds the convolution's gradient plane by plane from
-  /// the winners and the batch statistics, with no full-size intermediate gradient. Other
-  /// shapes run the four ops one after another.
+  /// In training it normalises with the batch's statistics and moves the running ones, as
+  /// `batchNorm` does.
   /// - Parameters:
   ///   - weight: The convolution's weight, [outChannels, inChannels, kH, kW].
   ///   - bias: The convolution's bias, [outChannels], or `nil`.
