@@ -70,9 +70,11 @@ extension ContinualRun {
   }
 
   /// The accuracy on `indices` of `dataset` (the test set unless given), with `head`, and
-  /// with `routing`'s weights instead of the gate's when it is given.
+  /// with `routing`'s weights instead of the gate's when it is given; `remembering` reuses
+  /// and keeps the experts' outputs in ``evaluationMemo`` (test set, evaluation mode only).
   func accuracy(
-    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead, routing: Routing? = nil
+    _ indices: [Int], of dataset: Dataset? = nil, head: OutputHead, routing: Routing? = nil,
+    remembering: Bool = false
   ) throws -> Double {
     guard !indices.isEmpty else { return 0 }
     let source = dataset ?? stream.test
@@ -90,7 +92,9 @@ extension ContinualRun {
         case .byInput(let weights): routed = try weights(input)
         case nil: break
         }
-        let output = try model(input, head: head, routing: routed)
+        let known = remembering ? evaluationMemo.known(on: batch) : [:]
+        let output = try model(input, head: head, routing: routed, knownExpertOutputs: known)
+        if remembering { evaluationMemo.remember(output.expertOutputs, on: batch) }
         let probabilities = output.probabilities.values
         let classes = model.classCount
         for (row, label) in labels.enumerated() {
@@ -124,21 +128,27 @@ extension ContinualRun {
   ) throws -> TaskReport {
     model.train(false)
     defer { model.train(true) }
+    evaluationMemo.refresh(for: model)
     let seen = stream.tasks.prefix(task.index + 1)
     let classHead = classIncrementalHead(through: task.index)
     let taskIL = try seen.map {
       try accuracy(
         $0.testIndices,
         head: OutputHead(allowedClasses: $0.classes, expertClasses: records.map(\.classes)),
-        routing: taskRouting($0))
+        routing: taskRouting($0), remembering: true)
     }
-    let classIL = try seen.map { try accuracy($0.testIndices, head: classHead) }
+    let classIL = try seen.map {
+      try accuracy($0.testIndices, head: classHead, remembering: true)
+    }
     var routing = RoutingStatistics(experts: model.experts.count, classes: model.classCount)
     let testIndices = seen.flatMap(\.testIndices)
     for first in stride(from: 0, to: testIndices.count, by: Self.evaluationBatch) {
-      let (input, labels) = try stream.test.batch(
-        Array(testIndices[first..<min(testIndices.count, first + Self.evaluationBatch)]))
-      try model.accumulate(into: &routing, input: input, targets: labels, head: classHead)
+      let batch = Array(testIndices[first..<min(testIndices.count, first + Self.evaluationBatch)])
+      let (input, labels) = try stream.test.batch(batch)
+      let outputs = try model.accumulate(
+        into: &routing, input: input, targets: labels, head: classHead,
+        knownExpertOutputs: evaluationMemo.known(on: batch))
+      evaluationMemo.remember(outputs, on: batch)
     }
     let decomposition = routing.decomposition  // E × K
     for label in task.classes {
@@ -158,7 +168,7 @@ extension ContinualRun {
         routing: .byLabel { label in
           let then = self.decompositionAtTaskEnd[label] ?? []
           return (0..<experts).map { $0 < then.count ? then[$0] : 0 }
-        })
+        }, remembering: true)
     }
     var report = TaskReport(
       task: task.index, accuracyTaskIL: taskIL, accuracyClassIL: classIL,

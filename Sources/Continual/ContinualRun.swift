@@ -172,6 +172,8 @@ public final class ContinualRun {
   var fisher: [String: [Float]] = [:]
   var anchors: [String: [Float]] = [:]
   var decompositionAtTaskEnd: [Int: [Double]] = [:]
+  /// The experts' outputs on test batches, reused by evaluations while an expert is unchanged.
+  let evaluationMemo = ExpertOutputMemo()
 
   /// Samples per evaluation batch: small enough that evaluating every expert of a large
   /// mixture stays well below the training step's memory.

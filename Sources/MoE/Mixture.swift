@@ -119,10 +119,14 @@ public final class MixtureOfExperts: Module {
   ///   - head: Which classes each expert may predict (all by default).
   ///   - routing: [B, E] routing weights to use instead of the gate's (oracle routing);
   ///     `nil` runs the gate.
+  ///   - knownExpertOutputs: Outputs of some experts on this very `input`, by expert index,
+  ///     which are used instead of running those experts (an evaluation that remembers
+  ///     what an unchanged expert gave on the same batch).
   public func callAsFunction(
-    _ input: Tensor, head: OutputHead = OutputHead(), routing: Tensor? = nil
+    _ input: Tensor, head: OutputHead = OutputHead(), routing: Tensor? = nil,
+    knownExpertOutputs: [Int: ExpertOutput] = [:]
   ) throws -> MixtureOutput {
-    let outputs = try experts.map { try $0(input) }
+    let outputs = try experts.indices.map { try knownExpertOutputs[$0] ?? experts[$0](input) }
     let gateProbabilities: Tensor
     if let routing {
       gateProbabilities = routing

@@ -77,12 +77,18 @@ extension MixtureOfExperts {
 
   /// Adds a batch's routing to `statistics`, without gradients; the caller sets evaluation
   /// mode.
+  ///
+  /// - Parameter knownExpertOutputs: As in ``callAsFunction(_:head:routing:knownExpertOutputs:)``.
+  /// - Returns: The experts' outputs on the batch.
+  @discardableResult
   public func accumulate(
     into statistics: inout RoutingStatistics, input: Tensor, targets: [Int],
-    head: OutputHead = OutputHead(), routing: Tensor? = nil
-  ) throws {
+    head: OutputHead = OutputHead(), routing: Tensor? = nil,
+    knownExpertOutputs: [Int: ExpertOutput] = [:]
+  ) throws -> [ExpertOutput] {
     try withGradientsDisabled {
-      let output = try self(input, head: head, routing: routing)
+      let output = try self(
+        input, head: head, routing: routing, knownExpertOutputs: knownExpertOutputs)
       let (batch, experts, classes) = (
         targets.count, self.experts.count, output.probabilities.shape[1]
       )
@@ -100,6 +106,7 @@ extension MixtureOfExperts {
       try statistics.add(
         gate: output.gate.values, labels: targets, predictions: predictions,
         expertPredictions: expertPredictions)
+      return output.expertOutputs
     }
   }
 

@@ -1,0 +1,48 @@
+import Foundation
+import MoE
+import NN
+import TensorCore
+import Testing
+import _ContinualTestSupport
+
+@testable import Continual
+
+@Test func rememberedExpertOutputsGiveTheSameBitsAndAreForgottenWhenAnExpertChanges() throws {
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "bands", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [32, 16]},
+       "training": {"epochs": 2, "batch_size": 32, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 60}}
+      """.utf8), file: "bands.json")
+  let stream = TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+  let run = try ContinualRun(scenario: scenario, stream: stream)
+  _ = try run.run()
+  let model = run.model
+  #expect(model.experts.count == 3)
+  model.train(false)
+  let memo = run.evaluationMemo
+  memo.refresh(for: model)
+  let batch = Array(stream.tasks[0].testIndices.prefix(16))
+  let (input, _) = try stream.test.batch(batch)
+  // The run's evaluations kept every expert's outputs on its test batches.
+  let full = Array(stream.tasks[0].testIndices.prefix(ContinualRun.evaluationBatch))
+  #expect(memo.known(on: full).count == 3)
+  // Remembered outputs stand in for running the experts, to the bit.
+  let computed = try withGradientsDisabled { try model(input) }
+  memo.remember(computed.expertOutputs, on: batch)
+  let known = memo.known(on: batch)
+  #expect(known.count == 3 && memo.known(on: Array(batch.prefix(8))).isEmpty)
+  let reused = try withGradientsDisabled { try model(input, knownExpertOutputs: known) }
+  #expect(reused.probabilities.values == computed.probabilities.values)
+  // An expert whose state changes forgets its outputs; the others keep theirs.
+  let weight = try #require(model.experts[1].parameters().first?.tensor)
+  try weight.assign(weight * 2)
+  memo.refresh(for: model)
+  #expect(memo.known(on: batch).keys.sorted() == [0, 2])
+}
