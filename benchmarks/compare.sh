@@ -13,7 +13,7 @@ PYTHON=python3
 if ! python3 -c "import torch" 2>/dev/null; then
   if [ ! -x benchmarks/.venv/bin/python ]; then
     python3 -m venv benchmarks/.venv
-    benchmarks/.venv/bin/pip install -q torch numpy h5py
+    benchmarks/.venv/bin/pip install -q -r benchmarks/requirements.txt
   fi
   PYTHON=benchmarks/.venv/bin/python
 fi

@@ -81,12 +81,25 @@ public enum ExpertStreamTool {
         + "run 'expertstream --help' for the commands")
   }
 
+  /// The words before a subcommand's own, such as `"bench"`: every group of subcommands.
+  static var subcommandGroups: [String] {
+    var seen: [String] = []
+    for command in commands {
+      let words = command.configuration.name.split(separator: " ")
+      if words.count > 1, !seen.contains(String(words[0])) { seen.append(String(words[0])) }
+    }
+    return seen
+  }
+
+  /// `expertstream GROUP --help`: the group's usage line, then each subcommand's summary.
   static func groupHelp(_ group: String, members: [String]) -> String {
     let lines = commands.filter { members.contains($0.configuration.name) }.map {
       "  expertstream \($0.configuration.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \($0.configuration.summary)"
     }
     return
-      (["Subcommands of '\(group)':"] + lines + [
+      ([
+        "Usage:", "  expertstream \(group) SUBCOMMAND [OPTIONS]", "", "Subcommands:",
+      ] + lines + [
         "", "Run 'expertstream \(group) SUBCOMMAND --help' for its options.",
       ]).joined(separator: "\n")
   }

@@ -42,6 +42,21 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
     #expect(result.output.contains("expertstream bench ops"))
   }
 
+  @Test func everyGroupsHelpStartsWithAUsageLine() {
+    #expect(
+      ExpertStreamTool.subcommandGroups.sorted() == ["bench", "data", "notebook", "scenario"])
+    for group in ExpertStreamTool.subcommandGroups {
+      for flag in ["--help", "-h"] {
+        let result = runTool([group, flag])
+        #expect(result.status == 0, "\(group) \(flag)")
+        let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.first == "Usage:", "\(group) \(flag): \(result.output)")
+        #expect(lines.dropFirst().first == "  expertstream \(group) SUBCOMMAND [OPTIONS]")
+        #expect(result.output.contains("Subcommands:"))
+      }
+    }
+  }
+
   @Test func unknownOptionIsRejectedWithAHint() {
     let result = runTool(["bench", "ops", "--thread", "2"])
     #expect(result.status == 2)

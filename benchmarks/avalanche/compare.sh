@@ -29,7 +29,7 @@ DATA=/usr/share/datasets/fashion-mnist
 if ! "$VENV/bin/python" -c "import avalanche" 2>/dev/null; then
   echo "installing avalanche-lib into $VENV"
   python3 -m venv --system-site-packages "$VENV"
-  "$VENV/bin/pip" install -q avalanche-lib
+  "$VENV/bin/pip" install -q -r benchmarks/avalanche/requirements.txt
 fi
 swift build -c release --product expertstream > /dev/null
 mkdir -p "$OUT/avalanche"
