@@ -47,3 +47,22 @@ public func tinyStream(for scenario: Scenario, blank: Bool = false) throws -> Ta
     test: try bands(count: 24, split: .test, seed: 2, blank: blank),
     classGroups: scenario.classGroups, validationFraction: 0.1, seed: 3)
 }
+
+/// Writes `tiny.json`, a two-task continual scenario with a small MLP expert, and
+/// `sweep.json`, that scenario × two policies (spawn-and-freeze, shared) × two seeds, into
+/// `directory`; returns the sweep file's path. Run it on ``bands(count:split:seed:blank:)``.
+public func writeTinySweep(into directory: String) throws -> String {
+  try """
+  {"name": "tiny", "dataset": {"name": "fashion-mnist", "validation_fraction": 0.1},
+   "split": {"groups": [[0, 1], [2, 3]]},
+   "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
+   "training": {"epochs": 1, "batch_size": 16, "seed": 1,
+                "optimizer": {"name": "adam", "learning_rate": 0.01}},
+   "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
+  """.write(toFile: directory + "/tiny.json", atomically: true, encoding: .utf8)
+  let sweep = directory + "/sweep.json"
+  try """
+  {"scenario": "tiny.json", "axes": {"policy": ["spawn-and-freeze", "shared"], "seed": [0, 1]}}
+  """.write(toFile: sweep, atomically: true, encoding: .utf8)
+  return sweep
+}

@@ -28,19 +28,9 @@ private func tinyRunReport(in directory: TemporaryDirectory) throws -> String {
 /// `directory/sweep`, and its report written into `directory/sweep-report`; returns the
 /// report and its directory.
 private func tinySweepReport(in directory: TemporaryDirectory) throws -> (RunReport, String) {
-  try """
-  {"name": "tiny", "dataset": {"name": "fashion-mnist", "validation_fraction": 0.1},
-   "split": {"groups": [[0, 1], [2, 3]]},
-   "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
-   "training": {"epochs": 1, "batch_size": 16, "seed": 1,
-                "optimizer": {"name": "adam", "learning_rate": 0.01}},
-   "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
-  """.write(toFile: directory.path("tiny.json"), atomically: true, encoding: .utf8)
-  try """
-  {"scenario": "tiny.json", "axes": {"policy": ["spawn-and-freeze", "shared"], "seed": [0, 1]}}
-  """.write(toFile: directory.path("sweep.json"), atomically: true, encoding: .utf8)
+  let sweep = try writeTinySweep(into: directory.url.path)
   let runner = try SweepRunner(
-    plan: try SweepPlan.load(directory.path("sweep.json")), directory: directory.path("sweep"),
+    plan: try SweepPlan.load(sweep), directory: directory.path("sweep"),
     loadDatasets: { _ in
       (try bands(count: 60, split: .train, seed: 1), try bands(count: 24, split: .test, seed: 2))
     })

@@ -9,18 +9,8 @@ import _TestSupport
 /// A two-policy × two-seed sweep of a tiny continual scenario in a temporary directory.
 private func tinySweep() throws -> (TemporaryDirectory, SweepPlan) {
   let directory = try TemporaryDirectory()
-  try """
-  {"name": "tiny", "dataset": {"name": "fashion-mnist", "validation_fraction": 0.1},
-   "split": {"groups": [[0, 1], [2, 3]]},
-   "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [8]},
-   "training": {"epochs": 1, "batch_size": 16, "seed": 1,
-                "optimizer": {"name": "adam", "learning_rate": 0.01}},
-   "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 12}}
-  """.write(toFile: directory.path("tiny.json"), atomically: true, encoding: .utf8)
-  try """
-  {"scenario": "tiny.json", "axes": {"policy": ["spawn-and-freeze", "shared"], "seed": [0, 1]}}
-  """.write(toFile: directory.path("sweep.json"), atomically: true, encoding: .utf8)
-  return (directory, try SweepPlan.load(directory.path("sweep.json")))
+  let sweep = try writeTinySweep(into: directory.url.path)
+  return (directory, try SweepPlan.load(sweep))
 }
 
 /// Generated images instead of the scenario's dataset files.
