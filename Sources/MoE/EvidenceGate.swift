@@ -68,8 +68,10 @@ public final class FittedEvidence: Module {
     ["classes", "means", "transforms", "classStatistics", "expertStatistics", "quantiles"]
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     try FittedEvidence(shapes: Dictionary(uniqueKeysWithValues: state().map { ($0, $1.shape) }))
   }
@@ -120,8 +122,10 @@ public final class ExpertEvidenceSlot: Module {
   /// An empty slot.
   public override init() { super.init() }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     let copy = ExpertEvidenceSlot()
     copy.fitted = try fitted?.copy()
@@ -191,8 +195,10 @@ public final class EvidenceGate: Module, Gate {
     experts = (0..<expertCount).map { _ in ExpertEvidenceSlot() }
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     let copy = try EvidenceGate(
       inputCount: inputCount, settings: settings, calibration: calibration,

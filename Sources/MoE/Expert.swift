@@ -63,8 +63,10 @@ public final class FeatureExpert: Module, Expert {
     super.init()
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     FeatureExpert(
       features: try features.copy(), output: try output.copy(), rectifiesHidden: rectifiesHidden)

@@ -45,8 +45,10 @@ public final class GateRow: Module {
     super.init()
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     GateRow(weight: weight.copy(), bias: bias.copy())
   }
@@ -82,8 +84,10 @@ public final class SoftmaxGate: Module, Gate {
     super.init()
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     SoftmaxGate(trunk: try trunk.copy(), rows: try rows.map { try $0.copy() })
   }
@@ -147,8 +151,10 @@ public final class AttentiveGate: Module, Gate {
     super.init()
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module {
     AttentiveGate(
       trunk: try trunk.copy(), query: try query.copy(), key: try key.copy(),
@@ -193,8 +199,10 @@ public final class SingleExpertGate: Module, Gate {
   /// The gate (it has no parameters).
   public override init() { super.init() }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
+  /// The same module over copies of its parts, for `Module.copy()`.
   public override func makeCopy() throws -> Module { SingleExpertGate() }
 
   public var expertCount: Int { 1 }

@@ -77,6 +77,7 @@ public final class MixtureOfExperts: Module {
     try validate()
   }
 
+  /// True: its sub-modules and tensors change only through its own methods, which say so.
   public override var reportsStructureChanges: Bool { true }
 
   /// A mixture of copies of the experts and the gate, with the same task and lifecycle log.
