@@ -41,21 +41,32 @@ extension Scenario {
       lifecycleObject["expert_granularity"] = lifecycle.expertGranularity.rawValue
     }
     if lifecycle.gateEpochs > 0 { lifecycleObject["gate_epochs"] = lifecycle.gateEpochs }
+    var datasetObject: [String: Any] = [
+      "name": dataset.name, "labels": dataset.labels.rawValue,
+      "train_samples_per_class": dataset.trainSamplesPerClass.map { $0 as Any } ?? NSNull(),
+      "test_samples_per_class": dataset.testSamplesPerClass.map { $0 as Any } ?? NSNull(),
+      "validation_fraction": dataset.validationFraction, "augment": dataset.augment,
+    ]
+    if dataset.evaluateOn != .test { datasetObject["evaluate_on"] = dataset.evaluateOn.rawValue }
+    var modelObject: [String: Any] = [
+      "expert": model.expert.rawValue, "experts": model.experts, "gate": model.gate.rawValue,
+      "attention_dim": hiddenCount, "hidden": model.hiddenWidths,
+    ]
+    if model.expert == .conv { modelObject["channels"] = model.channels }
+    if let gateHiddenWidths = model.gateHiddenWidths {
+      modelObject["gate_hidden"] = gateHiddenWidths
+    }
+    var checkpointObject: [String: Any] = [
+      "directory": checkpoint.directory, "every_task": checkpoint.everyTask,
+    ]
+    if let logDirectory = checkpoint.logDirectory { checkpointObject["log_dir"] = logDirectory }
     var object: [String: Any] = [
       "name": name,
       "mode": mode.rawValue,
-      "dataset": [
-        "name": dataset.name, "labels": dataset.labels.rawValue,
-        "train_samples_per_class": dataset.trainSamplesPerClass.map { $0 as Any } ?? NSNull(),
-        "test_samples_per_class": dataset.testSamplesPerClass.map { $0 as Any } ?? NSNull(),
-        "validation_fraction": dataset.validationFraction, "augment": dataset.augment,
-      ] as [String: Any],
+      "dataset": datasetObject,
       "split": ["groups": classGroups],
       "scenario": evaluation.rawValue,
-      "model": [
-        "expert": model.expert.rawValue, "experts": model.experts, "gate": model.gate.rawValue,
-        "attention_dim": hiddenCount, "hidden": model.hiddenWidths,
-      ] as [String: Any],
+      "model": modelObject,
       "training": [
         "epochs": training.epochs, "batch_size": training.batchSize, "seed": training.seed,
         "loss": training.loss.rawValue,
@@ -67,23 +78,8 @@ extension Scenario {
         ] as [String: Any],
       ] as [String: Any],
       "lifecycle": lifecycleObject,
-      "checkpoint": ["directory": checkpoint.directory, "every_task": checkpoint.everyTask]
-        as [String: Any],
+      "checkpoint": checkpointObject,
     ]
-    if let logDirectory = checkpoint.logDirectory {
-      object["checkpoint"] = (object["checkpoint"] as? [String: Any] ?? [:]).merging(
-        ["log_dir": logDirectory]) { $1 }
-    }
-    if dataset.evaluateOn != .test {
-      object["dataset"] = (object["dataset"] as? [String: Any] ?? [:]).merging(
-        ["evaluate_on": dataset.evaluateOn.rawValue]) { $1 }
-    }
-    var modelExtras: [String: Any] = [:]
-    if model.expert == .conv { modelExtras["channels"] = model.channels }
-    if let gateHiddenWidths = model.gateHiddenWidths {
-      modelExtras["gate_hidden"] = gateHiddenWidths
-    }
-    object["model"] = (object["model"] as? [String: Any] ?? [:]).merging(modelExtras) { $1 }
     var regularizerObject: [String: Any] = [
       "sample_similarity": NSNull(), "importance": NSNull(),
     ]
@@ -136,13 +132,19 @@ extension Scenario {
     (try? JSONSerialization.data(withJSONObject: resolvedObject, options: [.sortedKeys])) ?? Data()
   }
 
-  /// SHA-256 of ``canonicalJSON`` without the `checkpoint` settings (where files go does
-  /// not change a run): two results with the same hash ran the same stream and model.
-  public var hash: String {
+  /// ``resolvedObject`` without the `checkpoint` settings (where files go does not change
+  /// a run): what ``hash`` covers.
+  public var runObject: [String: Any] {
     var object = resolvedObject
     object["checkpoint"] = nil
+    return object
+  }
+
+  /// SHA-256 of ``runObject`` as canonical JSON: two results with the same hash ran the
+  /// same stream and model.
+  public var hash: String {
     let data =
-      (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+      (try? JSONSerialization.data(withJSONObject: runObject, options: [.sortedKeys])) ?? Data()
     return SHA256.hexDigest([UInt8](data))
   }
 }

@@ -41,9 +41,7 @@ public final class TensorBoardRunLog {
     self.scenario = scenario
     // What the hash covers: where files go is no part of the run (and a sweep's runs
     // checkpoint elsewhere than their scenario says).
-    var object = scenario.resolvedObject
-    object["checkpoint"] = nil
-    let json = try JSONOutput.data(object, pretty: true)
+    let json = try JSONOutput.data(scenario.runObject, pretty: true)
     // Indented four spaces: a code block in the text dashboard's markdown.
     let block = String(decoding: json, as: UTF8.self).split(separator: "\n")
       .map { "    " + $0 }.joined(separator: "\n")
@@ -93,7 +91,8 @@ public final class TensorBoardRunLog {
     }
     try file.addScalar("usage_entropy_bits", report.routing.usageEntropy, step: step)
     try file.addScalar("class_entropy_bits", report.routing.classEntropy, step: step)
-    try file.addImage("decomposition", PNGImage(heatMap: report.routing.decomposition), step: step)
+    try file.addImage(
+      "decomposition", PNGImage(heatMap: report.routing.decomposition), step: step)
   }
 }
 
