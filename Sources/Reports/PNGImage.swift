@@ -16,9 +16,11 @@ public struct PNGImage: Equatable {
 
   /// An image of `width × height` pixels from `pixels` (RGB, rows top to bottom).
   ///
-  /// - Precondition: `pixels.count == width * height * 3`, both sizes positive.
-  public init(width: Int, height: Int, pixels: [UInt8]) {
-    precondition(width > 0 && height > 0 && pixels.count == width * height * 3)
+  /// - Throws: ``PNGSizeError`` unless both sizes are positive and `pixels` has
+  ///   `width × height × 3` bytes.
+  public init(width: Int, height: Int, pixels: [UInt8]) throws {
+    guard let count = Self.byteCount(width: width, height: height), pixels.count == count
+    else { throw PNGSizeError(width: width, height: height, byteCount: pixels.count) }
     self.width = width
     self.height = height
     self.pixels = pixels
@@ -29,11 +31,18 @@ public struct PNGImage: Equatable {
   /// bottom.
   ///
   /// Rows must have equal lengths; an empty table gives a single light cell.
-  public init(heatMap values: [[Double]], cellSize: Int = 24) {
+  /// - Throws: ``PNGSizeError`` when `cellSize` is not positive or the image is too large
+  ///   to address.
+  public init(heatMap values: [[Double]], cellSize: Int = 24) throws {
     let rows = max(values.count, 1)
     let columns = max(values.first?.count ?? 0, 1)
-    var pixels = [UInt8](repeating: 0, count: rows * columns * cellSize * cellSize * 3)
-    let width = columns * cellSize
+    let (width, wide) = columns.multipliedReportingOverflow(by: cellSize)
+    let (height, tall) = rows.multipliedReportingOverflow(by: cellSize)
+    guard !wide, !tall, let count = Self.byteCount(width: width, height: height) else {
+      throw PNGSizeError(
+        width: wide ? Int.max : width, height: tall ? Int.max : height, byteCount: 0)
+    }
+    var pixels = [UInt8](repeating: 0, count: count)
     for row in 0..<rows {
       for column in 0..<columns {
         let value = row < values.count && column < values[row].count ? values[row][column] : 0
@@ -46,7 +55,15 @@ public struct PNGImage: Equatable {
         }
       }
     }
-    self.init(width: width, height: rows * cellSize, pixels: pixels)
+    try self.init(width: width, height: height, pixels: pixels)
+  }
+
+  /// `width × height × 3`, or `nil` unless both sizes are positive and the product fits.
+  private static func byteCount(width: Int, height: Int) -> Int? {
+    guard width > 0, height > 0 else { return nil }
+    let (area, overflow) = width.multipliedReportingOverflow(by: height)
+    let (bytes, overflowBytes) = area.multipliedReportingOverflow(by: 3)
+    return overflow || overflowBytes ? nil : bytes
   }
 
   /// The red, green and blue of a `#rrggbb` colour.
@@ -101,6 +118,22 @@ public struct PNGImage: Equatable {
 
   private static func appendBigEndian(_ value: UInt32, to bytes: inout [UInt8]) {
     bytes += [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: value >> $0) }
+  }
+}
+
+/// Sizes that do not describe an image's pixels: not positive, too large, or not matching
+/// the number of RGB bytes.
+public struct PNGSizeError: Error, CustomStringConvertible, Equatable {
+  /// The width asked for, in pixels.
+  public let width: Int
+  /// The height asked for, in pixels.
+  public let height: Int
+  /// The number of pixel bytes given.
+  public let byteCount: Int
+
+  public var description: String {
+    "a PNG image needs positive sizes and 3 bytes per pixel; got \(width) × \(height) pixels "
+      + "and \(byteCount) bytes"
   }
 }
 

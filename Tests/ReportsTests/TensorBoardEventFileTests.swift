@@ -74,7 +74,13 @@ import _TestSupport
 }
 
 @Test func heatMapImagesAreValidPNGs() throws {
-  let image = PNGImage(heatMap: [[0, 1, 0.5], [1, 0, 0.5]], cellSize: 4)
+  let image = try PNGImage(heatMap: [[0, 1, 0.5], [1, 0, 0.5]], cellSize: 4)
+  // Sizes that describe no image are errors, not traps.
+  #expect(throws: PNGSizeError.self) { try PNGImage(heatMap: [[1]], cellSize: 0) }
+  #expect(throws: PNGSizeError.self) { try PNGImage(heatMap: [[1]], cellSize: Int.max / 2) }
+  #expect(throws: PNGSizeError(width: 2, height: 2, byteCount: 1)) {
+    try PNGImage(width: 2, height: 2, pixels: [0])
+  }
   #expect(image.width == 12 && image.height == 8)
   // Each value fills its cell in the reports' palette: 0 at the top left, 1 below it.
   func rgb(_ hex: String) -> [UInt8] {
