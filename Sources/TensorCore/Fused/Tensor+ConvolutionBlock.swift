@@ -28,12 +28,17 @@ extension Tensor {
     }
     let kernel = ConvolutionPoolingKernel(
       geometry: g, outChannels: outChannels, poolSize: poolSize, poolStride: poolStride)
-    let (out, winners) = try kernel.forward(
-      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer)
-    let input = self
     let inputs = [self, weight] + (bias.map { [$0] } ?? [])
+    let recordsGraph = GradientMode.enabled && inputs.contains { $0.requiresGrad }
+    let (out, recorded) = try kernel.forward(
+      input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
+      recordingWinners: recordsGraph)
     let pooled = kernel.pooledSize
     let outShape = [g.batch, outChannels, pooled.height, pooled.width]
+    guard recordsGraph, let winners = recorded else {
+      return Tensor(shape: outShape, storage: out)
+    }
+    let input = self
     return Tensor.result(outShape, out, inputs: inputs, name: "convolutionReLUMaxPool") {
       gradient in
       let gradInput = input.requiresGrad ? Tensor.zerosUnchecked(input.shape) : nil

@@ -67,7 +67,8 @@ extension Tensor {
         // No gradient: each plane is pooled while it is in cache and none is kept.
         let (out, _) = try kernel.convolveAndPool(
           input: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer,
-          pooling: pooling, normalization: (means, inverseDeviations, gammas, betas))
+          pooling: pooling, normalization: (means, inverseDeviations, gammas, betas),
+          recordingWinners: false)
         return Tensor(shape: outShape, storage: out)
       }
     }

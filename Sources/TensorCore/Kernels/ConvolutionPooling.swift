@@ -41,14 +41,17 @@ enum ConvolutionPoolingKernel {
     }
   }
 
-  /// The rectified, pooled convolution [N, outChannels, PH, PW] and its winners.
+  /// The rectified, pooled convolution [N, outChannels, PH, PW] and its winners, which
+  /// may be `nil` unless `recordingWinners` (the backward pass needs them).
   func forward(
-    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?
-  ) throws -> (TensorStorage, Int32Storage) {
+    input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    recordingWinners: Bool
+  ) throws -> (TensorStorage, Int32Storage?) {
     switch self {
     case .rows(let kernel, let pooling):
       return try kernel.convolveAndPool(
-        input: input, weight: weight, bias: bias, pooling: pooling, normalization: nil)
+        input: input, weight: weight, bias: bias, pooling: pooling, normalization: nil,
+        recordingWinners: recordingWinners)
     case .windows(let g, let outChannels, let pooling):
       let planes = g.batch * outChannels
       let convolved = TensorStorage(uninitializedCount: planes * g.outputPlane)
@@ -62,7 +65,7 @@ enum ConvolutionPoolingKernel {
   }
 
   /// The convolution's gradients from the upstream gradient [N, outChannels, PH, PW] and
-  /// the winners ``forward(input:weight:bias:)`` recorded.
+  /// the winners ``forward(input:weight:bias:recordingWinners:)`` recorded.
   func backward(
     input: UnsafePointer<Float>, weight: UnsafePointer<Float>, upstream: UnsafePointer<Float>,
     winners: UnsafePointer<Int32>, into gradients: ConvolutionGradients

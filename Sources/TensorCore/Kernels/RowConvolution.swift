@@ -50,96 +50,146 @@ struct RowConvolution: ConvolutionKernel {
     }
   }
 
-  /// Computes the convolution one output plane at a time and hands each to `consume` as
+  /// Computes the convolution ``channelsPerPass`` output planes at a time (planes of sample
+  /// n in channel order) and hands each to `consume` as
   /// ``span`` full-width positions: position `oh·Wp + ow` holds output (oh, ow) for
   /// `ow < OW`; the other columns are scratch.
   ///
   /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes; `full` is
-  /// valid only during the call.
+  /// valid only during the call, and readable for ``SpanPooling/readSlack`` floats past its
+  /// span.
   func forEachOutputSpan(
     input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     _ consume: (Int, Int, UnsafePointer<Float>) -> Void
   ) throws {
     let g = geometry
     let (span, taps, paddedWidth, paddedPlane) = (span, taps, paddedWidth, paddedPlane)
+    let outChannels = outChannels
+    let group = Self.channelsPerPass
+    let pitch = span + SpanPooling.readSlack
     let pointers = UnsafeSendable((input, weight, bias))
     try reduceOverSamples(batch: g.batch, size: 0, into: nil) { samples, _ in
       let (input, weight, bias) = pointers.value
-      let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + span)
-      let full = scratch.pointer + g.channels * paddedPlane
+      let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + group * pitch)
+      let fulls = scratch.pointer + g.channels * paddedPlane
+      fulls.initialize(repeating: 0, count: group * pitch)
       let tapOffsets = (0..<(g.channels * taps)).map { index in
         let (c, tap) = index.quotientAndRemainder(dividingBy: taps)
         let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.kernelWidth)
         return c * paddedPlane + kh * paddedWidth + kw
       }
+      let biases = (0..<outChannels).map { bias?[$0] ?? 0 }
       for n in samples {
         let planes = paddedChannels(input, sample: n, scratch: scratch.pointer)
-        for oc in 0..<outChannels {
-          Self.convolveSpan(
-            planes, weights: weight + oc * g.channels * taps, tapOffsets: tapOffsets,
-            bias: bias?[oc] ?? 0, into: full, span: span)
-          consume(n, oc, UnsafePointer(full))
+        for first in stride(from: 0, to: outChannels, by: group) {
+          let count = min(group, outChannels - first)
+          Self.convolveSpans(
+            planes, weights: weight + first * g.channels * taps, tapOffsets: tapOffsets,
+            biases: biases[first..<(first + count)], into: fulls, pitch: pitch, span: span)
+          for member in 0..<count { consume(n, first + member, UnsafePointer(fulls + member * pitch)) }
         }
       }
     }
   }
 
-  /// full[i] = bias + Σ_t weights[t]·planes[i + tapOffsets[t]] for i < span, sixteen
-  /// positions at a time in one register accumulator (taps in a fixed order).
+  /// Output channels convolved in one pass over a sample's input: each input vector loaded
+  /// serves that many planes, which stay in L1 cache for their consumer.
+  static let channelsPerPass = 4
+
+  /// For each output channel j of `biases` (weights `weights + j·taps` in turn):
+  /// fulls[j·pitch + i] = bias_j + Σ_t w_jt·planes[i + tapOffsets[t]] for i < span, sixteen
+  /// positions at a time in one register accumulator per channel (taps in a fixed order),
+  /// each input vector loaded once for every channel.
   @inline(__always)
-  private static func convolveSpan(
+  private static func convolveSpans(
     _ planes: UnsafePointer<Float>, weights: UnsafePointer<Float>, tapOffsets: [Int],
-    bias: Float, into full: UnsafeMutablePointer<Float>, span: Int
+    biases: ArraySlice<Float>, into fulls: UnsafeMutablePointer<Float>, pitch: Int, span: Int
   ) {
     typealias Lanes = VectorKernels.Lanes
     let raw = UnsafeRawPointer(planes)
     let stride = MemoryLayout<Float>.stride
+    let taps = tapOffsets.count
+    let count = biases.count
+    let firstBias = biases.startIndex
     var i = 0
     @inline(__always) func load(_ position: Int) -> Lanes {
       raw.loadUnaligned(fromByteOffset: position * stride, as: Lanes.self)
     }
-    if tapOffsets.count == 9 {
-      // One 3×3 channel: the weights and offsets in registers, the same order of sums.
+    @inline(__always) func store(_ total: Lanes, member: Int) {
+      UnsafeMutableRawPointer(fulls + member * pitch).storeBytes(
+        of: total, toByteOffset: i * stride, as: Lanes.self)
+    }
+    if taps == 9 {
+      // One 3×3 channel: the offsets in registers, the nine loads shared by the channels.
       let (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (
         tapOffsets[0], tapOffsets[1], tapOffsets[2], tapOffsets[3], tapOffsets[4],
         tapOffsets[5], tapOffsets[6], tapOffsets[7], tapOffsets[8]
       )
-      let (w0, w1, w2, w3, w4, w5, w6, w7, w8) = (
-        weights[0], weights[1], weights[2], weights[3], weights[4], weights[5], weights[6],
-        weights[7], weights[8]
-      )
-      let start = Lanes(repeating: bias)
+      @inline(__always) func convolve(
+        _ l: (Lanes, Lanes, Lanes, Lanes, Lanes, Lanes, Lanes, Lanes, Lanes), member: Int
+      ) -> Lanes {
+        let w = weights + member * 9
+        var total = Lanes(repeating: biases[firstBias + member])
+        total += w[0] * l.0
+        total += w[1] * l.1
+        total += w[2] * l.2
+        total += w[3] * l.3
+        total += w[4] * l.4
+        total += w[5] * l.5
+        total += w[6] * l.6
+        total += w[7] * l.7
+        total += w[8] * l.8
+        return total
+      }
       while i + Lanes.scalarCount <= span {
-        var total = start
-        total += w0 * load(i + o0)
-        total += w1 * load(i + o1)
-        total += w2 * load(i + o2)
-        total += w3 * load(i + o3)
-        total += w4 * load(i + o4)
-        total += w5 * load(i + o5)
-        total += w6 * load(i + o6)
-        total += w7 * load(i + o7)
-        total += w8 * load(i + o8)
-        UnsafeMutableRawPointer(full).storeBytes(
-          of: total, toByteOffset: i * stride, as: Lanes.self)
+        let loaded = (
+          load(i + o0), load(i + o1), load(i + o2), load(i + o3), load(i + o4),
+          load(i + o5), load(i + o6), load(i + o7), load(i + o8)
+        )
+        if count == 4 {
+          // Four independent sums in flight: each is a chain of nine dependent additions.
+          let (t0, t1, t2, t3) = (
+            convolve(loaded, member: 0), convolve(loaded, member: 1),
+            convolve(loaded, member: 2), convolve(loaded, member: 3)
+          )
+          store(t0, member: 0)
+          store(t1, member: 1)
+          store(t2, member: 2)
+          store(t3, member: 3)
+        } else {
+          for member in 0..<count { store(convolve(loaded, member: member), member: member) }
+        }
         i += Lanes.scalarCount
+      }
+      if i < span, span >= Lanes.scalarCount {
+        // The last positions as one vector ending at the span: the ones it repeats get the
+        // same sums again, bit for bit.
+        i = span - Lanes.scalarCount
+        let loaded = (
+          load(i + o0), load(i + o1), load(i + o2), load(i + o3), load(i + o4),
+          load(i + o5), load(i + o6), load(i + o7), load(i + o8)
+        )
+        for member in 0..<count { store(convolve(loaded, member: member), member: member) }
+        i = span
       }
     }
     tapOffsets.withUnsafeBufferPointer { offsets in
       while i + Lanes.scalarCount <= span {
-        var total = Lanes(repeating: bias)
-        for (t, offset) in offsets.enumerated() {
-          total +=
-            weights[t] * raw.loadUnaligned(fromByteOffset: (i + offset) * stride, as: Lanes.self)
+        for member in 0..<count {
+          let w = weights + member * taps
+          var total = Lanes(repeating: biases[firstBias + member])
+          for (t, offset) in offsets.enumerated() { total += w[t] * load(i + offset) }
+          store(total, member: member)
         }
-        UnsafeMutableRawPointer(full).storeBytes(
-          of: total, toByteOffset: i * stride, as: Lanes.self)
         i += Lanes.scalarCount
       }
       while i < span {
-        var total = bias
-        for (t, offset) in offsets.enumerated() { total += weights[t] * planes[i + offset] }
-        full[i] = total
+        for member in 0..<count {
+          let w = weights + member * taps
+          var total = biases[firstBias + member]
+          for (t, offset) in offsets.enumerated() { total += w[t] * planes[i + offset] }
+          fulls[member * pitch + i] = total
+        }
         i += 1
       }
     }

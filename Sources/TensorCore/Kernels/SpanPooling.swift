@@ -68,6 +68,71 @@ struct SpanPooling {
     }
   }
 
+  /// Floats past a plane's `span` that ``poolValues(_:mean:inverseDeviation:gamma:beta:into:)``
+  /// may read (and ignore): a buffer handed to it needs them allocated after its last plane.
+  static let readSlack = 2 * Lanes.scalarCount
+
+  typealias Lanes = SIMD16<Float>
+
+  /// The results of ``pool(_:mean:inverseDeviation:gamma:beta:into:winners:)`` without
+  /// the winners, sixteen pooled columns at a time: each window's four candidates are
+  /// compared in the same order with the same arithmetic, so the results are the same
+  /// bits.
+  ///
+  /// - Parameter full: The plane's full-width convolution output, readable for
+  ///   ``readSlack`` floats past its span.
+  @inline(__always)
+  func poolValues(
+    _ full: UnsafePointer<Float>, mean: Float, inverseDeviation: Float, gamma: Float,
+    beta: Float, into output: UnsafeMutablePointer<Float>
+  ) {
+    let raw = UnsafeRawPointer(full)
+    let stride = MemoryLayout<Float>.stride
+    @inline(__always) func value(_ x: Lanes) -> Lanes {
+      gamma * ((x - mean) * inverseDeviation) + beta
+    }
+    // Read as sixteen little-endian 64-bit words, the windows' left candidates are the
+    // words' low halves and their right ones the high halves: two narrowing moves (the
+    // generic `evenHalf` and `oddHalf` are not inlined).
+    @inline(__always) func candidates(_ position: Int) -> (left: Lanes, right: Lanes) {
+      let words = raw.loadUnaligned(fromByteOffset: position * stride, as: SIMD16<UInt64>.self)
+      let left = SIMD16<UInt32>(truncatingIfNeeded: words)
+      let right = SIMD16<UInt32>(truncatingIfNeeded: words &>> 32)
+      return (
+        value(unsafeBitCast(left, to: Lanes.self)), value(unsafeBitCast(right, to: Lanes.self))
+      )
+    }
+    // `challenger > best ? challenger : best`, lane by lane: one max instruction.
+    @inline(__always) func keepGreater(_ best: inout Lanes, _ challenger: Lanes) {
+      best.replace(with: challenger, where: challenger .> best)
+    }
+    for ph in 0..<pooledHeight {
+      let top = 2 * ph * paddedWidth
+      for first in Swift.stride(from: 0, to: pooledWidth, by: Lanes.scalarCount) {
+        let corner = top + 2 * first
+        let (upperLeft, upperRight) = candidates(corner)
+        let (lowerLeft, lowerRight) = candidates(corner + paddedWidth)
+        var best = upperLeft
+        keepGreater(&best, upperRight)
+        keepGreater(&best, lowerLeft)
+        keepGreater(&best, lowerRight)
+        var pooled = Lanes.zero
+        keepGreater(&pooled, best)
+        let k = ph * pooledWidth + first
+        if k + Lanes.scalarCount <= pooledPlane {
+          // Lanes past the row land on positions of this plane written later.
+          UnsafeMutableRawPointer(output + k).storeBytes(of: pooled, as: Lanes.self)
+        } else {
+          withUnsafeBytes(of: pooled) {
+            (output + k).update(
+              from: $0.baseAddress!.assumingMemoryBound(to: Float.self),
+              count: pooledPlane - k)
+          }
+        }
+      }
+    }
+  }
+
   /// Sets the scratch columns (`ow ≥ OW`) of a full-width plane of `span` positions to
   /// `value`.
   @inline(__always)
@@ -108,26 +173,38 @@ extension RowConvolution {
   /// (n, oc) with channel oc's statistics and affine parameters when `normalization` is
   /// given (else as is).
   ///
-  /// - Returns: The pooled, rectified planes [N, outChannels, PH, PW] and their winners.
+  /// - Parameter recordingWinners: Whether to record the winners (a backward pass needs
+  ///   them); without them the pooling runs sixteen columns at a time.
+  /// - Returns: The pooled, rectified planes [N, outChannels, PH, PW] and their winners, or
+  ///   `nil` when not recorded.
   func convolveAndPool(
     input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     pooling: SpanPooling,
     normalization: (
       means: [Float], inverseDeviations: [Float], gammas: [Float], betas: [Float]
-    )?
-  ) throws -> (TensorStorage, Int32Storage) {
+    )?,
+    recordingWinners: Bool
+  ) throws -> (TensorStorage, Int32Storage?) {
     let (outChannels, pooledPlane) = (outChannels, pooling.pooledPlane)
     let planes = geometry.batch * outChannels
     let out = TensorStorage(uninitializedCount: planes * pooledPlane)
-    let winners = Int32Storage(count: planes * pooledPlane)
-    let targets = UnsafeSendable((out.pointer, winners.pointer))
+    let winners = recordingWinners ? Int32Storage(count: planes * pooledPlane) : nil
+    let targets = UnsafeSendable((out.pointer, winners?.pointer))
     try forEachOutputSpan(input: input, weight: weight, bias: bias) { n, oc, full in
       let offset = (n * outChannels + oc) * pooledPlane
+      let (mean, inverseDeviation, gamma, beta) = (
+        normalization?.means[oc] ?? 0, normalization?.inverseDeviations[oc] ?? 1,
+        normalization?.gammas[oc] ?? 1, normalization?.betas[oc] ?? 0
+      )
+      guard let winners = targets.value.1 else {
+        pooling.poolValues(
+          full, mean: mean, inverseDeviation: inverseDeviation, gamma: gamma, beta: beta,
+          into: targets.value.0 + offset)
+        return
+      }
       pooling.pool(
-        full, mean: normalization?.means[oc] ?? 0,
-        inverseDeviation: normalization?.inverseDeviations[oc] ?? 1,
-        gamma: normalization?.gammas[oc] ?? 1, beta: normalization?.betas[oc] ?? 0,
-        into: targets.value.0 + offset, winners: targets.value.1 + offset)
+        full, mean: mean, inverseDeviation: inverseDeviation, gamma: gamma, beta: beta,
+        into: targets.value.0 + offset, winners: winners + offset)
     }
     return (out, winners)
   }
