@@ -1,3 +1,4 @@
+import Dispatch
 import TensorCore
 import Testing
 import _TestSupport
@@ -283,4 +284,43 @@ func fusedNormalizedBlockEvaluatesTheSameWithoutAGraph(
   let plain = try withGradientsDisabled { try evaluate() }
   #expect(recorded.requiresGrad && !plain.requiresGrad)
   #expect(plain.shape == recorded.shape && plain.values == recorded.values)
+}
+
+/// Every chunk runs exactly once, for loops started one after another, from inside a chunk
+/// (those run on the calling thread) and from several threads at once (one uses the
+/// workers, the others their own thread).
+@Test func everyChunkRunsOnceWhetherLoopsAreNestedOrConcurrent() {
+  let saved = Compute.threads
+  defer { Compute.threads = saved }
+  Compute.threads = 3
+  final class Counts: @unchecked Sendable {
+    let values: UnsafeMutablePointer<Int>
+    let count: Int
+    init(_ count: Int) {
+      self.count = count
+      values = .allocate(capacity: count)
+      values.initialize(repeating: 0, count: count)
+    }
+    deinit { values.deallocate() }
+    var all: [Int] { Array(UnsafeBufferPointer(start: values, count: count)) }
+  }
+  for chunks in [1, 2, 3, 7, 64, 1000] {
+    for _ in 0..<50 {
+      let counts = Counts(chunks)
+      Compute.parallelFor(chunks) { counts.values[$0] += 1 }
+      #expect(counts.all == [Int](repeating: 1, count: chunks))
+    }
+  }
+  let outer = Counts(8 * 16)
+  Compute.parallelFor(8) { chunk in
+    Compute.parallelFor(16) { inner in outer.values[chunk * 16 + inner] += 1 }
+  }
+  #expect(outer.all == [Int](repeating: 1, count: 8 * 16))
+  let perThread = (0..<4).map { _ in Counts(200) }
+  DispatchQueue.concurrentPerform(iterations: 4) { thread in
+    for _ in 0..<100 {
+      Compute.parallelFor(200) { perThread[thread].values[$0] += 1 }
+    }
+  }
+  for counts in perThread { #expect(counts.all == [Int](repeating: 100, count: 200)) }
 }

@@ -86,7 +86,9 @@ struct RowConvolution: ConvolutionKernel {
           Self.convolveSpans(
             planes, weights: weight + first * g.channels * taps, tapOffsets: tapOffsets,
             biases: biases[first..<(first + count)], into: fulls, pitch: pitch, span: span)
-          for member in 0..<count { consume(n, first + member, UnsafePointer(fulls + member * pitch)) }
+          for member in 0..<count {
+            consume(n, first + member, UnsafePointer(fulls + member * pitch))
+          }
         }
       }
     }
