@@ -155,6 +155,9 @@ final class WorkerPool: @unchecked Sendable {
 
   /// A worker's life: wait for a loop (spinning, then sleeping), take its chunks, repeat.
   private func work(as worker: Worker) {
+    // A worker past the machine's cores would spin in the caller's place: it sleeps at once.
+    let spinLimit =
+      worker.index + 1 < ProcessInfo.processInfo.activeProcessorCount ? Self.spinNanoseconds : 0
     var seen = loops.load(ordering: .acquiring)
     while true {
       var spins = 0
@@ -165,7 +168,7 @@ final class WorkerPool: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         if spinStart == 0 {
           spinStart = now
-        } else if now - spinStart > Self.spinNanoseconds {
+        } else if now - spinStart >= spinLimit {
           worker.sleeping.store(true, ordering: .sequentiallyConsistent)
           if loops.load(ordering: .sequentiallyConsistent) == seen {
             worker.wake.wait()
