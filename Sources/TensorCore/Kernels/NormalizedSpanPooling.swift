@@ -27,11 +27,12 @@ struct NormalizedSpanPooling {
     try planeMeans.withUnsafeMutableBufferPointer { means in
       try planeSquares.withUnsafeMutableBufferPointer { squares in
         let targets = UnsafeSendable((convolved.pointer, means.baseAddress!, squares.baseAddress!))
-        try kernel.forEachOutputSpan(input: input, weight: weight, bias: bias) { n, oc, full in
+        try kernel.forEachOutputSpan(
+          input: input, weight: weight, bias: bias, writingInto: convolved.pointer
+        ) { n, oc, _ in
+          guard measuring else { return }
           let plane = n * outChannels + oc
           let stored = targets.value.0 + plane * span
-          stored.update(from: full, count: span)
-          guard measuring else { return }
           pooling.fillScratchColumns(stored, span: span, with: 0)
           let mean = VectorKernels.sum(stored, span) / planeCount
           pooling.fillScratchColumns(stored, span: span, with: mean)

@@ -55,24 +55,28 @@ struct RowConvolution: ConvolutionKernel {
   /// ``span`` full-width positions: position `oh·Wp + ow` holds output (oh, ow) for
   /// `ow < OW`; the other columns are scratch.
   ///
-  /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes; `full` is
-  /// valid only during the call, and readable for ``SpanPooling/readSlack`` floats past its
-  /// span.
+  /// `consume(n, oc, full)` runs on the engine's threads, for disjoint planes. With a
+  /// `target` of [N·outChannels, span] floats, each plane is written there and `full` points
+  /// to it; otherwise `full` is scratch, valid only during the call and readable for
+  /// ``SpanPooling/readSlack`` floats past its span.
   func forEachOutputSpan(
     input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    writingInto target: UnsafeMutablePointer<Float>? = nil,
     _ consume: (Int, Int, UnsafePointer<Float>) -> Void
   ) throws {
     let g = geometry
     let (span, taps, paddedWidth, paddedPlane) = (span, taps, paddedWidth, paddedPlane)
     let outChannels = outChannels
     let group = Self.channelsPerPass
-    let pitch = span + SpanPooling.readSlack
-    let pointers = UnsafeSendable((input, weight, bias))
+    let pitch = target == nil ? span + SpanPooling.readSlack : span
+    let pointers = UnsafeSendable((input, weight, bias, target))
     try reduceOverSamples(batch: g.batch, size: 0, into: nil) { samples, _ in
-      let (input, weight, bias) = pointers.value
-      let scratch = TensorStorage(uninitializedCount: g.channels * paddedPlane + group * pitch)
-      let fulls = scratch.pointer + g.channels * paddedPlane
-      fulls.initialize(repeating: 0, count: group * pitch)
+      let (input, weight, bias, target) = pointers.value
+      let planeScratch = g.channels * paddedPlane
+      let scratch = TensorStorage(
+        uninitializedCount: planeScratch + (target == nil ? group * pitch : 0))
+      let scratchSpans = scratch.pointer + planeScratch
+      if target == nil { scratchSpans.initialize(repeating: 0, count: group * pitch) }
       let tapOffsets = (0..<(g.channels * taps)).map { index in
         let (c, tap) = index.quotientAndRemainder(dividingBy: taps)
         let (kh, kw) = tap.quotientAndRemainder(dividingBy: g.kernelWidth)
@@ -83,6 +87,7 @@ struct RowConvolution: ConvolutionKernel {
         let planes = paddedChannels(input, sample: n, scratch: scratch.pointer)
         for first in stride(from: 0, to: outChannels, by: group) {
           let count = min(group, outChannels - first)
+          let fulls = target.map { $0 + (n * outChannels + first) * span } ?? scratchSpans
           Self.convolveSpans(
             planes, weights: weight + first * g.channels * taps, tapOffsets: tapOffsets,
             biases: biases[first..<(first + count)], into: fulls, pitch: pitch, span: span)
