@@ -287,8 +287,8 @@ struct ConvolutionBlockBackward {
       (Float, Float, Float, Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
     for k in 0..<pooledPlane {
       let winner = winners[k]
-      let value = winner >= 0 ? upstream[k] : 0
-      let p = sample + corners[Int(winner >= 0 ? winner : ~winner)]
+      let value = SpanPooling.passed(upstream[k], winner: winner)
+      let p = sample + corners[SpanPooling.position(of: winner)]
       a0 += value * p[0]
       a1 += value * p[1]
       a2 += value * p[2]

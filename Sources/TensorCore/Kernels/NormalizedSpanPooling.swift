@@ -106,7 +106,7 @@ struct NormalizedSpanPooling {
       let (upstream, winners) = (sources.value.0, sources.value.1)
       var total: Float = 0
       for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-        total += winners[k] >= 0 ? upstream[k] : 0
+        total += SpanPooling.passed(upstream[k], winner: winners[k])
       }
       return Double(total)
     }
@@ -118,8 +118,8 @@ struct NormalizedSpanPooling {
       var total: Float = 0
       for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
         let winner = winners[k]
-        let xhat = (values[Int(winner >= 0 ? winner : ~winner)] - mean) * inverse
-        total += winner >= 0 ? upstream[k] * xhat : 0
+        let xhat = (values[SpanPooling.position(of: winner)] - mean) * inverse
+        total += SpanPooling.passed(upstream[k] * xhat, winner: winner)
       }
       return Double(total)
     }
@@ -158,7 +158,8 @@ struct NormalizedSpanPooling {
       pooling.fillScratchColumns(full, span: span, with: 0)
       for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
         let winner = winners[k]
-        full[Int(winner >= 0 ? winner : ~winner)] += winner >= 0 ? scale * upstream[k] : 0
+        full[SpanPooling.position(of: winner)] += SpanPooling.passed(
+          scale * upstream[k], winner: winner)
       }
     }
   }

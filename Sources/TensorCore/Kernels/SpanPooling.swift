@@ -133,6 +133,18 @@ struct SpanPooling {
     }
   }
 
+  /// The full-width position a winner records: `winner`, or `~winner` where ReLU stopped it,
+  /// without a branch (`winner ^ (winner >> 31)`).
+  @inline(__always)
+  static func position(of winner: Int32) -> Int { Int(winner ^ (winner >> 31)) }
+
+  /// `value` where the winner passed ReLU, else +0, by masking its bits: the compiler turns
+  /// a select on the winner's sign into a branch, which mispredicts on this data.
+  @inline(__always)
+  static func passed(_ value: Float, winner: Int32) -> Float {
+    Float(bitPattern: value.bitPattern & UInt32(bitPattern: ~(winner >> 31)))
+  }
+
   /// Sets the scratch columns (`ow ≥ OW`) of a full-width plane of `span` positions to
   /// `value`.
   @inline(__always)
@@ -163,7 +175,7 @@ extension SpanPooling {
     // Winners sit at distinct positions; a stopped one writes its 0 (no branch).
     for k in 0..<pooledPlane {
       let winner = winners[k]
-      full[Int(winner >= 0 ? winner : ~winner)] = winner >= 0 ? upstream[k] : 0
+      full[Self.position(of: winner)] = Self.passed(upstream[k], winner: winner)
     }
   }
 }
