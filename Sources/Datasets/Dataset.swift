@@ -95,30 +95,38 @@ public struct Dataset: Sendable {
     var values = [Float](repeating: 0, count: indices.count * sampleSize)
     let scales = standardDeviation.map { 1 / (255 * $0) }
     let shifts = zip(mean, standardDeviation).map { -$0 / $1 }
+    // The draws in row order, as the generator gives them; then the rows on every thread.
+    let placements = indices.map { _ in
+      augmentation?.draw(height: height, width: width, using: &generator)
+    }
     pixels.withUnsafeBufferPointer { source in
       values.withUnsafeMutableBufferPointer { target in
-        for (row, index) in indices.enumerated() {
-          let placement = augmentation?.draw(height: height, width: width, using: &generator)
-          let from = source.baseAddress! + index * sampleSize
-          let to = target.baseAddress! + row * sampleSize
-          for channel in 0..<channels {
-            let (scale, shift) = (scales[channel], shifts[channel])
-            let plane = channel * height * width
-            guard let placement else {
-              for i in 0..<(height * width) {
-                to[plane + i] = Float(from[plane + i]) * scale + shift
+        let pointers = UnsafeSendableBuffers(
+          source: source.baseAddress!, target: target.baseAddress!)
+        Compute.parallelRanges(indices.count, minimumChunk: 32) { rows in
+          for row in rows {
+            let placement = placements[row]
+            let from = pointers.source + indices[row] * sampleSize
+            let to = pointers.target + row * sampleSize
+            for channel in 0..<channels {
+              let (scale, shift) = (scales[channel], shifts[channel])
+              let plane = channel * height * width
+              guard let placement else {
+                for i in 0..<(height * width) {
+                  to[plane + i] = Float(from[plane + i]) * scale + shift
+                }
+                continue
               }
-              continue
-            }
-            for y in 0..<height {
-              let sourceY = y + placement.offsetY
-              for x in 0..<width {
-                let sourceX =
-                  placement.flipped ? width - 1 - x + placement.offsetX : x + placement.offsetX
-                let inside = sourceY >= 0 && sourceY < height && sourceX >= 0 && sourceX < width
-                // Padding is zero in pixel space, as torchvision pads before normalising.
-                let pixel = inside ? Float(from[plane + sourceY * width + sourceX]) : 0
-                to[plane + y * width + x] = pixel * scale + shift
+              for y in 0..<height {
+                let sourceY = y + placement.offsetY
+                for x in 0..<width {
+                  let sourceX =
+                    placement.flipped ? width - 1 - x + placement.offsetX : x + placement.offsetX
+                  let inside = sourceY >= 0 && sourceY < height && sourceX >= 0 && sourceX < width
+                  // Padding is zero in pixel space, as torchvision pads before normalising.
+                  let pixel = inside ? Float(from[plane + sourceY * width + sourceX]) : 0
+                  to[plane + y * width + x] = pixel * scale + shift
+                }
               }
             }
           }
@@ -175,4 +183,11 @@ public struct Augmentation: Sendable, Equatable {
     let flipped = flips && generator.next() & 1 == 1
     return Placement(offsetY: offsetY, offsetX: offsetX, flipped: flipped)
   }
+}
+
+/// The pixel source and the batch being filled, shared by the threads that fill disjoint
+/// rows.
+private struct UnsafeSendableBuffers: @unchecked Sendable {
+  let source: UnsafePointer<UInt8>
+  let target: UnsafeMutablePointer<Float>
 }
