@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import TensorCore
 import Testing
 import _TestSupport
@@ -323,4 +324,29 @@ func fusedNormalizedBlockEvaluatesTheSameWithoutAGraph(
     }
   }
   for counts in perThread { #expect(counts.all == [Int](repeating: 100, count: 200)) }
+}
+
+/// The calling thread keeps taking chunks however many loops the process has run: a ticket
+/// whose loop number turned its sign left every chunk to the worker for half of every 2¹⁶
+/// loops, with the caller spinning.
+@Test func theCallerTakesChunksThroughAWholeCycleOfLoopNumbers() {
+  let saved = Compute.threads
+  defer { Compute.threads = saved }
+  Compute.threads = 2
+  let caller = pthread_self()
+  let window = 1024
+  var idleWindows = 0
+  for _ in 0..<((1 << 16) / window + 2) {
+    let ranHere = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+    defer { ranHere.deallocate() }
+    ranHere.initialize(repeating: 0, count: 16)
+    nonisolated(unsafe) let counts = ranHere
+    for _ in 0..<window {
+      Compute.parallelFor(16) { chunk in
+        if pthread_equal(pthread_self(), caller) != 0 { counts[chunk] += 1 }
+      }
+    }
+    if (0..<16).allSatisfy({ ranHere[$0] == 0 }) { idleWindows += 1 }
+  }
+  #expect(idleWindows == 0)
 }

@@ -67,8 +67,10 @@ final class WorkerPool: @unchecked Sendable {
   private static let spinNanoseconds: UInt64 = 2_000_000
   private static let indexBits = 24
   private static let indexMask = (1 << indexBits) - 1
+  /// Loop numbers wrap at 2¹⁵, so that a ticket is never negative.
+  private static let numberMask = (1 << 15) - 1
 
-  /// (loop number mod 2¹⁶) << 48 | chunk count << 24 | next chunk.
+  /// (loop number mod 2¹⁵) << 48 | chunk count << 24 | next chunk.
   private let ticket = Atomic<Int>(0)
   /// Chunks of the current loop finished.
   private let finished = Atomic<Int>(0)
@@ -99,7 +101,7 @@ final class WorkerPool: @unchecked Sendable {
       running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     else { return false }
     let workers = startWorkers(count)
-    let number = (loops.load(ordering: .relaxed) + 1) & 0xFFFF
+    let number = (loops.load(ordering: .relaxed) + 1) & Self.numberMask
     withoutActuallyEscaping(body) { body in
       self.body = body
       helpers.store(count, ordering: .relaxed)
@@ -127,7 +129,7 @@ final class WorkerPool: @unchecked Sendable {
       let current = ticket.load(ordering: .acquiring)
       let next = current & Self.indexMask
       let chunks = (current >> Self.indexBits) & Self.indexMask
-      guard current >> 48 == number, next < chunks else { return ran }
+      guard (current >> 48) & Self.numberMask == number, next < chunks else { return ran }
       guard
         ticket.compareExchange(
           expected: current, desired: current + 1, ordering: .acquiringAndReleasing
@@ -179,7 +181,7 @@ final class WorkerPool: @unchecked Sendable {
       }
       seen = loops.load(ordering: .acquiring)
       guard worker.index < helpers.load(ordering: .relaxed) else { continue }
-      let number = ticket.load(ordering: .acquiring) >> 48
+      let number = (ticket.load(ordering: .acquiring) >> 48) & Self.numberMask
       claimChunks(of: number, countingFinished: true)
     }
   }
