@@ -101,13 +101,11 @@ public struct Dataset: Sendable {
     }
     pixels.withUnsafeBufferPointer { source in
       values.withUnsafeMutableBufferPointer { target in
-        let pointers = UnsafeSendableBuffers(
-          source: source.baseAddress!, target: target.baseAddress!)
         Compute.parallelRanges(indices.count, minimumChunk: 32) { rows in
           for row in rows {
             let placement = placements[row]
-            let from = pointers.source + indices[row] * sampleSize
-            let to = pointers.target + row * sampleSize
+            let from = source.baseAddress! + indices[row] * sampleSize
+            let to = target.baseAddress! + row * sampleSize
             for channel in 0..<channels {
               let (scale, shift) = (scales[channel], shifts[channel])
               let plane = channel * height * width
@@ -183,11 +181,4 @@ public struct Augmentation: Sendable, Equatable {
     let flipped = flips && generator.next() & 1 == 1
     return Placement(offsetY: offsetY, offsetX: offsetX, flipped: flipped)
   }
-}
-
-/// The pixel source and the batch being filled, shared by the threads that fill disjoint
-/// rows.
-private struct UnsafeSendableBuffers: @unchecked Sendable {
-  let source: UnsafePointer<UInt8>
-  let target: UnsafeMutablePointer<Float>
 }
