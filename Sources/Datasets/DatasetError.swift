@@ -33,6 +33,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
   case unknownDataset(String, known: [String])
   /// A download failed.
   case downloadFailed(dataset: String, url: String, reason: String)
+  /// A dataset a program tried to register that cannot be (see
+  /// ``DatasetRegistry/register(_:)``).
+  case badRegistration(dataset: String, reason: String)
 
   public var description: String {
     switch self {
@@ -85,6 +88,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
       return
         "downloading '\(dataset)' from \(url) failed: \(reason). Nothing was written; copy the "
         + "files into the data directory by hand, or retry on a machine with internet access"
+    case .badRegistration(let dataset, let reason):
+      return "dataset '\(dataset)' cannot be registered: \(reason)"
     }
   }
 }

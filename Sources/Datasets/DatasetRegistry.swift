@@ -97,8 +97,12 @@ public enum DatasetRegistry {
     sampleShape: [3, 32, 32], classCount: 100, classNames: cifar100FineNames,
     mean: [0.5071, 0.4865, 0.4409], standardDeviation: [0.2673, 0.2564, 0.2762])
 
-  /// Every dataset, by name.
-  public static let all = [fashionMNIST, mnist, cifar100]
+  /// The datasets ExpertStream ships with.
+  public static let builtIn = [fashionMNIST, mnist, cifar100]
+
+  /// Every dataset: the built-in ones, then those the program registered (see
+  /// ``register(_:)``) in order of registration.
+  public static var all: [DatasetDescriptor] { builtIn + registered.withLock { $0 } }
 
   /// The descriptor named `name`.
   public static func descriptor(named name: String) throws -> DatasetDescriptor {
@@ -134,7 +138,9 @@ public enum DatasetRegistry {
       }
     }
     let checks =
-      descriptor.files.allSatisfy { $0.sha256 != nil } ? "SHA-256 checked" : "sizes checked"
+      descriptor.files.allSatisfy { $0.sha256 != nil }
+      ? "SHA-256 checked"
+      : descriptor.files.allSatisfy { $0.size > 0 } ? "sizes checked" : "not checked"
     return lines + ["  files (\(checks)): " + descriptor.files.map(\.name).joined(separator: ", ")]
   }
 
@@ -361,12 +367,11 @@ public enum DatasetRegistry {
   private static func idxFiles(
     trainImages: String, trainLabels: String, testImages: String, testLabels: String
   ) -> [DatasetDescriptor.File] {
-    [
-      .init(name: "train-images-idx3-ubyte", sha256: trainImages, size: 47_040_016),
-      .init(name: "train-labels-idx1-ubyte", sha256: trainLabels, size: 60_008),
-      .init(name: "t10k-images-idx3-ubyte", sha256: testImages, size: 7_840_016),
-      .init(name: "t10k-labels-idx1-ubyte", sha256: testLabels, size: 10_008),
-    ]
+    DatasetDescriptor.idxFileNames.enumerated().map { index, name in
+      .init(
+        name: name, sha256: [trainImages, trainLabels, testImages, testLabels][index],
+        size: [47_040_016, 60_008, 7_840_016, 10_008][index])
+    }
   }
 }
 

@@ -13,6 +13,12 @@ extension DatasetRegistry {
     environment: [String: String] = ProcessInfo.processInfo.environment,
     log: (String) -> Void = { _ in }
   ) throws -> String {
+    let mirror = environment["EXPERTSTREAM_MIRROR"] ?? descriptor.mirror
+    guard !mirror.isEmpty else {
+      throw DatasetError.downloadFailed(
+        dataset: descriptor.name, url: "(none)",
+        reason: "the dataset was registered by a program and has no download source")
+    }
     let manager = FileManager.default
     let target = (directory as NSString).appendingPathComponent(descriptor.name)
     let staging = (directory as NSString).appendingPathComponent(
@@ -26,7 +32,6 @@ extension DatasetRegistry {
         reason: "cannot create the directory: \(systemReason(error))")
     }
     defer { try? manager.removeItem(atPath: staging) }
-    let mirror = environment["EXPERTSTREAM_MIRROR"] ?? descriptor.mirror
     if descriptor.name == "cifar100" {
       let archive = (staging as NSString).appendingPathComponent("cifar-100-binary.tar.gz")
       let url = mirror.hasSuffix(".tar.gz") ? mirror : mirror + "/cifar-100-binary.tar.gz"

@@ -11,7 +11,8 @@ public enum ExpertStreamTool {
     DataListCommand.self,
     DataFetchCommand.self,
     ScenarioCheckCommand.self, NotebookCheckCommand.self,
-    BenchOpsCommand.self, BenchMoECommand.self, BenchTrainCommand.self, BenchGradientsCommand.self,
+    BenchOpsCommand.self, BenchMoECommand.self, BenchTrainCommand.self, BenchTasksCommand.self,
+    BenchGradientsCommand.self,
   ]
 
   /// Runs the tool on `arguments` (without the program name) and returns the exit code.

@@ -1,4 +1,5 @@
 import Continual
+import Datasets
 import Foundation
 import Testing
 
@@ -131,6 +132,8 @@ private func documentedRow(of path: String, in rows: [String: String]) -> String
       names = PolicyName.builtIn.map(\.rawValue)
     } else if field == "model.expert" {
       names = ExpertKind.builtIn.map(\.rawValue)
+    } else if field == "dataset.name" {
+      names = DatasetRegistry.builtIn.map(\.name)
     }
     let row = try #require(documentedRow(of: field, in: rows), "no row for \(field)")
     for name in names {

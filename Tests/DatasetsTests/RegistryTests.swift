@@ -54,10 +54,14 @@ func writeSmallMNIST(in directory: String, gzip: Bool, trainCount: Int = 6, test
     #expect(error.description.contains(empty.url.path))
     #expect(error.description.contains("--data-dir"))
   }
-  #expect(
-    throws: DatasetError.unknownDataset("mnsit", known: ["fashion-mnist", "mnist", "cifar100"])
-  ) {
-    try DatasetRegistry.descriptor(named: "mnsit")
+  // The built-in names first; datasets other tests register may follow.
+  do {
+    _ = try DatasetRegistry.descriptor(named: "mnsit")
+    Issue.record("expected an unknown-dataset error")
+  } catch {
+    #expect(
+      "\(error)".hasPrefix(
+        "unknown dataset 'mnsit'; known datasets: fashion-mnist, mnist, cifar100"))
   }
 }
 
@@ -233,4 +237,103 @@ func fetchDownloadsChecksAndMovesIntoPlace() throws {
   let test = try DatasetRegistry.load(
     "mnist", split: .test, dataDirectory: directory.url.path, environment: [:])
   #expect(test.count == 10_000)
+}
+
+/// Writes an MNIST-format dataset of `classes` classes (two training and one test sample
+/// each) into `directory`, with `badTestLabel` as the last test label when given.
+private func writeIDX(classes: Int, in directory: String, badTestLabel: UInt8? = nil) throws {
+  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  for (index, count) in [(0, 2 * classes), (2, classes)] {
+    var labels = (0..<count).map { UInt8($0 % classes) }
+    if index == 2, let badTestLabel { labels[count - 1] = badTestLabel }
+    let pixels = (0..<(count * 784)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+    for (name, bytes) in [
+      (
+        DatasetDescriptor.idxFileNames[index], IDXArray.encode(pixels, dimensions: [count, 28, 28])
+      ),
+      (DatasetDescriptor.idxFileNames[index + 1], IDXArray.encode(labels, dimensions: [count])),
+    ] {
+      try Data(bytes).write(
+        to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name)))
+    }
+  }
+}
+
+private func twelveClasses(in directory: String, name: String) -> DatasetDescriptor {
+  DatasetDescriptor(
+    idxNamed: name, title: "twelve classes", imageHeight: 28, imageWidth: 28,
+    classNames: (0..<12).map { "c\($0)" }, mean: 0.5, standardDeviation: 0.25,
+    directories: [directory], howToGet: "written by the test")
+}
+
+@Test func aRegisteredIDXDatasetLoadsWithItsOwnClassesFromItsDirectory() throws {
+  let root = try TemporaryDirectory()
+  try writeIDX(classes: 12, in: root.url.path)
+  try DatasetRegistry.register(twelveClasses(in: root.url.path, name: "test-twelve-classes"))
+  #expect(DatasetRegistry.all.map(\.name).contains("test-twelve-classes"))
+  #expect(try DatasetRegistry.descriptor(named: "test-twelve-classes").classCount == 12)
+  let train = try DatasetRegistry.load("test-twelve-classes", split: .train, environment: [:])
+  let test = try DatasetRegistry.load("test-twelve-classes", split: .test, environment: [:])
+  #expect(train.classCount == 12 && train.count == 24 && test.count == 12)
+  #expect(Set(train.labels) == Set((0..<12).map(UInt8.init)))
+  #expect(train.source?.directory == root.url.path)
+  let lines = try DatasetRegistry.availability(
+    of: DatasetRegistry.descriptor(named: "test-twelve-classes"), dataDirectory: nil)
+  #expect(lines.last?.contains("files (not checked)") == true)
+}
+
+@Test func aRegisteredDatasetsLabelsMustLieInItsClasses() throws {
+  let root = try TemporaryDirectory()
+  try writeIDX(classes: 12, in: root.url.path, badTestLabel: 12)
+  try DatasetRegistry.register(twelveClasses(in: root.url.path, name: "test-twelve-bad-label"))
+  #expect(throws: DatasetError.self) {
+    try DatasetRegistry.load("test-twelve-bad-label", split: .test, environment: [:])
+  }
+  do {
+    _ = try DatasetRegistry.load("test-twelve-bad-label", split: .test, environment: [:])
+  } catch {
+    #expect(
+      "\(error)".contains("t10k-labels-idx1-ubyte: byte offset 19: label 12 is outside 0..<12"))
+  }
+}
+
+@Test func registrationRefusesBuiltInNamesAndDescriptorsItCannotRead() {
+  func refusal(_ descriptor: DatasetDescriptor) -> String {
+    do {
+      try DatasetRegistry.register(descriptor)
+      return "registered"
+    } catch {
+      return "\(error)"
+    }
+  }
+  func descriptor(
+    name: String = "test-refused", height: Int = 28, classes: Int = 12, deviation: Float = 0.3
+  ) -> DatasetDescriptor {
+    DatasetDescriptor(
+      idxNamed: name, title: "refused", imageHeight: height, imageWidth: 28,
+      classNames: (0..<classes).map { "c\($0)" }, mean: 0.5, standardDeviation: deviation,
+      howToGet: "")
+  }
+  #expect(
+    refusal(descriptor(name: "mnist")).contains("'mnist' cannot be registered: it is a built-in"))
+  #expect(refusal(descriptor(name: "two words")).contains("no comma or white space"))
+  #expect(refusal(descriptor(name: "")).contains("no comma or white space"))
+  #expect(refusal(descriptor(height: 0)).contains("[1, 0, 28]"))
+  #expect(refusal(descriptor(classes: 1)).contains("1 class names: a dataset needs 2 to 256"))
+  #expect(refusal(descriptor(classes: 257)).contains("257 class names"))
+  #expect(refusal(descriptor(deviation: 0)).contains("standard deviation finite and positive"))
+  #expect(refusal(DatasetRegistry.cifar100).contains("built-in"))
+  #expect(!DatasetRegistry.all.map(\.name).contains("test-refused"))
+}
+
+@Test func fetchingARegisteredDatasetSaysItHasNoDownloadSource() throws {
+  let root = try TemporaryDirectory()
+  let descriptor = twelveClasses(in: root.url.path, name: "test-twelve-no-source")
+  do {
+    _ = try DatasetRegistry.fetch(descriptor, into: root.url.path, environment: [:])
+    Issue.record("fetch succeeded")
+  } catch {
+    #expect("\(error)".contains("registered by a program and has no download source"))
+  }
+  #expect(try FileManager.default.contentsOfDirectory(atPath: root.url.path).isEmpty)
 }

@@ -159,3 +159,43 @@ func runTool(_ arguments: [String]) -> (status: Int32, output: String, error: St
   }
   #expect(describeError(UsageError("plain", hint: "h")).contains("plain"))
 }
+
+@Test func benchTasksTrainsOneStreamPerTaskCountOnGeneratedData() throws {
+  let directory = try TemporaryDirectory()
+  let scenario = directory.path("small.json")
+  try #"""
+  {"name": "small", "model": {"expert": "mlp", "hidden": [8], "gate_hidden": [8]},
+   "training": {"epochs": 1, "batch_size": 16}, "dataset": {"validation_fraction": 0}}
+  """#.write(toFile: scenario, atomically: true, encoding: .utf8)
+  let result = runTool([
+    "bench", "tasks", scenario, "--tasks", "2,3", "--classes-per-task", "3",
+    "--samples-per-class", "12", "--threads", "1",
+  ])
+  #expect(result.status == 0, "\(result.error)")
+  #expect(result.output.contains("3 classes per task, 12 training samples per class"))
+  #expect(result.output.contains("3 tasks: task 2 trained in"))
+  let rows = result.output.split(separator: "\n").filter {
+    $0.hasPrefix("2 ") || $0.hasPrefix("3 ")
+  }
+  #expect(rows.count == 2, "\(result.output)")
+  #expect(rows.last?.split(separator: " ").count == 8)
+  #expect(
+    !FileManager.default.fileExists(
+      atPath: NSTemporaryDirectory() + "expertstream-"
+        + "generated-28x28-9-\(ProcessInfo.processInfo.processIdentifier)"))
+}
+
+@Test func benchTasksRefusesTaskCountsItCannotGenerate() {
+  for (arguments, message) in [
+    (["--tasks", "0"], "--tasks takes positive whole numbers"),
+    (["--tasks", "5,,10"], "got '5,,10'"),
+    (["--tasks", "129"], "needs 258 classes; the generated data has at most 256"),
+    (["--classes-per-task", "0"], "--classes-per-task"),
+  ] {
+    let result = runTool(["bench", "tasks", "tasks/quick.json"] + arguments)
+    #expect(result.status == 2, "\(arguments)")
+    #expect(result.error.contains(message), "\(result.error)")
+  }
+  let missing = runTool(["bench", "tasks"])
+  #expect(missing.status == 2)
+}
