@@ -103,25 +103,21 @@ struct NormalizedSpanPooling {
     let (span, pooledPlane, outChannels) = (kernel.span, pooling.pooledPlane, kernel.outChannels)
     let sources = UnsafeSendable((upstream, winners, convolved))
     let planeSums = Tensor.perPlane(planes) { plane in
-      let (upstream, winners) = (sources.value.0, sources.value.1)
-      var total: Float = 0
-      for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-        total += SpanPooling.passed(upstream[k], winner: winners[k])
-      }
-      return Double(total)
+      let first = plane * pooledPlane
+      let (upstream, winners) = (sources.value.0 + first, sources.value.1 + first)
+      return Double(SpanPooling.sumPassed(count: pooledPlane, winners: winners) { upstream[$0] })
     }
     let planeProducts = Tensor.perPlane(planes) { plane in
       let (upstream, winners, convolved) = sources.value
       let c = plane % outChannels
       let (mean, inverse) = (means[c], inverseDeviations[c])
       let values = convolved + plane * span
-      var total: Float = 0
-      for k in (plane * pooledPlane)..<((plane + 1) * pooledPlane) {
-        let winner = winners[k]
-        let xhat = (values[SpanPooling.position(of: winner)] - mean) * inverse
-        total += SpanPooling.passed(upstream[k] * xhat, winner: winner)
-      }
-      return Double(total)
+      let first = plane * pooledPlane
+      let (dy, planeWinners) = (upstream + first, winners + first)
+      return Double(
+        SpanPooling.sumPassed(count: pooledPlane, winners: planeWinners) { k in
+          dy[k] * ((values[SpanPooling.position(of: planeWinners[k])] - mean) * inverse)
+        })
     }
     var sumDy = [Double](repeating: 0, count: outChannels)
     var sumDyXhat = [Double](repeating: 0, count: outChannels)

@@ -145,6 +145,32 @@ struct SpanPooling {
     Float(bitPattern: value.bitPattern & UInt32(bitPattern: ~(winner >> 31)))
   }
 
+  /// Σ `passed(value(k), winner: winners[k])` over k in 0..<count, added in k order. The
+  /// masks are taken eight at a time as vector operations: in a scalar loop the compiler
+  /// turns them back into a branch on the winner's sign.
+  @inline(__always)
+  static func sumPassed(
+    count: Int, winners: UnsafePointer<Int32>, _ value: (Int) -> Float
+  ) -> Float {
+    typealias Lanes = SIMD8<UInt32>
+    var total: Float = 0
+    var k = 0
+    while k + Lanes.scalarCount <= count {
+      var bits = Lanes()
+      for lane in 0..<Lanes.scalarCount { bits[lane] = value(k + lane).bitPattern }
+      // A winner's sign bit is 1 where ReLU stopped it: the mask is then 0, else all ones.
+      let signs = UnsafeRawPointer(winners + k).loadUnaligned(as: Lanes.self) &>> 31
+      let kept = bits & (signs &- 1)
+      for lane in 0..<Lanes.scalarCount { total += Float(bitPattern: kept[lane]) }
+      k += Lanes.scalarCount
+    }
+    while k < count {
+      total += passed(value(k), winner: winners[k])
+      k += 1
+    }
+    return total
+  }
+
   /// Sets the scratch columns (`ow ≥ OW`) of a full-width plane of `span` positions to
   /// `value`.
   @inline(__always)
