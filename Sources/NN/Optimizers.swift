@@ -1,6 +1,10 @@
 import Foundation
 import TensorCore
 
+#if arch(x86_64)
+  import _Builtin_intrinsics.intel
+#endif
+
 /// An optimizer's complete state as a plain value: the step count and, per slot (such as
 /// Adam's `"m"` and `"v"`), one buffer per parameter key.
 ///
@@ -130,9 +134,9 @@ public final class Adam: Optimizer {
         second.withUnsafeMutableBufferPointer { v in
           let pointers = AdamBuffers(
             parameter: p, gradient: g, first: m.baseAddress!, second: v.baseAddress!)
-          // Element-wise, so any split gives the same bits; sixteen lanes at a time.
+          // Element-wise, so any split gives the same bits; four lanes at a time.
           Compute.parallelRanges(count, minimumChunk: 65_536) { range in
-            typealias Lanes = SIMD16<Float>
+            typealias Lanes = SIMD4<Float>
             let (p, g, m, v) = (
               pointers.parameter, pointers.gradient, pointers.first, pointers.second
             )
@@ -143,7 +147,7 @@ public final class Adam: Optimizer {
               UnsafeMutableRawPointer(pointer + i).storeBytes(of: lanes, as: Lanes.self)
             }
             var i = range.lowerBound
-            while i + 16 <= range.upperBound {
+            while i + Lanes.scalarCount <= range.upperBound {
               let weight = load(p, i)
               let direction = load(g, i) + decay * weight
               let moment = b1 * load(m, i) + (1 - b1) * direction
@@ -151,8 +155,8 @@ public final class Adam: Optimizer {
               store(moment, m, i)
               store(square, v, i)
               store(
-                weight - stepSize * moment / (square.squareRoot() / rootCorrection2 + eps), p, i)
-              i += 16
+                weight - stepSize * moment / (squareRoot(square) / rootCorrection2 + eps), p, i)
+              i += Lanes.scalarCount
             }
             while i < range.upperBound {
               let direction = g[i] + decay * p[i]
@@ -168,6 +172,17 @@ public final class Adam: Optimizer {
       state.slots["v"]![key] = second
     }
   }
+}
+
+/// The lane-wise square root of `lanes` as one instruction where there is one: SIMD's own
+/// `squareRoot()` compiles to a library call per lane. Correctly rounded either way.
+@inline(__always)
+private func squareRoot(_ lanes: SIMD4<Float>) -> SIMD4<Float> {
+  #if arch(x86_64)
+    _mm_sqrt_ps(lanes)
+  #else
+    lanes.squareRoot()
+  #endif
 }
 
 /// The buffers one Adam update reads and writes, handed to the engine's threads (each
