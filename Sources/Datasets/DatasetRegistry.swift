@@ -285,14 +285,14 @@ public enum DatasetRegistry {
       return dataset
     }
     let offset = split == .train ? 0 : 2
-    let images = try read(descriptor.files[offset])
-    let labelFile = try read(descriptor.files[offset + 1])
+    let (imagesPath, imageBytes) = try read(descriptor.files[offset])
+    let (labelsPath, labelBytes) = try read(descriptor.files[offset + 1])
     var dataset = try makeIDXDataset(
       name: name, split: split,
-      images: try IDXArray(parsing: images.bytes, file: images.path, rank: 3),
-      imagesPath: images.path,
-      labels: try IDXArray(parsing: labelFile.bytes, file: labelFile.path, rank: 1),
-      labelsPath: labelFile.path, descriptor: descriptor)
+      images: try IDXArray(parsing: consume imageBytes, file: imagesPath, rank: 3),
+      imagesPath: imagesPath,
+      labels: try IDXArray(parsing: consume labelBytes, file: labelsPath, rank: 1),
+      labelsPath: labelsPath, descriptor: descriptor)
     dataset.source = DatasetSource(directory: directory, isOfficial: official && verifyChecksums)
     return dataset
   }

@@ -44,18 +44,23 @@ public func readRegularFile(_ path: String) throws(FileReadError) -> [UInt8] {
   case S_IFDIR: throw FileReadError(path: path, reason: "is a directory, not a file")
   default: throw FileReadError(path: path, reason: "is not a regular file")
   }
+  // Sized from fstat and grown only when the file turns out longer (it grew, or the system
+  // reports no size): appending to a full array would double its capacity.
   var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0))
   var count = 0
+  var probe = [UInt8](repeating: 0, count: 1 << 16)
   while true {
-    if count == bytes.count { bytes += [UInt8](repeating: 0, count: 1 << 16) }
-    let got = bytes.withUnsafeMutableBytes { buffer in
-      read(descriptor, buffer.baseAddress! + count, buffer.count - count)
-    }
+    let full = count == bytes.count
+    let got =
+      full
+      ? probe.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+      : bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + count, $0.count - count) }
     if got < 0 {
       if errno == EINTR { continue }
       throw failure(errno)
     }
     if got == 0 { break }
+    if full { bytes += probe[0..<got] }
     count += got
   }
   bytes.removeLast(bytes.count - count)

@@ -13,7 +13,7 @@ public struct IDXArray: Equatable, Sendable {
   ///   - rank: The expected number of dimensions (3 for images, 1 for labels).
   /// - Throws: ``DatasetError`` naming the file and byte offset: a wrong magic number, a
   ///   header or body shorter than declared, or bytes after the data.
-  public init(parsing bytes: [UInt8], file: String, rank: Int) throws {
+  public init(parsing bytes: consuming [UInt8], file: String, rank: Int) throws {
     guard bytes.count >= 4 else {
       throw DatasetError.truncated(
         file: file, offset: 0, expectedBytes: 4, actualBytes: bytes.count)
@@ -52,7 +52,11 @@ public struct IDXArray: Equatable, Sendable {
       throw DatasetError.trailingBytes(file: file, offset: expected, actualBytes: bytes.count)
     }
     self.dimensions = dimensions
-    self.bytes = Array(bytes[headerSize...])
+    // The header is moved out of the caller's buffer when the caller gave it up, so a file
+    // of 50 MB is not held twice.
+    var values = consume bytes
+    values.removeFirst(headerSize)
+    self.bytes = values
   }
 
   /// Reads an IDX file, raw or gzip-compressed (`.gz`).

@@ -39,6 +39,16 @@ func write(_ bytes: [UInt8], _ name: String, in directory: TemporaryDirectory) t
   }
 }
 
+@Test func regularFilesAreReadWholeWhetherOrNotTheSystemKnowsTheirSize() throws {
+  let directory = try TemporaryDirectory()
+  let content = (0..<200_003).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+  #expect(try readRegularFile(try write(content, "bytes", in: directory)) == content)
+  #expect(try readRegularFile(try write([], "empty", in: directory)) == [])
+  // procfs reports a size of 0 for files that have content.
+  let status = try readRegularFile("/proc/self/status")
+  #expect(String(decoding: status, as: UTF8.self).contains("VmRSS:"))
+}
+
 @Test func idxReaderRejectsBadFilesNamingFileAndOffset() throws {
   let directory = try TemporaryDirectory()
   let valid = IDXArray.encode([1, 2, 3, 4], dimensions: [4])
