@@ -51,8 +51,11 @@ static inline es_cpu_features es_probe_cpu_features(void) {
 static inline int es_keep_large_buffers_in_heap(void) {
   return mallopt(M_MMAP_THRESHOLD, 512 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
 }
+/// Gives the heap's free pages back to the kernel (all of them, not only the top's).
+static inline void es_release_free_heap_pages(void) { malloc_trim(0); }
 #else
 static inline int es_keep_large_buffers_in_heap(void) { return 0; }
+static inline void es_release_free_heap_pages(void) {}
 #endif
 
 #endif

@@ -39,6 +39,7 @@ extension ContinualRun {
       report.forwardTransferTerms = (before, initialAccuracies[task.index])
       finishedReports.append(report)
       try progress(.taskFinished(report))
+      TensorStorage.releaseFreeMemory()
     }
     return ContinualResult(
       scenario: scenario.name, scenarioHash: scenario.hash, policy: policy.name,

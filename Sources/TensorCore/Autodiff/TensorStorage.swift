@@ -23,6 +23,16 @@ public final class TensorStorage: @unchecked Sendable {
     es_keep_large_buffers_in_heap() == 1
   }()
 
+  /// Gives the heap's free pages back to the system.
+  ///
+  /// Freed buffers stay in the heap for the next training step (the allocator is tuned so),
+  /// and buffers of different sizes interleave with long-lived ones, so the free pages a
+  /// long run holds only grow. Call between phases (a continual run does after every task);
+  /// the next phase faults in the pages it needs again. No live buffer is touched.
+  public static func releaseFreeMemory() {
+    es_release_free_heap_pages()
+  }
+
   /// Allocates `count` elements, uninitialised.
   init(uninitializedCount count: Int) {
     _ = TensorStorage.allocatorTuned
