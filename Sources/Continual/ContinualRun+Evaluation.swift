@@ -92,7 +92,8 @@ extension ContinualRun {
         case .byInput(let weights): routed = try weights(input)
         case nil: break
         }
-        let known = remembering ? evaluationMemo.known(on: batch) : [:]
+        var known: [Int: ExpertOutput] = [:]
+        if remembering { (routed, known) = try remembered(input, on: batch, routing: routed) }
         let output = try model(input, head: head, routing: routed, knownExpertOutputs: known)
         if remembering { evaluationMemo.remember(output.expertOutputs, on: batch) }
         let probabilities = output.probabilities.values
@@ -105,6 +106,28 @@ extension ContinualRun {
       }
     }
     return Double(correct) / Double(indices.count)
+  }
+
+  /// What ``evaluationMemo`` kept of the experts on the test samples `batch` (whose input
+  /// is `input`), and the routing weights to use: `routing` when given, else with an
+  /// evidence gate its weights from the experts' kept evidence (which is kept in turn),
+  /// with every expert's output then known; `nil` for the mixture's own gate.
+  ///
+  /// The mixture given these weights and outputs gives what it would give running the gate
+  /// and the experts itself, bit for bit.
+  private func remembered(_ input: Tensor, on batch: [Int], routing: Tensor?) throws
+    -> (routing: Tensor?, known: [Int: ExpertOutput])
+  {
+    let known = evaluationMemo.known(on: batch)
+    guard routing == nil, let gate = model.gate as? EvidenceGate else { return (routing, known) }
+    return try withGradientsDisabled {
+      let outputs = try model.experts.indices.map { try known[$0] ?? model.experts[$0](input) }
+      let (weights, evidence) = try gate.probabilities(
+        input, expertHidden: gate.needsExpertHidden ? outputs.map(\.hidden) : [],
+        knownEvidence: evaluationMemo.knownEvidence(on: batch))
+      if let evidence { evaluationMemo.rememberEvidence(evidence, on: batch) }
+      return (weights, Dictionary(uniqueKeysWithValues: outputs.enumerated().map { ($0, $1) }))
+    }
   }
 
   /// Task-IL accuracy of expert `index` alone on `task`'s validation samples (the first
@@ -145,9 +168,10 @@ extension ContinualRun {
     for first in stride(from: 0, to: testIndices.count, by: Self.evaluationBatch) {
       let batch = Array(testIndices[first..<min(testIndices.count, first + Self.evaluationBatch)])
       let (input, labels) = try stream.test.batch(batch)
+      let (weights, known) = try remembered(input, on: batch, routing: nil)
       let outputs = try model.accumulate(
-        into: &routing, input: input, targets: labels, head: classHead,
-        knownExpertOutputs: evaluationMemo.known(on: batch))
+        into: &routing, input: input, targets: labels, head: classHead, routing: weights,
+        knownExpertOutputs: known)
       evaluationMemo.remember(outputs, on: batch)
     }
     let decomposition = routing.decomposition  // E × K

@@ -4,25 +4,36 @@ import TensorCore
 
 /// What each expert gave on test batches in evaluation mode, kept while the expert's state
 /// is unchanged: an evaluation after every task runs four passes over every seen task's
-/// test set, and a frozen expert's outputs on an old test batch never change.
+/// test set, and a frozen expert's outputs on an old test batch never change. With an
+/// evidence gate, each expert's evidence on a batch is kept the same way, while the
+/// expert's slot of the gate is unchanged.
 ///
 /// Outputs are kept per exact batch (its sample indices, in order), so a remembered output
 /// is the one running the expert on that batch would give, bit for bit. An expert whose
 /// parameters or statistics changed since (told by a fingerprint of its state) forgets its
-/// outputs. Memory is bounded by ``byteBudget``: past it, nothing more is kept.
+/// outputs. Memory is bounded by ``outputBudget`` and ``evidenceBudget``: past one, nothing
+/// more of its kind is kept.
 final class ExpertOutputMemo {
   /// At most this many bytes of remembered outputs (logits and hidden vectors).
-  static let byteBudget = 32 << 20
+  static let outputBudget = 32 << 20
+  /// At most this many bytes of remembered evidence: 8 bytes per expert and sample, as
+  /// costly to compute as an output of 72 floats, so it gets a budget of its own (enough
+  /// for 20 tasks of 800 test samples under both batchings).
+  static let evidenceBudget = 8 << 20
 
   private var fingerprints: [UInt64] = []
   private var outputs: [[[Int]: ExpertOutput]] = []
+  private var evidenceFingerprints: [UInt64] = []
+  private var evidence: [[[Int]: [Double]]] = []
   private var bytes = 0
+  private var evidenceBytes = 0
 
   /// Forgets the outputs of every expert of `model` whose state changed since they were
-  /// kept; call before evaluating, with the model in evaluation mode.
+  /// kept, and the evidence of every slot of its evidence gate that changed; call before
+  /// evaluating, with the model in evaluation mode.
   func refresh(for model: MixtureOfExperts) {
     for (index, expert) in model.experts.enumerated() {
-      let fingerprint = Self.fingerprint(of: expert)
+      let fingerprint = Self.fingerprint(of: expert.state())
       if index == fingerprints.count {
         fingerprints.append(fingerprint)
         outputs.append([:])
@@ -31,6 +42,41 @@ final class ExpertOutputMemo {
         bytes -= outputs[index].values.reduce(0) { $0 + Self.size(of: $1) }
         outputs[index] = [:]
       }
+    }
+    guard let gate = model.gate as? EvidenceGate else { return }
+    for (index, slot) in gate.experts.enumerated() {
+      let fingerprint = Self.fingerprint(of: slot.state())
+      if index == evidenceFingerprints.count {
+        evidenceFingerprints.append(fingerprint)
+        evidence.append([:])
+      } else if evidenceFingerprints[index] != fingerprint {
+        evidenceFingerprints[index] = fingerprint
+        evidenceBytes -= evidence[index].values.reduce(0) {
+          $0 + $1.count * MemoryLayout<Double>.stride
+        }
+        evidence[index] = [:]
+      }
+    }
+  }
+
+  /// The kept evidence on `batch`, by expert index.
+  func knownEvidence(on batch: [Int]) -> [Int: [Double]] {
+    var known: [Int: [Double]] = [:]
+    for (index, kept) in evidence.enumerated() {
+      if let values = kept[batch] { known[index] = values }
+    }
+    return known
+  }
+
+  /// Keeps `computed` (each expert's evidence on `batch`) for the experts not kept yet,
+  /// while the budget allows.
+  func rememberEvidence(_ computed: [[Double]], on batch: [Int]) {
+    for (index, values) in computed.enumerated()
+    where evidence.indices.contains(index) && evidence[index][batch] == nil {
+      let size = values.count * MemoryLayout<Double>.stride
+      guard evidenceBytes + size <= Self.evidenceBudget else { return }
+      evidence[index][batch] = values
+      evidenceBytes += size
     }
   }
 
@@ -49,7 +95,7 @@ final class ExpertOutputMemo {
     for (index, output) in computed.enumerated()
     where outputs.indices.contains(index) && outputs[index][batch] == nil {
       let size = Self.size(of: output)
-      guard bytes + size <= Self.byteBudget else { return }
+      guard bytes + size <= Self.outputBudget else { return }
       outputs[index][batch] = output
       bytes += size
     }
@@ -59,13 +105,13 @@ final class ExpertOutputMemo {
     (output.logits.count + output.hidden.count) * MemoryLayout<Float>.stride
   }
 
-  /// FNV-1a over the keys, shapes and bits of every tensor of `expert`'s state.
-  private static func fingerprint(of expert: any Expert) -> UInt64 {
+  /// FNV-1a over the keys, shapes and bits of every tensor of a module's `state`.
+  private static func fingerprint(of state: [(key: String, tensor: Tensor)]) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     func mix(_ word: UInt64) {
       hash = (hash ^ word) &* 0x100_0000_01b3
     }
-    for (key, tensor) in expert.state() {
+    for (key, tensor) in state {
       for byte in key.utf8 { mix(UInt64(byte)) }
       for size in tensor.shape { mix(UInt64(bitPattern: Int64(size))) }
       let values = tensor.storage.pointer

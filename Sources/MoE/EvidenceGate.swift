@@ -232,6 +232,33 @@ public final class EvidenceGate: Module, Gate {
   public func probabilities(_ input: Tensor, expertHidden: [Tensor], among candidates: [Int])
     throws -> Tensor
   {
+    try route(input, expertHidden: expertHidden, among: candidates, knownEvidence: [:]).weights
+  }
+
+  /// g(x), [B, E], as ``probabilities(_:expertHidden:)`` gives it, with the evidence of the
+  /// experts in `knownEvidence` taken from there instead of computed; and every expert's
+  /// evidence on this batch.
+  ///
+  /// An expert's evidence depends only on the input and its own fitted statistics, so an
+  /// evaluation can keep it per batch while the expert's slot is unchanged: the weights
+  /// are then the same, bit for bit.
+  /// - Parameter knownEvidence: By expert index, the calibrated evidence S_e of every sample
+  ///   of this very `input` (B values).
+  /// - Returns: The weights and, per expert, its B evidence values; `nil` evidence when the
+  ///   gate routed without it (training, or an expert unfitted).
+  /// - Throws: ``ModuleError/invalidConfiguration(_:)`` for known evidence of another size.
+  public func probabilities(
+    _ input: Tensor, expertHidden: [Tensor], knownEvidence: [Int: [Double]]
+  ) throws -> (weights: Tensor, evidence: [[Double]]?) {
+    try route(
+      input, expertHidden: expertHidden, among: Array(experts.indices),
+      knownEvidence: knownEvidence)
+  }
+
+  private func route(
+    _ input: Tensor, expertHidden: [Tensor], among candidates: [Int],
+    knownEvidence: [Int: [Double]]
+  ) throws -> (weights: Tensor, evidence: [[Double]]?) {
     guard !candidates.isEmpty, candidates.allSatisfy(experts.indices.contains) else {
       throw ModuleError.invalidConfiguration(
         "route among \(candidates) of \(expertCount) experts")
@@ -241,21 +268,22 @@ public final class EvidenceGate: Module, Gate {
     let unfitted = candidates.filter { !isFitted(expert: $0) }
     if let learned, isTraining || !unfitted.isEmpty {
       let g = try learned.probabilities(input, expertHidden: expertHidden)
-      return everyExpert ? g : try restricted(g.values, to: candidates, batch: batch)
+      return (everyExpert ? g : try restricted(g.values, to: candidates, batch: batch), nil)
     }
     var weights = [Float](repeating: 0, count: batch * expertCount)
     if !unfitted.isEmpty {
       for row in 0..<batch {
         for expert in unfitted { weights[row * expertCount + expert] = 1 / Float(unfitted.count) }
       }
-      return try Tensor(shape: [batch, expertCount], values: weights)
+      return (try Tensor(shape: [batch, expertCount], values: weights), nil)
     }
-    let scores = try self.scores(input, expertHidden: expertHidden)
+    let (scores, evidence) = try self.scores(
+      input, expertHidden: expertHidden, knownEvidence: knownEvidence)
     for row in 0..<batch {
       let best = candidates.max { scores[row][$0] < scores[row][$1] } ?? candidates[0]
       weights[row * expertCount + best] = 1
     }
-    return try Tensor(shape: [batch, expertCount], values: weights)
+    return (try Tensor(shape: [batch, expertCount], values: weights), evidence)
   }
 
   /// The rows of `g` restricted to `candidates` and renormalised.
@@ -272,19 +300,33 @@ public final class EvidenceGate: Module, Gate {
   }
 
   /// Per sample and expert, the score routing maximises: the calibrated evidence S_e, or in
-  /// the hybrid log g_e + S_e/τ. Every expert must be fitted.
-  func scores(_ input: Tensor, expertHidden: [Tensor]) throws -> [[Double]] {
+  /// the hybrid log g_e + S_e/τ; and per expert its evidence (B values), taken from
+  /// `knownEvidence` where given. Every expert must be fitted.
+  func scores(_ input: Tensor, expertHidden: [Tensor], knownEvidence: [Int: [Double]] = [:])
+    throws -> (scores: [[Double]], evidence: [[Double]])
+  {
     let batch = input.shape[0]
     let x = try input.reshaped([batch, inputCount])
     var scores = [[Double]](repeating: [], count: batch)
+    var evidence: [[Double]] = []
     try withGradientsDisabled {
-      for slot in experts {
+      for (index, slot) in experts.enumerated() {
         guard let fitted = slot.fitted else {
           throw ModuleError.invalidConfiguration("an expert of the evidence gate is unfitted")
         }
-        let expert = try fitted.evidence(settings).calibratedScores(
-          hidden: x, calibration: calibration
-        ).scores
+        let expert: [Double]
+        if let known = knownEvidence[index] {
+          guard known.count == batch else {
+            throw ModuleError.invalidConfiguration(
+              "known evidence of expert \(index) has \(known.count) values for \(batch) samples")
+          }
+          expert = known
+        } else {
+          expert = try fitted.evidence(settings).calibratedScores(
+            hidden: x, calibration: calibration
+          ).scores
+        }
+        evidence.append(expert)
         for row in 0..<batch { scores[row].append(expert[row]) }
       }
       guard let learned else { return }
@@ -296,7 +338,7 @@ public final class EvidenceGate: Module, Gate {
         }
       }
     }
-    return scores
+    return (scores, evidence)
   }
 
   /// Fits expert `index` on its task's training samples of its classes.

@@ -46,3 +46,45 @@ import _ContinualTestSupport
   memo.refresh(for: model)
   #expect(memo.known(on: batch).keys.sorted() == [0, 2])
 }
+
+@Test func rememberedEvidenceRoutesToTheSameBitsAndIsForgottenWhenASlotIsRefitted() throws {
+  let scenario = try Scenario.parse(
+    Data(
+      """
+      {"name": "bands-evidence", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
+       "model": {"expert": "mlp", "experts": 1, "hidden": [8]},
+       "training": {"epochs": 1, "batch_size": 32, "seed": 1,
+                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
+       "lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 4}}
+      """.utf8), file: "bands-evidence.json")
+  let stream = TaskStream(
+    train: try bands(count: 360, split: .train, seed: 1),
+    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
+    validationFraction: 0.1, seed: 3)
+  let run = try ContinualRun(scenario: scenario, stream: stream)
+  _ = try run.run()
+  let model = run.model
+  let gate = try #require(model.gate as? EvidenceGate)
+  model.train(false)
+  let memo = run.evaluationMemo
+  memo.refresh(for: model)
+  // The run's evaluations kept every expert's evidence on its test batches, and given back
+  // it routes as computing it does.
+  let batch = Array(stream.tasks[0].testIndices.prefix(ContinualRun.evaluationBatch))
+  let known = memo.knownEvidence(on: batch)
+  #expect(known.keys.sorted() == [0, 1, 2])
+  let (input, _) = try stream.test.batch(batch)
+  let computed = try withGradientsDisabled { try model(input) }
+  let (weights, evidence) = try gate.probabilities(
+    input, expertHidden: [], knownEvidence: known)
+  #expect(weights.values == computed.gate.values)
+  #expect(evidence == (0..<3).map { known[$0]! })
+  // Refitting an expert's evidence on other samples forgets what it gave; the others keep
+  // theirs.
+  let task = stream.tasks[2]
+  let (samples, labels) = try stream.train.batch(task.trainIndices)
+  try gate.fit(expert: 1, samples: samples, labels: labels, classes: task.classes)
+  memo.refresh(for: model)
+  #expect(memo.knownEvidence(on: batch).keys.sorted() == [0, 2])
+  #expect(memo.known(on: batch).count == 3)
+}

@@ -179,3 +179,41 @@ func everyKindAndCalibrationRoutesSeparatedClassesToTheirExperts(
     state[key] = original
   }
 }
+
+@Test func knownEvidenceGivesTheSameWeightsAsComputingIt() throws {
+  let settings = EvidenceSettings(kind: .probabilisticSubspace, rank: 1)
+  for learned in [nil, FixedGate([0.9, 0.1]) as (any Gate)?] {
+    let (gate, batch) = try fittedGate(settings, learned: learned, temperature: 2)
+    let computed = try gate.probabilities(batch, expertHidden: [])
+    let (weights, evidence) = try gate.probabilities(batch, expertHidden: [], knownEvidence: [:])
+    #expect(weights.values == computed.values)
+    let perExpert = try #require(evidence)
+    #expect(perExpert.count == 2 && perExpert.allSatisfy { $0.count == 4 })
+    // Given back, in part or whole, the evidence routes the same.
+    for known in [[0: perExpert[0]], [0: perExpert[0], 1: perExpert[1]]] {
+      let (again, evidenceAgain) = try gate.probabilities(
+        batch, expertHidden: [], knownEvidence: known)
+      #expect(again.values == computed.values && evidenceAgain == perExpert)
+    }
+    // Evidence that favours expert 1 for every sample is taken as given, not recomputed.
+    let (steered, _) = try gate.probabilities(
+      batch, expertHidden: [], knownEvidence: [0: [-1e9, -1e9, -1e9, -1e9]])
+    #expect(steered.values == [0, 1, 0, 1, 0, 1, 0, 1])
+    #expect(throws: ModuleError.self) {
+      try gate.probabilities(batch, expertHidden: [], knownEvidence: [1: [0, 0]])
+    }
+  }
+}
+
+@Test func anEvidenceGateWhileTrainingRoutesWithoutEvidence() throws {
+  let (gate, batch) = try fittedGate(EvidenceSettings(kind: .subspace, rank: 1))
+  gate.train(true)
+  // Every expert fitted, no learned gate: training still routes by evidence.
+  #expect(try gate.probabilities(batch, expertHidden: [], knownEvidence: [:]).evidence != nil)
+  let (hybrid, hybridBatch) = try fittedGate(
+    EvidenceSettings(kind: .subspace, rank: 1), learned: FixedGate([0.5, 0.5]))
+  hybrid.train(true)
+  let (weights, evidence) = try hybrid.probabilities(
+    hybridBatch, expertHidden: [], knownEvidence: [:])
+  #expect(evidence == nil && weights.values == [Float](repeating: 0.5, count: 8))
+}
