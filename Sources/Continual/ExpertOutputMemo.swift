@@ -21,88 +21,86 @@ final class ExpertOutputMemo {
   /// for 20 tasks of 800 test samples under both batchings).
   static let evidenceBudget = 8 << 20
 
-  private var fingerprints: [UInt64] = []
-  private var outputs: [[[Int]: ExpertOutput]] = []
-  private var evidenceFingerprints: [UInt64] = []
-  private var evidence: [[[Int]: [Double]]] = []
-  private var bytes = 0
-  private var evidenceBytes = 0
+  private var outputs = PerExpert<ExpertOutput>(budget: ExpertOutputMemo.outputBudget) {
+    ($0.logits.count + $0.hidden.count) * MemoryLayout<Float>.stride
+  }
+  private var evidence = PerExpert<[Double]>(budget: ExpertOutputMemo.evidenceBudget) {
+    $0.count * MemoryLayout<Double>.stride
+  }
 
   /// Forgets the outputs of every expert of `model` whose state changed since they were
   /// kept, and the evidence of every slot of its evidence gate that changed; call before
   /// evaluating, with the model in evaluation mode.
   func refresh(for model: MixtureOfExperts) {
-    for (index, expert) in model.experts.enumerated() {
-      let fingerprint = Self.fingerprint(of: expert.state())
-      if index == fingerprints.count {
-        fingerprints.append(fingerprint)
-        outputs.append([:])
-      } else if fingerprints[index] != fingerprint {
-        fingerprints[index] = fingerprint
-        bytes -= outputs[index].values.reduce(0) { $0 + Self.size(of: $1) }
-        outputs[index] = [:]
-      }
-    }
+    outputs.refresh(fingerprints: model.experts.map { Self.fingerprint(of: $0.state()) })
     guard let gate = model.gate as? EvidenceGate else { return }
-    for (index, slot) in gate.experts.enumerated() {
-      let fingerprint = Self.fingerprint(of: slot.state())
-      if index == evidenceFingerprints.count {
-        evidenceFingerprints.append(fingerprint)
-        evidence.append([:])
-      } else if evidenceFingerprints[index] != fingerprint {
-        evidenceFingerprints[index] = fingerprint
-        evidenceBytes -= evidence[index].values.reduce(0) {
-          $0 + $1.count * MemoryLayout<Double>.stride
-        }
-        evidence[index] = [:]
-      }
-    }
-  }
-
-  /// The kept evidence on `batch`, by expert index.
-  func knownEvidence(on batch: [Int]) -> [Int: [Double]] {
-    var known: [Int: [Double]] = [:]
-    for (index, kept) in evidence.enumerated() {
-      if let values = kept[batch] { known[index] = values }
-    }
-    return known
-  }
-
-  /// Keeps `computed` (each expert's evidence on `batch`) for the experts not kept yet,
-  /// while the budget allows.
-  func rememberEvidence(_ computed: [[Double]], on batch: [Int]) {
-    for (index, values) in computed.enumerated()
-    where evidence.indices.contains(index) && evidence[index][batch] == nil {
-      let size = values.count * MemoryLayout<Double>.stride
-      guard evidenceBytes + size <= Self.evidenceBudget else { return }
-      evidence[index][batch] = values
-      evidenceBytes += size
-    }
+    evidence.refresh(fingerprints: gate.experts.map { Self.fingerprint(of: $0.state()) })
   }
 
   /// The kept outputs on `batch`, by expert index.
-  func known(on batch: [Int]) -> [Int: ExpertOutput] {
-    var known: [Int: ExpertOutput] = [:]
-    for (index, kept) in outputs.enumerated() {
-      if let output = kept[batch] { known[index] = output }
-    }
-    return known
-  }
+  func known(on batch: [Int]) -> [Int: ExpertOutput] { outputs.known(on: batch) }
 
   /// Keeps `computed` (one output per expert, on `batch`) for the experts not kept yet,
   /// while the budget allows.
   func remember(_ computed: [ExpertOutput], on batch: [Int]) {
-    for (index, output) in computed.enumerated()
-    where outputs.indices.contains(index) && outputs[index][batch] == nil {
-      let size = Self.size(of: output)
-      guard bytes + size <= Self.outputBudget else { return }
-      outputs[index][batch] = output
-      bytes += size
-    }
+    outputs.remember(computed, on: batch)
   }
 
-  private static func size(of output: ExpertOutput) -> Int {
-    (output.logits.count + output.hidden.count) * MemoryLayout<Float>.stride
+  /// The kept evidence on `batch`, by expert index.
+  func knownEvidence(on batch: [Int]) -> [Int: [Double]] { evidence.known(on: batch) }
+
+  /// Keeps `computed` (each expert's evidence on `batch`) for the experts not kept yet,
+  /// while the budget allows.
+  func rememberEvidence(_ computed: [[Double]], on batch: [Int]) {
+    evidence.remember(computed, on: batch)
+  }
+
+  /// One value per expert and exact batch, kept while the expert's fingerprint is
+  /// unchanged, within a byte budget.
+  private struct PerExpert<Value> {
+    let budget: Int
+    let size: (Value) -> Int
+    private var fingerprints: [UInt64] = []
+    private var values: [[[Int]: Value]] = []
+    private var bytes = 0
+
+    init(budget: Int, size: @escaping (Value) -> Int) {
+      self.budget = budget
+      self.size = size
+    }
+
+    /// Takes the experts' current fingerprints: new experts start empty, changed ones
+    /// forget what they kept.
+    mutating func refresh(fingerprints current: [UInt64]) {
+      for (index, fingerprint) in current.enumerated() {
+        if index == fingerprints.count {
+          fingerprints.append(fingerprint)
+          values.append([:])
+        } else if fingerprints[index] != fingerprint {
+          fingerprints[index] = fingerprint
+          bytes -= values[index].values.reduce(0) { $0 + size($1) }
+          values[index] = [:]
+        }
+      }
+    }
+
+    func known(on batch: [Int]) -> [Int: Value] {
+      var known: [Int: Value] = [:]
+      for (index, kept) in values.enumerated() {
+        if let value = kept[batch] { known[index] = value }
+      }
+      return known
+    }
+
+    mutating func remember(_ computed: [Value], on batch: [Int]) {
+      for (index, value) in computed.enumerated()
+      where values.indices.contains(index) && values[index][batch] == nil {
+        let bytesOfValue = size(value)
+        guard bytes + bytesOfValue <= budget else { return }
+        values[index][batch] = value
+        bytes += bytesOfValue
+      }
+    }
   }
 
   /// FNV-1a over the keys, shapes and bits of every tensor of a module's `state`.

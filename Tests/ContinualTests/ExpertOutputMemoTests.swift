@@ -7,15 +7,20 @@ import _ContinualTestSupport
 
 @testable import Continual
 
-@Test func rememberedExpertOutputsGiveTheSameBitsAndAreForgottenWhenAnExpertChanges() throws {
+/// A finished spawn-and-freeze run over three tasks of two band classes, its model in
+/// evaluation mode and its memo refreshed; `model` and `lifecycle` are the scenario's
+/// sections without their braces.
+private func finishedBandRun(model: String, epochs: Int, lifecycle: String) throws -> (
+  run: ContinualRun, stream: TaskStream
+) {
   let scenario = try Scenario.parse(
     Data(
       """
       {"name": "bands", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
-       "model": {"expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [32, 16]},
-       "training": {"epochs": 2, "batch_size": 32, "seed": 1,
+       "model": {\(model)},
+       "training": {"epochs": \(epochs), "batch_size": 32, "seed": 1,
                     "optimizer": {"name": "adam", "learning_rate": 0.01}},
-       "lifecycle": {"policy": "spawn-and-freeze", "gate": "replay", "replay_samples": 60}}
+       "lifecycle": {"policy": "spawn-and-freeze", \(lifecycle)}}
       """.utf8), file: "bands.json")
   let stream = TaskStream(
     train: try bands(count: 360, split: .train, seed: 1),
@@ -23,11 +28,18 @@ import _ContinualTestSupport
     validationFraction: 0.1, seed: 3)
   let run = try ContinualRun(scenario: scenario, stream: stream)
   _ = try run.run()
+  run.model.train(false)
+  run.evaluationMemo.refresh(for: run.model)
+  return (run, stream)
+}
+
+@Test func rememberedExpertOutputsGiveTheSameBitsAndAreForgottenWhenAnExpertChanges() throws {
+  let (run, stream) = try finishedBandRun(
+    model: #""expert": "mlp", "experts": 1, "gate": "attentive", "hidden": [32, 16]"#,
+    epochs: 2, lifecycle: #""gate": "replay", "replay_samples": 60"#)
   let model = run.model
   #expect(model.experts.count == 3)
-  model.train(false)
   let memo = run.evaluationMemo
-  memo.refresh(for: model)
   let batch = Array(stream.tasks[0].testIndices.prefix(16))
   let (input, _) = try stream.test.batch(batch)
   // The run's evaluations kept every expert's outputs on its test batches.
@@ -48,26 +60,12 @@ import _ContinualTestSupport
 }
 
 @Test func rememberedEvidenceRoutesToTheSameBitsAndIsForgottenWhenASlotIsRefitted() throws {
-  let scenario = try Scenario.parse(
-    Data(
-      """
-      {"name": "bands-evidence", "split": {"groups": [[0, 1], [2, 3], [4, 5]]},
-       "model": {"expert": "mlp", "experts": 1, "hidden": [8]},
-       "training": {"epochs": 1, "batch_size": 32, "seed": 1,
-                    "optimizer": {"name": "adam", "learning_rate": 0.01}},
-       "lifecycle": {"policy": "spawn-and-freeze", "gate": "evidence", "evidence_rank": 4}}
-      """.utf8), file: "bands-evidence.json")
-  let stream = TaskStream(
-    train: try bands(count: 360, split: .train, seed: 1),
-    test: try bands(count: 120, split: .test, seed: 2), classGroups: [[0, 1], [2, 3], [4, 5]],
-    validationFraction: 0.1, seed: 3)
-  let run = try ContinualRun(scenario: scenario, stream: stream)
-  _ = try run.run()
+  let (run, stream) = try finishedBandRun(
+    model: #""expert": "mlp", "experts": 1, "hidden": [8]"#, epochs: 1,
+    lifecycle: #""gate": "evidence", "evidence_rank": 4"#)
   let model = run.model
   let gate = try #require(model.gate as? EvidenceGate)
-  model.train(false)
   let memo = run.evaluationMemo
-  memo.refresh(for: model)
   // The run's evaluations kept every expert's evidence on its test batches, and given back
   // it routes as computing it does.
   let batch = Array(stream.tasks[0].testIndices.prefix(ContinualRun.evaluationBatch))
