@@ -302,7 +302,7 @@ public final class EvidenceGate: Module, Gate {
   /// Per sample and expert, the score routing maximises: the calibrated evidence S_e, or in
   /// the hybrid log g_e + S_e/τ; and per expert its evidence (B values), taken from
   /// `knownEvidence` where given. Every expert must be fitted.
-  func scores(_ input: Tensor, expertHidden: [Tensor], knownEvidence: [Int: [Double]] = [:])
+  func scores(_ input: Tensor, expertHidden: [Tensor], knownEvidence: [Int: [Double]])
     throws -> (scores: [[Double]], evidence: [[Double]])
   {
     let batch = input.shape[0]
