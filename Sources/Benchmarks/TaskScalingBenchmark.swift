@@ -89,13 +89,11 @@ public struct TaskScalingBenchmark {
     let run = try ContinualRun(
       scenario: scenario, stream: TaskStream(scenario: scenario, train: train, test: test))
     let result = try run.run(progress: progress)
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Row(
       tasks: tasks, experts: result.experts.count,
       trainingSeconds: result.reports.map(\.trainingSeconds),
       averageAccuracyClassIL: ContinualResult.averageAccuracy(result.accuracyMatrixClassIL),
-      peakMemoryMiB: Double(usage.ru_maxrss) / 1024)
+      peakMemoryMiB: peakResidentMemoryMiB())
   }
 
   /// Writes MNIST-format training and test files of `classes` classes into `directory`

@@ -84,13 +84,12 @@ public struct TrainingBenchmark {
     let start = DispatchTime.now().uptimeNanoseconds
     for _ in 0..<batches { try step() }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let peakMemory = peakResidentMemoryMiB()
     let peak = try OperationBenchmark.measurePeak(
       threads: threads, Stopwatch(trialSeconds: 0.05))
     return Measurement(
       seconds: seconds, samplesPerSecond: Double(batches * batch) / seconds,
-      peakMemoryMiB: Double(usage.ru_maxrss) / 1024,
+      peakMemoryMiB: peakMemory,
       flopsPerSample: Self.trainingFLOPsPerSample(model), engineRate: peak.engine)
   }
 
