@@ -97,25 +97,19 @@ public struct TaskScalingBenchmark {
   }
 
   /// Writes MNIST-format training and test files of `classes` classes into `directory`
-  /// (created): class k is three strokes chosen by k, each sample drawn shifted by up to
-  /// 3 pixels with noise, the samples in class-interleaved order.
+  /// (created if missing): class k is three strokes chosen by k, each sample drawn shifted
+  /// by up to 3 pixels with noise, the samples in class-interleaved order.
   ///
   /// - Returns: The training pixels' mean and standard deviation on the [0, 1] scale.
-  /// - Throws: ``DatasetError/unreadable(file:reason:)`` naming a file that cannot be written.
+  /// - Throws: ``DatasetError/unwritable(file:reason:)`` naming a file or directory that
+  ///   cannot be written.
   public static func writeGeneratedImages(
     classes: Int, trainPerClass: Int, testPerClass: Int, into directory: String
   ) throws -> (mean: Float, standardDeviation: Float) {
-    do {
-      try FileManager.default.createDirectory(
-        atPath: directory, withIntermediateDirectories: true)
-    } catch {
-      throw DatasetError.unreadable(file: directory, reason: "\(error)")
-    }
     let patterns = (0..<classes).map { strokePattern(seed: UInt64($0)) }
     var generator = RandomGenerator(seed: 0xda7a)
     var statistics: (mean: Float, standardDeviation: Float) = (0, 1)
-    let names = DatasetDescriptor.idxFileNames
-    for (split, perClass) in [(0, trainPerClass), (2, testPerClass)] {
+    for (split, perClass) in [(DatasetSplit.train, trainPerClass), (.test, testPerClass)] {
       let count = classes * perClass
       var pixels = [UInt8](repeating: 0, count: count * 784)
       let labels = (0..<count).map { UInt8($0 % classes) }
@@ -133,7 +127,7 @@ public struct TaskScalingBenchmark {
           }
         }
       }
-      if split == 0 {
+      if split == .train {
         let (sum, squares) = pixels.reduce(into: (0, 0)) { totals, pixel in
           totals.0 += Int(pixel)
           totals.1 += Int(pixel) * Int(pixel)
@@ -142,17 +136,8 @@ public struct TaskScalingBenchmark {
         let variance = Double(squares) / Double(pixels.count) / (255 * 255) - mean * mean
         statistics = (Float(mean), Float(variance.squareRoot()))
       }
-      for (name, bytes) in [
-        (names[split], IDXArray.encode(pixels, dimensions: [count, 28, 28])),
-        (names[split + 1], IDXArray.encode(labels, dimensions: [count])),
-      ] {
-        let path = (directory as NSString).appendingPathComponent(name)
-        do {
-          try Data(bytes).write(to: URL(fileURLWithPath: path))
-        } catch {
-          throw DatasetError.unreadable(file: path, reason: "cannot write: \(error)")
-        }
-      }
+      try DatasetDescriptor.writeIDXSplit(
+        split, images: pixels, labels: labels, imageHeight: 28, imageWidth: 28, into: directory)
     }
     return statistics
   }

@@ -2,6 +2,9 @@
 public enum DatasetError: Error, CustomStringConvertible, Equatable {
   /// The file does not exist or cannot be read.
   case unreadable(file: String, reason: String)
+  /// A file or directory of a dataset being written (``DatasetDescriptor/writeIDXSplit(_:images:labels:imageHeight:imageWidth:into:)``)
+  /// cannot be.
+  case unwritable(file: String, reason: String)
   /// The gzip stream is corrupt or truncated.
   case corruptGzip(file: String, reason: String)
   /// The IDX header's magic number is not the expected one (bytes 0–3).
@@ -41,6 +44,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     switch self {
     case .unreadable(let file, let reason):
       return "\(file): cannot read: \(reason)"
+    case .unwritable(let file, let reason):
+      return "\(file): cannot write: \(reason)"
     case .corruptGzip(let file, let reason):
       return "\(file): corrupt gzip data: \(reason)"
     case .badMagic(let file, let found, let expected):

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 extension DatasetDescriptor {
@@ -6,6 +7,50 @@ extension DatasetDescriptor {
     "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
   ]
+
+  /// Writes one split of an IDX dataset into `directory` (created if missing) as its two raw
+  /// files, named as MNIST's (``idxFileNames``): `labels.count` images of
+  /// `imageHeight` × `imageWidth` bytes each, row-major in `images`, and their labels.
+  ///
+  /// - Throws: ``DatasetError/unwritable(file:reason:)`` naming the images file, before
+  ///   anything is written, unless `images` holds `labels.count · imageHeight · imageWidth`
+  ///   bytes; the same naming the directory or a file that cannot be written.
+  public static func writeIDXSplit(
+    _ split: DatasetSplit, images: [UInt8], labels: [UInt8], imageHeight: Int, imageWidth: Int,
+    into directory: String
+  ) throws {
+    let first = split == .train ? 0 : 2
+    let imageSize = imageHeight.multipliedReportingOverflow(by: imageWidth)
+    guard imageHeight > 0, imageWidth > 0, !imageSize.overflow,
+      images.count.quotientAndRemainder(dividingBy: imageSize.partialValue)
+        == (labels.count, 0)
+    else {
+      throw DatasetError.unwritable(
+        file: (directory as NSString).appendingPathComponent(idxFileNames[first]),
+        reason: "\(images.count) image bytes are not \(labels.count) images of "
+          + "\(imageHeight) × \(imageWidth)")
+    }
+    do {
+      try FileManager.default.createDirectory(
+        atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw DatasetError.unwritable(file: directory, reason: systemReason(error))
+    }
+    for (name, bytes) in [
+      (
+        idxFileNames[first],
+        IDXArray.encode(images, dimensions: [labels.count, imageHeight, imageWidth])
+      ),
+      (idxFileNames[first + 1], IDXArray.encode(labels, dimensions: [labels.count])),
+    ] {
+      let path = (directory as NSString).appendingPathComponent(name)
+      do {
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+      } catch {
+        throw DatasetError.unwritable(file: path, reason: systemReason(error))
+      }
+    }
+  }
 
   /// A dataset of the program's own in MNIST's IDX format, for ``DatasetRegistry/register(_:)``:
   /// grey images with one byte per pixel and one byte per label, in four files named as

@@ -242,20 +242,12 @@ func fetchDownloadsChecksAndMovesIntoPlace() throws {
 /// Writes an MNIST-format dataset of `classes` classes (two training and one test sample
 /// each) into `directory`, with `badTestLabel` as the last test label when given.
 private func writeIDX(classes: Int, in directory: String, badTestLabel: UInt8? = nil) throws {
-  try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-  for (index, count) in [(0, 2 * classes), (2, classes)] {
+  for (split, count) in [(DatasetSplit.train, 2 * classes), (.test, classes)] {
     var labels = (0..<count).map { UInt8($0 % classes) }
-    if index == 2, let badTestLabel { labels[count - 1] = badTestLabel }
-    let pixels = (0..<(count * 784)).map { UInt8(truncatingIfNeeded: $0 * 7) }
-    for (name, bytes) in [
-      (
-        DatasetDescriptor.idxFileNames[index], IDXArray.encode(pixels, dimensions: [count, 28, 28])
-      ),
-      (DatasetDescriptor.idxFileNames[index + 1], IDXArray.encode(labels, dimensions: [count])),
-    ] {
-      try Data(bytes).write(
-        to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(name)))
-    }
+    if split == .test, let badTestLabel { labels[count - 1] = badTestLabel }
+    try DatasetDescriptor.writeIDXSplit(
+      split, images: (0..<(count * 784)).map { UInt8(truncatingIfNeeded: $0 * 7) },
+      labels: labels, imageHeight: 28, imageWidth: 28, into: directory)
   }
 }
 
@@ -336,4 +328,28 @@ private func twelveClasses(in directory: String, name: String) -> DatasetDescrip
     #expect("\(error)".contains("registered by a program and has no download source"))
   }
   #expect(try FileManager.default.contentsOfDirectory(atPath: root.url.path).isEmpty)
+}
+
+@Test func anIDXSplitWhoseImagesDoNotMatchItsLabelsIsNotWritten() throws {
+  let root = try TemporaryDirectory()
+  for (images, height) in [(5, 2), (8, 0), (8, -2)] {
+    do {
+      try DatasetDescriptor.writeIDXSplit(
+        .test, images: [UInt8](repeating: 0, count: images), labels: [0, 1], imageHeight: height,
+        imageWidth: 2, into: root.url.path)
+      Issue.record("written: \(images) bytes, height \(height)")
+    } catch {
+      #expect(
+        "\(error)".contains(
+          "t10k-images-idx3-ubyte: cannot write: \(images) image bytes are not 2 images of"))
+    }
+  }
+  #expect(try FileManager.default.contentsOfDirectory(atPath: root.url.path).isEmpty)
+  // A directory that does not exist yet is created.
+  let directory = root.url.appendingPathComponent("new/split").path
+  try DatasetDescriptor.writeIDXSplit(
+    .test, images: [UInt8](repeating: 7, count: 8), labels: [0, 1], imageHeight: 2,
+    imageWidth: 2, into: directory)
+  let written = try IDXArray(contentsOf: directory + "/t10k-images-idx3-ubyte", rank: 3)
+  #expect(written.dimensions == [2, 2, 2] && written.bytes == [UInt8](repeating: 7, count: 8))
 }
