@@ -278,12 +278,10 @@ private func twelveClasses(in directory: String, name: String) -> DatasetDescrip
   let root = try TemporaryDirectory()
   try writeIDX(classes: 12, in: root.url.path, badTestLabel: 12)
   try DatasetRegistry.register(twelveClasses(in: root.url.path, name: "test-twelve-bad-label"))
-  #expect(throws: DatasetError.self) {
-    try DatasetRegistry.load("test-twelve-bad-label", split: .test, environment: [:])
-  }
   do {
     _ = try DatasetRegistry.load("test-twelve-bad-label", split: .test, environment: [:])
-  } catch {
+    Issue.record("a label outside the classes was loaded")
+  } catch let error as DatasetError {
     #expect(
       "\(error)".contains("t10k-labels-idx1-ubyte: byte offset 19: label 12 is outside 0..<12"))
   }
