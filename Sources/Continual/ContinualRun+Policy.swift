@@ -64,12 +64,22 @@ extension ContinualRun {
   /// [B, …], `labels` [B], the scenario's loss and regularizers in `objective`, predictions
   /// restricted to `head`.
   ///
+  /// Frozen experts' outputs on replayed samples come from what earlier steps computed of
+  /// them, the same bits as running the experts (``ReplayedRowMemo``), when `input` is the
+  /// batch the run handed to ``LifecyclePolicy/trainStep(input:labels:head:objective:in:)``.
+  ///
   /// - Returns: The batch's loss terms.
   public func trainStep(
     input: Tensor, labels: [Int], head: OutputHead, objective: MixtureObjective
   ) throws -> StepLosses {
-    try model.trainStep(
-      input: input, targets: labels, objective: objective, optimizer: optimizer, head: head)
+    var known: [Int: ExpertOutput] = [:]
+    if let batch = replayedBatch, batch.input === input {
+      known = try replayedRows.outputs(
+        of: model, input: input, samples: batch.samples, keptRows: batch.replayedRows)
+    }
+    return try model.trainStep(
+      input: input, targets: labels, objective: objective, optimizer: optimizer, head: head,
+      knownExpertOutputs: known)
   }
 
   /// `a` followed by the classes of `b` not in it.

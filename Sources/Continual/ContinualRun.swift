@@ -174,6 +174,12 @@ public final class ContinualRun {
   var decompositionAtTaskEnd: [Int: [Double]] = [:]
   /// The experts' outputs on test batches, reused by evaluations while an expert is unchanged.
   let evaluationMemo = ExpertOutputMemo()
+  /// Frozen experts' first-layer rows on replayed samples, reused by training steps.
+  let replayedRows = ReplayedRowMemo()
+  /// The batch the training loop is stepping on, for ``trainStep(input:labels:head:objective:)``
+  /// to find what ``replayedRows`` knows of it: its sample indices, its input (used only
+  /// when the policy passes that very tensor on) and its replayed rows.
+  var replayedBatch: (samples: [Int], input: Tensor, replayedRows: Range<Int>)?
 
   /// Samples per evaluation batch: small enough that evaluating every expert of a large
   /// mixture stays well below the training step's memory.
@@ -328,6 +334,7 @@ public final class ContinualRun {
     let augmentation = scenario.dataset.augment ? Augmentation() : nil
     var seconds = 0.0
     var epochLosses: [Double] = []
+    replayedRows.refresh(for: model)
     for epoch in 1...max(scenario.training.epochs, 1) where scenario.training.epochs > 0 {
       let start = DispatchTime.now().uptimeNanoseconds
       var order = indices
@@ -337,6 +344,7 @@ public final class ContinualRun {
       var samples = 0
       for first in stride(from: 0, to: order.count, by: batchSize) {
         var batch = Array(order[first..<min(order.count, first + batchSize)])
+        let taskRows = batch.count
         if replays, !replayBuffer.isEmpty {
           var draw = replayBuffer
           draw.shuffle(using: &generator)
@@ -345,6 +353,9 @@ public final class ContinualRun {
         guard batch.count > 1 else { continue }
         let (input, labels) = try stream.train.batch(
           batch, augmentation: augmentation, using: &generator)
+        // Augmented samples differ from one draw to the next: nothing of them is kept.
+        if augmentation == nil { replayedBatch = (batch, input, taskRows..<batch.count) }
+        defer { replayedBatch = nil }
         let terms = try policy.trainStep(
           input: input, labels: labels, head: head, objective: objective, in: self)
         total += Double(terms.data)
@@ -365,7 +376,10 @@ public final class ContinualRun {
           task: task.index, epoch: epoch, of: scenario.training.epochs, loss: epochLosses.last!,
           seconds: elapsed, samplesPerSecond: Double(samples) / max(elapsed, 1e-9)))
     }
-    if replays { addToReplay(task.trainIndices) }
+    if replays {
+      addToReplay(task.trainIndices)
+      replayedRows.forgetAllBut(replayBuffer)
+    }
     return (seconds, epochLosses)
   }
 
@@ -384,6 +398,7 @@ public final class ContinualRun {
     for index in trainable { model.experts[index].freeze() }
     defer { for index in trainable { model.experts[index].unfreeze() } }
     model.train(true)
+    replayedRows.refresh(for: model)
     let objective = MixtureObjective(loss: scenario.training.loss)
     let batchSize = scenario.training.batchSize
     for _ in 0..<scenario.lifecycle.gateEpochs {
@@ -393,8 +408,11 @@ public final class ContinualRun {
         let batch = Array(order[first..<min(order.count, first + batchSize)])
         guard batch.count > 1 else { continue }
         let (input, labels) = try stream.train.batch(batch)
+        let known = try replayedRows.outputs(
+          of: model, input: input, samples: batch, keptRows: 0..<batch.count)
         _ = try model.trainStep(
-          input: input, targets: labels, objective: objective, optimizer: optimizer, head: head)
+          input: input, targets: labels, objective: objective, optimizer: optimizer, head: head,
+          knownExpertOutputs: known)
       }
     }
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

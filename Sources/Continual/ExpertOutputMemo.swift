@@ -104,7 +104,7 @@ final class ExpertOutputMemo {
   }
 
   /// FNV-1a over the keys, shapes and bits of every tensor of a module's `state`.
-  private static func fingerprint(of state: [(key: String, tensor: Tensor)]) -> UInt64 {
+  static func fingerprint(of state: [(key: String, tensor: Tensor)]) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     func mix(_ word: UInt64) {
       hash = (hash ^ word) &* 0x100_0000_01b3

@@ -76,9 +76,50 @@ public final class FeatureExpert: Module, Expert {
   public var hiddenCount: Int { output.inputCount }
 
   public func callAsFunction(_ input: Tensor) throws -> ExpertOutput {
-    let hidden = try features(input)
-    let logits = try output(rectifiesHidden ? hidden.relu() : hidden)
-    return ExpertOutput(logits: logits, hidden: hidden)
+    try expertOutput(hidden: try features(input))
+  }
+
+  // MARK: - Sample-wise leading steps
+
+  /// The number of leading ``Sequential/steps`` of ``features`` whose output row for a
+  /// sample depends on that sample alone, bit for bit, in evaluation mode: convolution
+  /// blocks and the rectifiers, pools and flattening around them, up to the first other
+  /// layer (a linear layer's rows depend on their position in its matrix product). 0
+  /// unless one of them is a ``ConvBlock``: keeping the output of the others would save
+  /// nothing.
+  public var sampleWiseStepCount: Int {
+    let steps = features.steps
+    let count =
+      steps.firstIndex { !($0 is ConvBlock || $0 is ReLU || $0 is MaxPool2D || $0 is Flatten) }
+      ?? steps.count
+    return steps[..<count].contains { $0 is ConvBlock } ? count : 0
+  }
+
+  /// The output of the first ``sampleWiseStepCount`` steps of ``features``: in evaluation
+  /// mode each row is the one the sample gives in any batch, so rows computed apart may be
+  /// put together.
+  ///
+  /// - Parameter input: [B, …], as the expert takes.
+  /// - Returns: [B, …]: the input itself when ``sampleWiseStepCount`` is 0.
+  public func sampleWiseFeatures(_ input: Tensor) throws -> Tensor {
+    try features(input, steps: 0..<sampleWiseStepCount)
+  }
+
+  /// The expert's output on a batch given what the first `count` steps of ``features``
+  /// gave on it: the same as running the expert on the batch.
+  ///
+  /// - Parameters:
+  ///   - intermediate: [B, …], the batch's rows in order.
+  ///   - count: 0...``Sequential/steps``.count.
+  public func callAsFunction(_ intermediate: Tensor, afterSteps count: Int) throws
+    -> ExpertOutput
+  {
+    try expertOutput(hidden: try features(intermediate, steps: count..<features.steps.count))
+  }
+
+  /// The logits from the trunk's output, with that output as the hidden vector.
+  private func expertOutput(hidden: Tensor) throws -> ExpertOutput {
+    ExpertOutput(logits: try output(rectifiesHidden ? hidden.relu() : hidden), hidden: hidden)
   }
 
   /// A multilayer perceptron expert: flatten, then `hiddenWidths.count` fully connected layers with

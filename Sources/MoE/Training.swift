@@ -35,10 +35,13 @@ public struct StepLosses: Sendable, Equatable {
 
 extension MixtureOfExperts {
   /// The objective's value on a batch, with its terms, as a differentiable scalar.
+  ///
+  /// - Parameter knownExpertOutputs: As in ``callAsFunction(_:head:routing:knownExpertOutputs:)``.
   public func objective(
-    _ objective: MixtureObjective, input: Tensor, targets: [Int], head: OutputHead = OutputHead()
+    _ objective: MixtureObjective, input: Tensor, targets: [Int], head: OutputHead = OutputHead(),
+    knownExpertOutputs: [Int: ExpertOutput] = [:]
   ) throws -> (total: Tensor, terms: StepLosses, output: MixtureOutput) {
-    let output = try self(input, head: head)
+    let output = try self(input, head: head, knownExpertOutputs: knownExpertOutputs)
     let data = try loss(output, targets: targets, kind: objective.loss)
     var total = data
     var terms = StepLosses(data: try data.item(), sampleSimilarity: 0, importance: 0)
@@ -63,13 +66,17 @@ extension MixtureOfExperts {
   ///   - input: [B, …].
   ///   - targets: B class indices.
   ///   - head: The classes the output may predict (continual learning).
+  ///   - knownExpertOutputs: Outputs of some frozen experts on this very `input`, by expert
+  ///     index, used instead of running them (as in
+  ///     ``callAsFunction(_:head:routing:knownExpertOutputs:)``).
   public func trainStep(
     input: Tensor, targets: [Int], objective: MixtureObjective, optimizer: any Optimizer,
-    head: OutputHead = OutputHead()
+    head: OutputHead = OutputHead(), knownExpertOutputs: [Int: ExpertOutput] = [:]
   ) throws -> StepLosses {
     zeroGradients()
     let (total, terms, _) = try self.objective(
-      objective, input: input, targets: targets, head: head)
+      objective, input: input, targets: targets, head: head,
+      knownExpertOutputs: knownExpertOutputs)
     try total.backward()
     try optimizer.update(self)
     return terms

@@ -67,8 +67,19 @@ public final class Sequential: Module, UnaryLayer {
     Sequential(try _steps.map { try $0.copy() })
   }
 
+  /// The layers as given, in the order they run: each ``ConvBlock`` is one step.
+  public var steps: [any UnaryLayer] { _steps }
+
   /// Runs the layers as given, one after another.
   public func callAsFunction(_ input: Tensor) throws -> Tensor {
     try _steps.reduce(input) { try $1($0) }
+  }
+
+  /// Runs only the given ``steps``, one after another: a chain split in two runs as
+  /// `self(self(input, steps: 0..<k), steps: k..<steps.count)`.
+  ///
+  /// - Precondition: `steps` lies within `0...self.steps.count`.
+  public func callAsFunction(_ input: Tensor, steps range: Range<Int>) throws -> Tensor {
+    try _steps[range].reduce(input) { try $1($0) }
   }
 }

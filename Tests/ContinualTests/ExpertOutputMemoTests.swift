@@ -86,3 +86,49 @@ private func finishedBandRun(model: String, epochs: Int, lifecycle: String) thro
   #expect(memo.knownEvidence(on: batch).keys.sorted() == [0, 2])
   #expect(memo.known(on: batch).count == 3)
 }
+
+// MARK: - Replayed rows
+
+@Test func replayedRowsGiveFrozenExpertsTheirOwnOutputsToTheBit() throws {
+  let (run, stream) = try finishedBandRun(
+    model:
+      #""expert": "conv", "channels": 16, "experts": 1, "gate": "attentive", "hidden": [64, 32]"#,
+    epochs: 1, lifecycle: #""gate": "replay", "replay_samples": 200, "gate_epochs": 1"#)
+  let model = run.model
+  model.train(true)  // frozen experts stay in evaluation mode
+  let memo = ReplayedRowMemo()
+  memo.refresh(for: model)
+  var generator = RandomGenerator(seed: 5)
+  let buffer = run.replayIndices
+  // Batches of the sizes a run's training steps and gate epochs take, the buffer's samples
+  // at new places each time, so rows are kept, reused and computed apart.
+  for size in [256, 128, 104, 256, 224, 128, 72] {
+    let samples = (0..<size).map { _ in buffer[Int(generator.next() % UInt64(buffer.count))] }
+    let (input, _) = try stream.train.batch(samples)
+    let known = try memo.outputs(
+      of: model, input: input, samples: samples, keptRows: size / 2..<size)
+    #expect(known.keys.sorted() == (BLAS.numerics == .portable ? [0, 1, 2] : []))
+    for (index, output) in known {
+      let direct = try model.experts[index](input)
+      #expect(output.logits.values.map(\.bitPattern) == direct.logits.values.map(\.bitPattern))
+      #expect(output.hidden.values.map(\.bitPattern) == direct.hidden.values.map(\.bitPattern))
+    }
+  }
+  #expect(memo.keptBytes > 0 || BLAS.numerics != .portable)
+  // An expert changed between phases forgets its rows; one being trained gets none.
+  let expert = try #require(model.experts[0] as? FeatureExpert)
+  let filters = try #require(expert.parameters().first?.tensor)
+  try filters.assign(filters * 2)
+  try model.unfreeze(expert: 2)
+  model.train(true)
+  memo.refresh(for: model)
+  let samples = Array(buffer.prefix(128))
+  let (input, _) = try stream.train.batch(samples)
+  let known = try memo.outputs(of: model, input: input, samples: samples, keptRows: 0..<128)
+  #expect(known.keys.sorted() == (BLAS.numerics == .portable ? [0, 1] : []))
+  if let output = known[0] {
+    #expect(output.logits.values == (try expert(input)).logits.values)
+  }
+  memo.forgetAllBut([])
+  #expect(memo.keptBytes == 0)
+}

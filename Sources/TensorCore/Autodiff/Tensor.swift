@@ -61,6 +61,20 @@ public final class Tensor: @unchecked Sendable {
     self.requiresGrad = requiresGrad
   }
 
+  /// A tensor of the given shape whose elements `initialize` writes, in row-major order,
+  /// into an uninitialised buffer of the shape's element count; it must write every one.
+  ///
+  /// - Throws: ``TensorError/invalidShape(operation:shape:expected:)`` when the shape has a
+  ///   negative size, or what `initialize` throws.
+  public convenience init(
+    shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Float>) throws -> Void
+  ) throws {
+    let count = try Tensor.elementCount(shape, operation: "Tensor(shape:initializingWith:)")
+    let storage = TensorStorage(uninitializedCount: count)
+    try initialize(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+    self.init(shape: shape, storage: storage)
+  }
+
   /// A scalar (rank 0) tensor.
   public convenience init(_ value: Float) {
     self.init(shape: [], storage: TensorStorage(count: 1, repeating: value))

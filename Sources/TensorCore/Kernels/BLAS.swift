@@ -200,6 +200,18 @@ public enum BLAS {
   /// The fewest rows (or columns) of C in one block.
   static let minimumBlockExtent = 32
 
+  /// How ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` splits C[m, n]:
+  /// along its rows or its columns, into `blocks` calls of `step` rows or columns (the last
+  /// may have fewer).
+  static func blocking(m: Int, n: Int, k: Int) -> (splitRows: Bool, blocks: Int, step: Int) {
+    let splitRows = m >= n
+    let extent = splitRows ? m : n
+    let blocks =
+      2 * m * n * k < blockingThreshold
+      ? 1 : max(1, min(maximumBlocks, extent / minimumBlockExtent))
+    return (splitRows, blocks, (extent + blocks - 1) / blocks)
+  }
+
   /// Row-major C = α·op(A)·op(B) + β·C, split into shape-determined blocks run on the
   /// engine's threads.
   ///
@@ -214,19 +226,14 @@ public enum BLAS {
     let library = try loaded.get()
     let tA = transposeA ? ES_CblasTrans : ES_CblasNoTrans
     let tB = transposeB ? ES_CblasTrans : ES_CblasNoTrans
-    let flops = 2 * m * n * k
-    let splitRows = m >= n
+    let (splitRows, blocks, step) = blocking(m: m, n: n, k: k)
     let extent = splitRows ? m : n
-    let blocks =
-      flops < blockingThreshold
-      ? 1 : max(1, min(maximumBlocks, extent / minimumBlockExtent))
     if blocks == 1 {
       library.sgemm(
         ES_CblasRowMajor, tA, tB, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
         Int32(ldb), beta, c, Int32(ldc))
       return
     }
-    let step = (extent + blocks - 1) / blocks
     let pointers = UnsafeSendable((a, b, c))
     Compute.parallelFor(blocks) { block in
       let (a, b, c) = pointers.value
