@@ -8,7 +8,11 @@
  *     -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas
  *   OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=Haswell /tmp/gemm-row-classes 2704 64 64
  *
- * Arguments: K (inputs), N (outputs), M (rows per call).
+ * Arguments: K (inputs), N (outputs), M (rows per call). With a fourth argument `across`,
+ * every row of every call of 1…M rows is compared with every other, for three samples, and
+ * the count of pairs where the bits disagree with the three classes ExpertStream assumes
+ * (BLAS.rowClasses(ofCalls:): the first or second six of a group of 12, or a tail row in
+ * whole fours; the last one to three rows like the second six) is printed.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -17,9 +21,55 @@
 
 static float uniform(void) { return rand() / (float)RAND_MAX - 0.5f; }
 
+/* The class ExpertStream assumes for row p of a call of m rows: 0 and 1 for the first and
+ * second six of a group of 12, 2 for a tail row in whole fours, 1 for the last 1-3 rows. */
+static int assumed_class(int m, int p) {
+  int grouped = m / 12 * 12;
+  if (p < grouped) return p % 12 < 6 ? 0 : 1;
+  return p - grouped < (m - grouped) / 4 * 4 ? 2 : 1;
+}
+
+/* Every (call size, row) pair against every other: prints the pairs whose bits disagree
+ * with the assumed classes (same class, different bits, or the other way round). */
+static int across(int k, int n, int maxm) {
+  enum { samples = 3 };
+  int total = maxm * (maxm + 1) / 2, index = 0;
+  float *w = malloc(sizeof(float) * n * k), *x = malloc(sizeof(float) * maxm * k);
+  float *c = malloc(sizeof(float) * maxm * n), *sample = malloc(sizeof(float) * samples * k);
+  float *rows = malloc(sizeof(float) * (size_t)total * samples * n);
+  int *ms = malloc(sizeof(int) * total), *ps = malloc(sizeof(int) * total);
+  srand(7);
+  for (int i = 0; i < n * k; i++) w[i] = uniform() * 0.1f;
+  for (int i = 0; i < samples * k; i++) sample[i] = uniform();
+  for (int m = 1; m <= maxm; m++) {
+    for (int p = 0; p < m; p++, index++) {
+      ms[index] = m;
+      ps[index] = p;
+      for (int s = 0; s < samples; s++) {
+        for (int i = 0; i < m * k; i++) x[i] = uniform();
+        memcpy(x + p * k, sample + s * k, sizeof(float) * k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1, x, k, w, k, 0, c, n);
+        memcpy(rows + ((size_t)index * samples + s) * n, c + p * n, sizeof(float) * n);
+      }
+    }
+  }
+  long pairs = 0, disagreeing = 0;
+  size_t row = sizeof(float) * samples * n;
+  for (int a = 0; a < total; a++) {
+    for (int b = a + 1; b < total; b++, pairs++) {
+      int same = !memcmp(rows + (size_t)a * samples * n, rows + (size_t)b * samples * n, row);
+      if (same != (assumed_class(ms[a], ps[a]) == assumed_class(ms[b], ps[b]))) disagreeing++;
+    }
+  }
+  printf("K=%d N=%d, calls of 1 to %d rows: %ld pairs of rows, %ld disagree with the three "
+         "classes\n", k, n, maxm, pairs, disagreeing);
+  return disagreeing != 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[4], "across")) return across(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]));
   if (argc != 4) {
-    fprintf(stderr, "usage: %s K N M\n", argv[0]);
+    fprintf(stderr, "usage: %s K N M [across]\n", argv[0]);
     return 2;
   }
   int k = atoi(argv[1]), n = atoi(argv[2]), m = atoi(argv[3]);
