@@ -21,10 +21,10 @@ final class ExpertOutputMemo {
   /// for 20 tasks of 800 test samples under both batchings).
   static let evidenceBudget = 8 << 20
 
-  private var outputs = PerExpert<ExpertOutput>(budget: ExpertOutputMemo.outputBudget) {
-    ($0.logits.count + $0.hidden.count) * MemoryLayout<Float>.stride
-  }
-  private var evidence = PerExpert<[Double]>(budget: ExpertOutputMemo.evidenceBudget) {
+  private var outputs = PerExpertStore<[Int], ExpertOutput>(
+    budget: ExpertOutputMemo.outputBudget
+  ) { ($0.logits.count + $0.hidden.count) * MemoryLayout<Float>.stride }
+  private var evidence = PerExpertStore<[Int], [Double]>(budget: ExpertOutputMemo.evidenceBudget) {
     $0.count * MemoryLayout<Double>.stride
   }
 
@@ -38,69 +38,21 @@ final class ExpertOutputMemo {
   }
 
   /// The kept outputs on `batch`, by expert index.
-  func known(on batch: [Int]) -> [Int: ExpertOutput] { outputs.known(on: batch) }
+  func known(on batch: [Int]) -> [Int: ExpertOutput] { outputs.known(batch) }
 
   /// Keeps `computed` (one output per expert, on `batch`) for the experts not kept yet,
   /// while the budget allows.
   func remember(_ computed: [ExpertOutput], on batch: [Int]) {
-    outputs.remember(computed, on: batch)
+    outputs.remember(computed, batch)
   }
 
   /// The kept evidence on `batch`, by expert index.
-  func knownEvidence(on batch: [Int]) -> [Int: [Double]] { evidence.known(on: batch) }
+  func knownEvidence(on batch: [Int]) -> [Int: [Double]] { evidence.known(batch) }
 
   /// Keeps `computed` (each expert's evidence on `batch`) for the experts not kept yet,
   /// while the budget allows.
   func rememberEvidence(_ computed: [[Double]], on batch: [Int]) {
-    evidence.remember(computed, on: batch)
-  }
-
-  /// One value per expert and exact batch, kept while the expert's fingerprint is
-  /// unchanged, within a byte budget.
-  private struct PerExpert<Value> {
-    let budget: Int
-    let size: (Value) -> Int
-    private var fingerprints: [UInt64] = []
-    private var values: [[[Int]: Value]] = []
-    private var bytes = 0
-
-    init(budget: Int, size: @escaping (Value) -> Int) {
-      self.budget = budget
-      self.size = size
-    }
-
-    /// Takes the experts' current fingerprints: new experts start empty, changed ones
-    /// forget what they kept.
-    mutating func refresh(fingerprints current: [UInt64]) {
-      for (index, fingerprint) in current.enumerated() {
-        if index == fingerprints.count {
-          fingerprints.append(fingerprint)
-          values.append([:])
-        } else if fingerprints[index] != fingerprint {
-          fingerprints[index] = fingerprint
-          bytes -= values[index].values.reduce(0) { $0 + size($1) }
-          values[index] = [:]
-        }
-      }
-    }
-
-    func known(on batch: [Int]) -> [Int: Value] {
-      var known: [Int: Value] = [:]
-      for (index, kept) in values.enumerated() {
-        if let value = kept[batch] { known[index] = value }
-      }
-      return known
-    }
-
-    mutating func remember(_ computed: [Value], on batch: [Int]) {
-      for (index, value) in computed.enumerated()
-      where values.indices.contains(index) && values[index][batch] == nil {
-        let bytesOfValue = size(value)
-        guard bytes + bytesOfValue <= budget else { return }
-        values[index][batch] = value
-        bytes += bytesOfValue
-      }
-    }
+    evidence.remember(computed, batch)
   }
 
   /// FNV-1a over the keys, shapes and bits of every tensor of a module's `state`.

@@ -31,11 +31,11 @@ final class ReplayedRowMemo {
     let rowClass: ProductRowClass
   }
 
-  private var fingerprints: [UInt64?] = []
-  private var kept: [[Key: [Float]]] = []
-  private var bytes = 0
+  private var kept = PerExpertStore<Key, [Float]>(budget: ReplayedRowMemo.budget) {
+    $0.count * MemoryLayout<Float>.stride
+  }
   /// The bytes of rows kept now.
-  var keptBytes: Int { bytes }
+  var keptBytes: Int { kept.bytes }
   /// Whether the rows of each call size of each product shape, `[n, k, rows]`, were found
   /// to have the bits of their classes.
   private var checkedCalls: [[Int]: Bool] = [:]
@@ -45,14 +45,9 @@ final class ReplayedRowMemo {
   /// training phase, with the experts frozen as they will be.
   func refresh(for model: MixtureOfExperts) {
     for (index, expert) in model.experts.enumerated() {
-      let fingerprint = (expert as? FeatureExpert).flatMap(Self.fingerprint(ofKeptStepsOf:))
-      while fingerprints.count <= index {
-        fingerprints.append(nil)
-        kept.append([:])
-      }
-      guard fingerprint == nil || fingerprints[index] != fingerprint else { continue }
-      forget(expert: index)
-      fingerprints[index] = fingerprint
+      kept.refresh(
+        expert: index,
+        fingerprint: (expert as? FeatureExpert).flatMap(Self.fingerprint(ofKeptStepsOf:)))
     }
   }
 
@@ -68,16 +63,16 @@ final class ReplayedRowMemo {
     of model: MixtureOfExperts, input: Tensor, samples: [Int], keptRows: Range<Int>
   ) throws -> [Int: ExpertOutput] {
     var outputs: [Int: ExpertOutput] = [:]
-    for (index, expert) in model.experts.enumerated() where fingerprints.indices.contains(index) {
+    for (index, expert) in model.experts.enumerated()
+    where kept.fingerprints.indices.contains(index) {
       guard model.isFrozen(expert: index), !expert.isTraining else {
         // Trained in this phase: what it kept is stale, and so is anything it would keep.
-        forget(expert: index)
-        fingerprints[index] = nil
+        kept.refresh(expert: index, fingerprint: nil)
         continue
       }
       // A fingerprint says the expert has sample-wise steps and a layer after them; with
       // nothing kept and nothing to keep, the expert runs as usual.
-      guard fingerprints[index] != nil, !(keptRows.isEmpty && kept[index].isEmpty),
+      guard kept.fingerprints[index] != nil, !(keptRows.isEmpty && kept.isEmpty(expert: index)),
         let expert = expert as? FeatureExpert,
         let linear = expert.features.steps[expert.sampleWiseStepCount] as? Linear,
         let classes = try rowClasses(rows: samples.count, of: linear)
@@ -93,12 +88,7 @@ final class ReplayedRowMemo {
   /// Forgets the rows of every sample not in `buffer`.
   func forgetAllBut(_ buffer: [Int]) {
     let held = Set(buffer)
-    for index in kept.indices {
-      for (key, row) in kept[index] where !held.contains(key.sample) {
-        kept[index][key] = nil
-        bytes -= row.count * MemoryLayout<Float>.stride
-      }
-    }
+    kept.forget { !held.contains($0.sample) }
   }
 
   /// [B, n]: what `linear` gives on the batch after the sample-wise steps: kept rows
@@ -109,7 +99,7 @@ final class ReplayedRowMemo {
   ) throws -> Tensor {
     let (n, k) = (linear.outputCount, linear.inputCount)
     let missing = samples.indices.filter {
-      kept[index][Key(sample: samples[$0], rowClass: classes[$0])] == nil
+      kept.value(expert: index, Key(sample: samples[$0], rowClass: classes[$0])) == nil
     }
     var computed = [Float](repeating: 0, count: missing.count * n)
     if !missing.isEmpty {
@@ -130,13 +120,10 @@ final class ReplayedRowMemo {
           for j in 0..<n { computed[row * n + j] = computed[row * n + j] + bias[j] }
         }
       }
-      let rowBytes = n * MemoryLayout<Float>.stride
       for (position, row) in missing.enumerated() where keptRows.contains(row) {
+        let values = Array(computed[position * n..<(position + 1) * n])
         let key = Key(sample: samples[row], rowClass: classes[row])
-        guard kept[index][key] == nil else { continue }
-        guard bytes + rowBytes <= Self.budget else { break }
-        kept[index][key] = Array(computed[position * n..<(position + 1) * n])
-        bytes += rowBytes
+        guard kept.keep(values, expert: index, key) else { break }
       }
     }
     var next = 0  // the next row of `computed`
@@ -149,7 +136,7 @@ final class ReplayedRowMemo {
           }
           next += 1
         } else {
-          kept[index][Key(sample: samples[row], rowClass: classes[row])]!
+          kept.value(expert: index, Key(sample: samples[row], rowClass: classes[row]))!
             .withUnsafeBufferPointer { target.initialize(from: $0.baseAddress!, count: n) }
         }
       }
@@ -171,17 +158,12 @@ final class ReplayedRowMemo {
     return BLAS.rowClasses(ofCalls: calls)
   }
 
-  private func forget(expert index: Int) {
-    bytes -= kept[index].values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride }
-    kept[index] = [:]
-  }
-
   /// The fingerprint of the state of the expert's sample-wise steps and the linear layer
   /// after them (what its kept rows depend on), or `nil` when it has no such steps.
   private static func fingerprint(ofKeptStepsOf expert: FeatureExpert) -> UInt64? {
     let count = expert.sampleWiseStepCount
     guard count > 0, count < expert.features.steps.count else { return nil }
     return ExpertOutputMemo.fingerprint(
-      of: expert.features.steps[...count].flatMap { ($0 as? Module)?.state() ?? [] })
+      of: expert.features.steps[...count].flatMap { $0.state() })
   }
 }

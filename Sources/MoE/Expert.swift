@@ -60,6 +60,7 @@ public final class FeatureExpert: Module, Expert {
     self.features = features
     self.output = output
     self.rectifiesHidden = rectifiesHidden
+    sampleWiseStepCount = Self.sampleWiseStepCount(of: features.steps)
     super.init()
   }
 
@@ -87,8 +88,10 @@ public final class FeatureExpert: Module, Expert {
   /// layer (a linear layer's rows depend on their position in its matrix product). 0
   /// unless one of them is a ``ConvBlock``: keeping the output of the others would save
   /// nothing.
-  public var sampleWiseStepCount: Int {
-    let steps = features.steps
+  public let sampleWiseStepCount: Int
+
+  /// ``sampleWiseStepCount`` of a trunk of `steps`.
+  private static func sampleWiseStepCount(of steps: [any UnaryLayer]) -> Int {
     let count =
       steps.firstIndex { !($0 is ConvBlock || $0 is ReLU || $0 is MaxPool2D || $0 is Flatten) }
       ?? steps.count
