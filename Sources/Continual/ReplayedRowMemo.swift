@@ -63,6 +63,8 @@ final class ReplayedRowMemo {
     of model: MixtureOfExperts, input: Tensor, samples: [Int], keptRows: Range<Int>
   ) throws -> [Int: ExpertOutput] {
     var outputs: [Int: ExpertOutput] = [:]
+    // The missing rows are most often the same for every expert: gathered once for them.
+    var gathered: (rows: [Int], input: Tensor)?
     for (index, expert) in model.experts.enumerated()
     where kept.fingerprints.indices.contains(index) {
       guard model.isFrozen(expert: index), !expert.isTraining else {
@@ -79,7 +81,7 @@ final class ReplayedRowMemo {
       else { continue }
       let rows = try firstLinearRows(
         of: expert, linear, index: index, input: input, samples: samples, classes: classes,
-        keptRows: keptRows)
+        keptRows: keptRows, gathered: &gathered)
       outputs[index] = try expert(rows, afterSteps: expert.sampleWiseStepCount + 1)
     }
     return outputs
@@ -93,9 +95,12 @@ final class ReplayedRowMemo {
 
   /// [B, n]: what `linear` gives on the batch after the sample-wise steps: kept rows
   /// copied, the others computed apart and kept when in `keptRows` and the budget allows.
+  /// `gathered` holds the last rows of `input` gathered and is reused when they are missing
+  /// again.
   private func firstLinearRows(
     of expert: FeatureExpert, _ linear: Linear, index: Int, input: Tensor, samples: [Int],
-    classes: [ProductRowClass], keptRows: Range<Int>
+    classes: [ProductRowClass], keptRows: Range<Int>,
+    gathered: inout (rows: [Int], input: Tensor)?
   ) throws -> Tensor {
     let (n, k) = (linear.outputCount, linear.inputCount)
     let missing = samples.indices.filter {
@@ -103,8 +108,11 @@ final class ReplayedRowMemo {
     }
     var computed = [Float](repeating: 0, count: missing.count * n)
     if !missing.isEmpty {
+      if missing.count < samples.count && gathered?.rows != missing {
+        gathered = (missing, try input.gather(missing, axis: 0))
+      }
       let features = try expert.sampleWiseFeatures(
-        missing.count == samples.count ? input : input.gather(missing, axis: 0))
+        missing.count == samples.count ? input : gathered!.input)
       guard features.shape == [missing.count, k] else {
         throw ModuleError.invalidConfiguration(
           "the sample-wise steps give \(features.shape), the linear layer takes [\(missing.count), \(k)]"

@@ -92,15 +92,15 @@ public struct Dataset: Sendable {
       throw TensorError.indexOutOfRange(
         operation: "Dataset.batch", index: bad, axis: 0, shape: [count] + sampleShape)
     }
-    var values = [Float](repeating: 0, count: indices.count * sampleSize)
     let scales = standardDeviation.map { 1 / (255 * $0) }
     let shifts = zip(mean, standardDeviation).map { -$0 / $1 }
     // The draws in row order, as the generator gives them; then the rows on every thread.
     let placements = indices.map { _ in
       augmentation?.draw(height: height, width: width, using: &generator)
     }
-    pixels.withUnsafeBufferPointer { source in
-      values.withUnsafeMutableBufferPointer { target in
+    // Every element is written: each row's planes in full, padding as zero pixels.
+    let input = try Tensor(shape: [indices.count] + sampleShape) { target in
+      pixels.withUnsafeBufferPointer { source in
         Compute.parallelRanges(indices.count, minimumChunk: 32) { rows in
           for row in rows {
             let placement = placements[row]
@@ -131,10 +131,7 @@ public struct Dataset: Sendable {
         }
       }
     }
-    return (
-      try Tensor(shape: [indices.count] + sampleShape, values: values),
-      indices.map { Int(labels[$0]) }
-    )
+    return (input, indices.map { Int(labels[$0]) })
   }
 
   /// The samples at `indices`, normalised, without augmentation.

@@ -112,10 +112,14 @@ extension Tensor {
     outShape[axis] = indices.count
     let m = indices.count
     let out = TensorStorage(uninitializedCount: outer * m * inner)
-    for block in 0..<outer {
-      for (j, index) in indices.enumerated() {
-        (out.pointer + (block * m + j) * inner).initialize(
-          from: storage.pointer + (block * n + index) * inner, count: inner)
+    let pointers = UnsafeSendable((out.pointer, storage.pointer))
+    // Rows of 32 KiB or more per chunk: a batch of images copies on every thread.
+    Compute.parallelRanges(outer * m, minimumChunk: Swift.max(1, 8192 / Swift.max(inner, 1))) {
+      let (target, source) = pointers.value
+      for row in $0 {
+        let (block, j) = row.quotientAndRemainder(dividingBy: m)
+        (target + row * inner).initialize(
+          from: source + (block * n + indices[j]) * inner, count: inner)
       }
     }
     let inputShape = shape
