@@ -108,11 +108,16 @@ final class ReplayedRowMemo {
     }
     var computed = [Float](repeating: 0, count: missing.count * n)
     if !missing.isEmpty {
-      if missing.count < samples.count && gathered?.rows != missing {
-        gathered = (missing, try input.gather(missing, axis: 0))
+      let missingInput: Tensor
+      if missing.count == samples.count {
+        missingInput = input
+      } else if let gathered, gathered.rows == missing {
+        missingInput = gathered.input
+      } else {
+        missingInput = try input.gather(missing, axis: 0)
+        gathered = (missing, missingInput)
       }
-      let features = try expert.sampleWiseFeatures(
-        missing.count == samples.count ? input : gathered!.input)
+      let features = try expert.sampleWiseFeatures(missingInput)
       guard features.shape == [missing.count, k] else {
         throw ModuleError.invalidConfiguration(
           "the sample-wise steps give \(features.shape), the linear layer takes [\(missing.count), \(k)]"
